@@ -1,0 +1,69 @@
+"""Safe hot reload for a running Python process.
+
+``versioned_import.install()`` at start-up puts a finder first on
+``sys.meta_path``. Every module it versions lives in ``sys.modules`` as a
+*proxy* that stays the same object for the module's whole life and resolves
+to the module's current *generation*. A reload executes the new source in a
+fresh namespace, privately, together with every module that imported it; only
+when all of them succeeded are they *published*, in one step. Objects taken
+before a reload (``from m import f``, instances, classes held elsewhere) behave
+as the newest code: *continuity*.
+
+Layers, bottom to top (imports flow one way)::
+
+    _errors  _graph  _source  _proxy         pure data, source bytes, proxy mechanics
+    _registry                                the one state object
+    _finder                                  meta path finder, wrapping loader, scope
+    _continuity                              carrying classes and functions over
+    _reload                                  the transaction: stage, publish, rollback, unload
+    _api  _watcher                           what this module re-exports
+    _cli  _demo  __main__                    the command line
+
+The guarantees (G1–G13) are listed in ``docs/guarantees.md``.
+"""
+
+from ._api import (
+    ReloadReport,
+    Replaced,
+    changed,
+    generation,
+    install,
+    on_reload,
+    pinned,
+    reload,
+    reload_changed,
+    rollback,
+    stop_watching,
+    uninstall,
+    unload,
+    watch,
+)
+from ._errors import NotVersionedError, ReloadError
+
+__all__ = [
+    "install",
+    "uninstall",
+    "reload",
+    "reload_changed",
+    "changed",
+    "generation",
+    "rollback",
+    "unload",
+    "pinned",
+    "on_reload",
+    "watch",
+    "stop_watching",
+    "ReloadReport",
+    "Replaced",
+    "ReloadError",
+    "NotVersionedError",
+]
+
+__version__ = "0.1.0"
+
+for _name in __all__:
+    try:
+        globals()[_name].__module__ = __name__
+    except (AttributeError, TypeError):
+        pass
+del _name

@@ -1,0 +1,173 @@
+"""The public functions, bound to the process's one ``State``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
+
+from . import _reload
+from ._finder import VersionedFinder, make_scope
+from ._proxy import view
+from ._registry import default_root, state
+from ._reload import ReloadReport, Replaced
+
+__all__ = ["install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
+           "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced"]
+
+
+def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+            packages: Iterable[str] | str | None = None, exclude: Iterable[str] | str = (),
+            watch: bool = False, interval: float = 0.5, rollback_depth: int = 1) -> None:
+    """Put the versioning finder first on ``sys.meta_path``.
+
+    Modules whose source file lies under one of ``roots`` (directories), or
+    whose dotted name is one of ``packages`` or below it, are versioned; with
+    neither, the directory of the running script (else the current
+    directory). ``exclude`` lists dotted names (with their submodules) never to
+    version. The standard library, site-packages, built-in, frozen and
+    extension modules and versioned_import itself are never versioned.
+
+    ``watch=True`` starts the watcher (``watch(interval)``). ``rollback_depth``
+    is how many previous generations each module keeps for ``rollback``.
+
+    Calling ``install`` again is harmless: the finder moves back to the front
+    and takes the new scope. Modules already imported are not versioned
+    retroactively.
+    """
+    if not isinstance(rollback_depth, int) or rollback_depth < 0:
+        raise ValueError(f"rollback_depth must be an int >= 0, not {rollback_depth!r}")
+    scope = make_scope(roots, packages, exclude, default_root)
+    with state.lock:
+        if state.finder is None:
+            state.finder = VersionedFinder(state, scope, lambda loader, module: _reload.execute_first(state, loader, module))
+        else:
+            state.finder.scope = scope
+        if state.finder in sys.meta_path:
+            sys.meta_path.remove(state.finder)
+        sys.meta_path.insert(0, state.finder)
+        state.set_history_depth(rollback_depth)
+    if watch:
+        globals()["watch"](interval)
+
+
+def uninstall() -> None:
+    """Remove the finder and stop the watcher; safe to call twice.
+
+    Proxies already imported keep working and can still be reloaded.
+    """
+    stop_watching()
+    with state.lock:
+        finder, state.finder = state.finder, None
+        if finder is not None and finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+
+def reload(*names: str | ModuleType, dependents: bool = True) -> ReloadReport:
+    """Reload ``names`` and, by default, every versioned module that imported them, all-or-nothing.
+
+    The new generations execute privately, in dependency order; only when all
+    of them (and their ``__reload__(old)`` hooks) succeed are they published
+    together. Otherwise ``ReloadError`` is raised, naming the module and file,
+    with the original exception as ``__cause__``, and nothing changes.
+    """
+    if not names:
+        raise TypeError("reload() needs at least one module name, e.g. reload('app.views')")
+    return _reload.reload(state, names, dependents=dependents)
+
+
+def reload_changed(dependents: bool = True) -> ReloadReport:
+    """Reload every versioned module whose source bytes changed (and their dependents)."""
+    return _reload.reload_changed(state, dependents=dependents)
+
+
+def changed() -> list[str]:
+    """Return the names of versioned modules whose source differs from their current generation."""
+    return _reload.changed(state)
+
+
+def generation(module_or_name: str | ModuleType) -> int:
+    """Return the current generation number (1 after the first import) of a versioned module."""
+    (record,) = _reload.resolve_records(state, [module_or_name], "generation")
+    return record.generation
+
+
+def rollback(name: str | ModuleType) -> int:
+    """Republish the previous generation of ``name`` under a new number, running no module code.
+
+    Returns the new generation number. Raises ``ReloadError`` when no previous
+    generation is kept.
+    """
+    return _reload.rollback(state, name)
+
+
+def unload(name: str | ModuleType) -> None:
+    """Forget a versioned module and its submodules: out of ``sys.modules``, their parents and the library.
+
+    A later import starts afresh at generation 1 with a new proxy.
+    """
+    _reload.unload(state, name)
+
+
+@contextlib.contextmanager
+def pinned() -> Iterator[None]:
+    """Inside the block, proxies resolve to the generations current at entry.
+
+    Per thread and per asyncio task (``contextvars``): one request sees one
+    consistent version of the code even if a reload publishes meanwhile. A
+    nested ``pinned()`` keeps the outer pin.
+    """
+    if view.get() is not None:
+        yield
+        return
+    world = state.enter_pin()
+    token = view.set(world)
+    try:
+        yield
+    finally:
+        view.reset(token)
+        state.exit_pin(world)
+
+
+def on_reload(callback: Callable[[ReloadReport], object]) -> Callable[[], None]:
+    """Call ``callback(report)`` after every publish and every refused attempt; return an unsubscribe function.
+
+    A callback that raises is logged (logger ``versioned_import``) and does not
+    affect the reload or the other callbacks.
+    """
+    if not callable(callback):
+        raise TypeError(f"on_reload() takes a callable, not {type(callback).__name__}")
+    with state.lock:
+        state.subscribers.append(callback)
+
+    def unsubscribe() -> None:
+        with state.lock:
+            if callback in state.subscribers:
+                state.subscribers.remove(callback)
+
+    return unsubscribe
+
+
+def watch(interval: float = 0.5) -> None:
+    """Start (or retune) the background watcher that calls ``reload_changed()`` every ``interval`` seconds."""
+    from ._watcher import Watcher
+
+    if not isinstance(interval, (int, float)) or interval <= 0:
+        raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+    with state.lock:
+        if state.watcher is not None and state.watcher.alive():
+            state.watcher.interval = float(interval)
+            return
+        state.watcher = Watcher(state, float(interval))
+        state.watcher.start()
+
+
+def stop_watching() -> None:
+    """Stop the watcher promptly (it does not finish a whole interval first); safe to call twice."""
+    with state.lock:
+        watcher, state.watcher = state.watcher, None
+    if watcher is not None:
+        watcher.stop()
+

@@ -1,0 +1,629 @@
+"""Continuity (G7): objects taken before a reload behave as the newest code.
+
+Two mechanisms, chosen by what CPython allows:
+
+* **Classes keep their identity.** A new generation's class ``C`` is a new
+  object; publishing updates the *first* class object in place to the new
+  definition (its dict, bases, ABC registrations) and rewrites every reference
+  to the new object (namespaces, registries, ``__class__`` cells, instances'
+  ``__class__``) to the identity. ``isinstance``, ``except``, ``pickle``,
+  ``singledispatch`` and dicts keyed by class therefore never see two classes.
+* **Functions forward.** A function's ``__globals__`` is fixed at creation, so
+  an old function object cannot simply take the new body. Instead its
+  ``__code__`` becomes a small *forwarder* of the same kind (function,
+  coroutine, generator, async generator) that calls its lineage's newest
+  function, which runs against the newest globals, defaults and closure.
+  Inside ``pinned()`` the forwarder resolves to the pinned generation's body.
+
+Objects are matched by where they are defined (module, ``__qualname__`` and,
+for ``functools.wraps`` wrappers, the code's ``co_qualname``), never by the
+name they are bound to. Where continuity is impossible the new object simply
+takes the old one's place and the reason is reported.
+
+Every change is planned as ``(c_callable, *args)`` operations with their
+undo, so ``_reload`` can publish them in the same single step as the
+namespaces.
+"""
+
+from __future__ import annotations
+
+import gc
+import types
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
+from typing import Any
+
+from ._proxy import view
+
+try:
+    import _abc
+except ImportError:  # pragma: no cover - only the pure-Python _py_abc interpreters
+    _abc = None
+
+__all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
+
+FunctionType = types.FunctionType
+_LAYOUT_KEYS = frozenset({"__dict__", "__weakref__"})
+_KEEP_KEYS = frozenset({"_abc_impl"})  # belongs to the identity: its registry and caches
+_HEAPTYPE = 1 << 9
+
+
+@dataclass(eq=False)
+class ClassState:
+    """What one generation says a class is: applied to the identity object on publish."""
+
+    identity: type
+    attributes: dict[str, Any]
+    bases: tuple[type, ...]
+
+
+@dataclass(eq=False)
+class Definitions:
+    """The classes and functions one generation defines, found by walking its namespace."""
+
+    classes: dict[str, type] = field(default_factory=dict)
+    functions: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
+    caches: dict[tuple[str, str], Any] = field(default_factory=dict)
+    states: dict[str, ClassState] = field(default_factory=dict)
+    bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
+
+
+class FunctionLineage:
+    """Every function object ever defined at one place; forwarders call ``resolve()``."""
+
+    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "__weakref__")
+
+    def __init__(self, module: str, key: tuple[str, str], proxy_id: int) -> None:
+        self.module = module
+        self.key = key
+        self.proxy_id = proxy_id
+        self.current: FunctionType | None = None
+        self.generation: Any = None
+        # (function, its own code, its generation), all weak: an old version
+        # lives exactly as long as somebody still holds it.
+        self.versions: list[tuple[weakref.ref, types.CodeType, weakref.ref]] = []
+
+    def resolve(self) -> FunctionType:
+        """Return the function a forwarder should call in the caller's view."""
+        world = view.get()
+        if world is not None:
+            generation = world.generations.get(self.proxy_id)
+            if generation is not None and generation is not self.generation:
+                definitions = generation.continuity
+                body = definitions.bodies.get(self.key) if definitions is not None else None
+                if body is not None:
+                    return body
+        return self.current
+
+    def __repr__(self) -> str:
+        return f"<lineage {self.module}.{self.key[0]}>"
+
+
+class ClassLineage:
+    __slots__ = ("identity",)
+
+    def __init__(self, identity: type) -> None:
+        self.identity = identity
+
+
+class Lineages:
+    """The continuity registry of one ``State``."""
+
+    def __init__(self) -> None:
+        self.classes: dict[tuple[str, str], ClassLineage] = {}
+        self.functions: dict[tuple[str, tuple[str, str]], FunctionLineage] = {}
+
+
+def _lineages(state: Any) -> Lineages:
+    if state.lineages is None:
+        state.lineages = Lineages()
+    return state.lineages
+
+
+# -- capture ------------------------------------------------------------------
+
+def capture(module: str, namespace: dict[str, Any]) -> Definitions:
+    """Find the classes and functions defined by ``module`` in ``namespace``."""
+    found = Definitions()
+    seen: set[int] = set()
+
+    def visit(value: Any) -> None:
+        if id(value) in seen:
+            return
+        if isinstance(value, type):
+            qualname = getattr(value, "__qualname__", "")
+            if value.__module__ != module or "<locals>" in qualname or qualname in found.classes:
+                return
+            seen.add(id(value))
+            found.classes[qualname] = value
+            for member in list(value.__dict__.values()):
+                visit(member)
+        elif isinstance(value, FunctionType):
+            seen.add(id(value))
+            if value.__module__ == module and "<locals>" not in value.__qualname__:
+                found.functions.setdefault(_key(value), value)
+            wrapped = value.__dict__.get("__wrapped__")
+            if wrapped is not None:
+                visit(wrapped)
+        elif isinstance(value, (classmethod, staticmethod)):
+            visit(value.__func__)
+        elif isinstance(value, property):
+            for accessor in (value.fget, value.fset, value.fdel):
+                if accessor is not None:
+                    visit(accessor)
+        elif hasattr(type(value), "cache_clear") and hasattr(value, "__wrapped__"):
+            # functools.lru_cache / cache: a C wrapper whose cache must not outlive the body.
+            seen.add(id(value))
+            if getattr(value, "__module__", None) == module:
+                found.caches[(getattr(value, "__qualname__", "?"), "cache")] = value
+            visit(value.__wrapped__)
+
+    for value in list(namespace.values()):
+        visit(value)
+    return found
+
+
+def _key(function: FunctionType) -> tuple[str, str]:
+    # A functools.wraps wrapper copies __qualname__ from what it wraps; the
+    # code's own co_qualname tells the wrapper and the wrapped apart.
+    return (function.__qualname__, function.__code__.co_qualname)
+
+
+def _kind(code: types.CodeType) -> int:
+    return code.co_flags & (CO_COROUTINE | CO_GENERATOR | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
+
+
+_KIND_NAMES = {0: "function", CO_COROUTINE: "coroutine function", CO_GENERATOR: "generator function",
+               CO_ASYNC_GENERATOR: "async generator function"}
+
+
+# -- first import -------------------------------------------------------------
+
+def adopt(state: Any, module: str, generation: Any) -> None:
+    """Start the lineages of a first import's definitions."""
+    lineages = _lineages(state)
+    definitions: Definitions = generation.continuity
+    proxy_id = id(state.records[module].proxy)
+    for qualname, cls in definitions.classes.items():
+        lineages.classes[(module, qualname)] = ClassLineage(cls)
+        definitions.states[qualname] = _snapshot(cls, cls, {})
+    for key, function in definitions.functions.items():
+        lineage = FunctionLineage(module, key, proxy_id)
+        lineage.current = function
+        lineage.generation = generation
+        lineage.versions.append((weakref.ref(function), function.__code__, weakref.ref(generation)))
+        lineages.functions[(module, key)] = lineage
+    definitions.classes = {}
+
+
+def forget(state: Any, module: str) -> None:
+    """Drop the lineages of ``module`` (on unload); forwarders already made keep working."""
+    lineages = _lineages(state)
+    for key in [k for k in lineages.classes if k[0] == module]:
+        del lineages.classes[key]
+    for key in [k for k in lineages.functions if k[0] == module]:
+        lineages.functions.pop(key).proxy_id = None
+
+
+# -- planning a publish -------------------------------------------------------
+
+class Plan:
+    """Operations that carry continuity over, run by the publisher in one step."""
+
+    def __init__(self) -> None:
+        self.do: list[tuple] = []
+        self.undo: list[tuple] = []
+        self.replaced: list[Any] = []
+        self._after: list[Any] = []
+
+    def add(self, do: tuple, undo: tuple) -> None:
+        self.do.append(do)
+        self.undo.append(undo)
+
+    def committed(self) -> None:
+        """Finish bookkeeping once the operations are published."""
+        for action in self._after:
+            action()
+        self._after.clear()
+
+
+def _nothing(*_: Any) -> None:
+    pass
+
+
+def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = False) -> Plan:
+    """Plan publishing ``(record, old_generation, new_generation)`` triples.
+
+    With ``republish`` the new generations were published before (rollback):
+    their class states are re-applied and their functions become current
+    again; nothing new exists, so nothing is rewritten.
+    """
+    from ._reload import Replaced
+
+    lineages = _lineages(state)
+    result = Plan()
+    mapping: dict[int, tuple[Any, Any]] = {}  # id(new object) -> (new object, identity)
+    continued: list[tuple[str, str, type, type, Any]] = []
+    fresh: list[tuple[str, str, type, Any]] = []
+
+    for record, old, new in triples:
+        module = record.name
+        definitions: Definitions = new.continuity
+        if republish:
+            for qualname, class_state in definitions.states.items():
+                lineage = lineages.classes.get((module, qualname))
+                if lineage is not None and lineage.identity is not class_state.identity:
+                    result._after.append(lambda lineage=lineage, c=class_state.identity: setattr(lineage, "identity", c))
+                _apply_state(result, class_state)
+            continue
+        for qualname, cls in definitions.classes.items():
+            lineage = lineages.classes.get((module, qualname))
+            identity = lineage.identity if lineage is not None else None
+            if identity is None or identity is cls:
+                fresh.append((module, qualname, cls, new))
+                continue
+            reason = _incompatibility(identity, cls)
+            if reason is not None:
+                result.replaced.append(Replaced(module, qualname, reason))
+                fresh.append((module, qualname, cls, new))
+                continue
+            mapping[id(cls)] = (cls, identity)
+            continued.append((module, qualname, identity, cls, new))
+        _report_kind_changes(result, lineages, module, definitions, Replaced)
+
+    for module, qualname, identity, cls, new in continued:
+        _map_enum_members(result, mapping, identity, cls)
+    for module, qualname, identity, cls, new in continued:
+        class_state = _snapshot(cls, identity, mapping)
+        new.continuity.states[qualname] = class_state
+        _apply_state(result, class_state)
+        _merge_abc(result, identity, cls, mapping)
+    for module, qualname, cls, new in fresh:
+        class_state = _snapshot(cls, cls, mapping)
+        new.continuity.states[qualname] = class_state
+        if class_state.bases != cls.__bases__:
+            result.add((type.__setattr__, cls, "__bases__", class_state.bases),
+                       (type.__setattr__, cls, "__bases__", cls.__bases__))
+        lineage = lineages.classes.get((module, qualname))
+        if lineage is None:
+            lineages.classes[(module, qualname)] = ClassLineage(cls)
+        else:
+            result._after.append(lambda lineage=lineage, cls=cls: setattr(lineage, "identity", cls))
+
+    for record, old, new in triples:
+        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced)
+        if not republish:
+            new.continuity.classes = {}
+    if mapping:
+        _rewrite_references(result, mapping, triples)
+    return result
+
+
+def _report_kind_changes(result: Plan, lineages: Lineages, module: str, definitions: Definitions, Replaced: Any) -> None:
+    function_names = {key[0] for key in definitions.functions}
+    for (owner, qualname), lineage in lineages.classes.items():
+        if owner == module and qualname not in definitions.classes and qualname in function_names:
+            result.replaced.append(Replaced(module, qualname, "a class became a function: the function takes its "
+                                            "place; existing instances keep the old class"))
+    for (owner, key) in list(lineages.functions):
+        if owner == module and key[0] == key[1] and key not in definitions.functions and key[0] in definitions.classes:
+            result.replaced.append(Replaced(module, key[0], "a function became a class: the class takes its "
+                                            "place; references to the old function keep the old code"))
+
+
+def _static_base(cls: type) -> type:
+    for base in cls.__mro__:
+        if not base.__flags__ & _HEAPTYPE:
+            return base
+    return object
+
+
+def _incompatibility(identity: type, new: type) -> str | None:
+    """Say why ``identity`` cannot become ``new`` in place, or None if it can."""
+    if type(identity) is not type(new):
+        return (f"its metaclass changed ({type(identity).__qualname__} -> {type(new).__qualname__}); "
+                "existing instances keep the old class")
+    old_slots = identity.__dict__.get("__slots__")
+    new_slots = new.__dict__.get("__slots__")
+    if old_slots != new_slots:
+        return "its __slots__ changed, so instances have another layout; existing instances keep the old class"
+    if (identity.__basicsize__, identity.__itemsize__, identity.__dictoffset__, identity.__weakrefoffset__,
+            _static_base(identity)) != (new.__basicsize__, new.__itemsize__, new.__dictoffset__,
+                                        new.__weakrefoffset__, _static_base(new)):
+        return ("its base classes changed the instance layout (a different built-in base); existing instances "
+                "keep the old class")
+    return None
+
+
+def _mapped(value: Any, mapping: dict[int, tuple[Any, Any]]) -> Any:
+    entry = mapping.get(id(value))
+    return entry[1] if entry is not None and entry[0] is value else value
+
+
+def _snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) -> ClassState:
+    attributes = {}
+    for key, value in cls.__dict__.items():
+        if key in _LAYOUT_KEYS or key in _KEEP_KEYS:
+            continue
+        if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is cls:
+            continue  # a __slots__ descriptor: the identity keeps its own, same layout
+        attributes[key] = _mapped(value, mapping)
+    bases = tuple(_mapped(base, mapping) for base in cls.__bases__)
+    return ClassState(identity, attributes, bases)
+
+
+_MISSING = object()
+
+
+def _apply_state(result: Plan, class_state: ClassState) -> None:
+    identity = class_state.identity
+    current = identity.__dict__
+    if class_state.bases != identity.__bases__:
+        result.add((type.__setattr__, identity, "__bases__", class_state.bases),
+                   (type.__setattr__, identity, "__bases__", identity.__bases__))
+    for key, value in current.items():
+        if key in class_state.attributes or key in _LAYOUT_KEYS or key in _KEEP_KEYS:
+            continue
+        if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is identity:
+            continue
+        result.add((type.__delattr__, identity, key), (type.__setattr__, identity, key, value))
+    for key, value in class_state.attributes.items():
+        before = current.get(key, _MISSING)
+        if before is value:
+            continue
+        undo = (type.__delattr__, identity, key) if before is _MISSING else (type.__setattr__, identity, key, before)
+        result.add((type.__setattr__, identity, key, value), undo)
+    if _abc is not None and "_abc_impl" in current:
+        result.add((_abc._reset_caches, identity), (_abc._reset_caches, identity))
+
+
+def _merge_abc(result: Plan, identity: type, new: type, mapping: dict[int, tuple[Any, Any]]) -> None:
+    if _abc is None or "_abc_impl" not in new.__dict__ or "_abc_impl" not in identity.__dict__:
+        return
+    registry = _abc._get_dump(new)[0]
+    for reference in registry:
+        subclass = reference()
+        if subclass is not None:
+            result.add((_abc._abc_register, identity, _mapped(subclass, mapping)), (_nothing,))
+
+
+def _map_enum_members(result: Plan, mapping: dict[int, tuple[Any, Any]], identity: type, new: type) -> None:
+    new_members = new.__dict__.get("_member_map_")
+    old_members = identity.__dict__.get("_member_map_")
+    if not isinstance(new_members, dict) or not isinstance(old_members, dict):
+        return
+    # An old member stays the very same object: it takes the new member's state.
+    for name, member in new_members.items():
+        old = old_members.get(name)
+        if old is None or type(old) is not identity or not hasattr(old, "__dict__"):
+            continue
+        mapping[id(member)] = (member, old)
+    for name, member in new_members.items():
+        old = _mapped(member, mapping)
+        if old is not member:
+            _replace_contents(result, old.__dict__, {k: _mapped(v, mapping) for k, v in member.__dict__.items()})
+
+
+def _replace_contents(result: Plan, target: dict | set, contents: dict | set) -> None:
+    """Plan ``target.clear(); target.update(contents)`` as two C calls.
+
+    ``update`` from an exact dict reuses the stored hashes, so no Python
+    ``__hash__`` runs inside the publishing step. The restore sits on the
+    ``clear`` so that an undo after either step leaves ``target`` as it was.
+    """
+    before = target.copy()
+    restore = _restore_dict if isinstance(target, dict) else _restore_set
+    result.add((type(target).clear, target), (restore, target, before))
+    result.add((type(target).update, target, contents), (_nothing,))
+
+
+# -- functions ------------------------------------------------------------------
+
+def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
+                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any) -> None:
+    module = record.name
+    definitions: Definitions = new.continuity
+    proxy_id = id(record.proxy)
+    for key, function in definitions.functions.items():
+        if not republish and mapping and function.__defaults__:
+            defaults = tuple(_mapped(v, mapping) for v in function.__defaults__)
+            if any(a is not b for a, b in zip(defaults, function.__defaults__)):
+                result.add((setattr, function, "__defaults__", defaults),
+                           (setattr, function, "__defaults__", function.__defaults__))
+        lineage = lineages.functions.get((module, key))
+        if lineage is None:
+            lineage = FunctionLineage(module, key, proxy_id)
+            lineages.functions[(module, key)] = lineage
+        own_code = _own_code(lineage, function)
+        if function.__code__ is not own_code:
+            result.add((setattr, function, "__code__", own_code), (setattr, function, "__code__", function.__code__))
+        live = []
+        for reference, code, generation_ref in lineage.versions:
+            version = reference()
+            if version is None:
+                continue
+            live.append((reference, code, generation_ref))
+            if version is function:
+                continue
+            if _kind(code) != _kind(own_code):
+                result.replaced.append(Replaced(module, key[0], f"it changed from a {_KIND_NAMES.get(_kind(code))} "
+                                                f"to a {_KIND_NAMES.get(_kind(own_code))}; references taken "
+                                                "earlier keep the old code"))
+                continue
+            generation = generation_ref()
+            if generation is not None and generation.continuity is not None:
+                generation.continuity.bodies.setdefault(key, _body(version, code))
+            forwarder = _forwarder(lineage, code, own_code, len(version.__closure__ or ()))
+            result.add((setattr, version, "__code__", forwarder), (setattr, version, "__code__", version.__code__))
+        result.add((setattr, lineage, "current", function), (setattr, lineage, "current", lineage.current))
+        result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
+        if not any(r() is function for r, _, _ in live):
+            live.append((weakref.ref(function), own_code, weakref.ref(new)))
+        result._after.append(lambda lineage=lineage, live=live: setattr(lineage, "versions", live))
+    if old is not None and old.continuity is not None and not republish:
+        for key, cache in old.continuity.caches.items():
+            result.add((cache.cache_clear,), (_nothing,))
+
+
+def _own_code(lineage: FunctionLineage, function: FunctionType) -> types.CodeType:
+    for reference, code, _ in lineage.versions:
+        if reference() is function:
+            return code
+    return function.__code__
+
+
+def _body(version: FunctionType, code: types.CodeType) -> FunctionType:
+    """Return a twin of ``version`` running its own code: what pinned readers of its generation call."""
+    body = FunctionType(code, version.__globals__, version.__name__, version.__defaults__, version.__closure__)
+    body.__kwdefaults__ = version.__kwdefaults__
+    body.__qualname__ = version.__qualname__
+    body.__dict__ = version.__dict__
+    body.__doc__ = version.__doc__
+    body.__module__ = version.__module__
+    return body
+
+
+_PLACEHOLDER = "__versioned_import_lineage__"
+_TEMPLATES = {
+    0: "def forward(*args, **kwargs): return {p}.resolve()(*args, **kwargs){keep}",
+    CO_COROUTINE: "async def forward(*args, **kwargs): return (await {p}.resolve()(*args, **kwargs)){keep}",
+    CO_GENERATOR: "def forward(*args, **kwargs): return (yield from {p}.resolve()(*args, **kwargs)){keep}",
+    CO_ASYNC_GENERATOR: """\
+async def forward(*args, **kwargs):
+    inner = {p}.resolve()(*args, **kwargs){keep}
+    try:
+        value = await inner.__anext__()
+    except StopAsyncIteration:
+        return
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            await inner.aclose()
+            raise
+        except BaseException as exc:
+            try:
+                value = await inner.athrow(exc)
+            except StopAsyncIteration:
+                return
+        else:
+            try:
+                value = await (inner.__anext__() if sent is None else inner.asend(sent))
+            except StopAsyncIteration:
+                return
+""",
+}
+_template_cache: dict[tuple[int, int], types.CodeType] = {}
+
+
+def _template(kind: int, cells: int) -> types.CodeType:
+    """Compile the forwarder for ``kind`` with ``cells`` unused free variables.
+
+    ``func.__code__`` may only be replaced by code with as many free
+    variables as the function has closure cells, so wrappers (closures) get a
+    forwarder with the same number of never-read cells.
+    """
+    cached = _template_cache.get((kind, cells))
+    if cached is not None:
+        return cached
+    names = [f"_cell{i}" for i in range(cells)]
+    keep = f" if 1 else ({', '.join(names)},)" if cells else ""
+    body = _TEMPLATES.get(kind, _TEMPLATES[0]).format(p=repr(_PLACEHOLDER), keep=keep)
+    lines = ["def outer():"]
+    lines += [f"    {name} = None" for name in names]
+    lines += ["    " + line for line in body.splitlines()]
+    lines.append("    return forward")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<versioned_import forwarder>", "exec", dont_inherit=True), namespace)
+    code = namespace["outer"]().__code__
+    assert len(code.co_freevars) == cells, (kind, cells, code.co_freevars)
+    _template_cache[(kind, cells)] = code
+    return code
+
+
+def _forwarder(lineage: FunctionLineage, own: types.CodeType, target: types.CodeType, cells: int) -> types.CodeType:
+    template = _template(_kind(own), cells)
+    consts = tuple(lineage if c == _PLACEHOLDER else c for c in template.co_consts)
+    # Named and placed like the newest code, so tracebacks and inspect show the source that runs.
+    return template.replace(co_consts=consts, co_name=target.co_name, co_qualname=target.co_qualname,
+                            co_filename=target.co_filename, co_firstlineno=target.co_firstlineno)
+
+
+# -- rewriting references to new objects ----------------------------------------
+
+def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list) -> None:
+    """Point every reference to a continued new object at its identity.
+
+    One pass of ``gc.get_referrers`` finds namespaces, registries, closure
+    cells (``super()``'s ``__class__``) and instances created while the new
+    generation executed. Tuples and C objects cannot be rewritten; a new
+    class reachable only from them stays alive but unused.
+    """
+    news = [new for new, _ in mapping.values()]
+    skip = {id(mapping)}
+    class_dicts = set()
+    for new, identity in mapping.values():
+        if isinstance(new, type):
+            class_dicts.add(id(_real_dict(new)))
+            class_dicts.add(id(_real_dict(identity)))
+    new_types = {id(new): identity for new, identity in mapping.values() if isinstance(new, type)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        referrers = gc.get_referrers(*news)
+    for referrer in referrers:
+        if id(referrer) in skip or id(referrer) in class_dicts:
+            continue
+        kind = type(referrer)
+        if kind is dict:
+            owner = _owning_type(referrer)
+            if owner is not None:
+                for key, value in list(referrer.items()):
+                    mapped = _mapped(value, mapping)
+                    if mapped is not value:
+                        result.add((type.__setattr__, owner, key, mapped), (type.__setattr__, owner, key, value))
+                continue
+            _replace_contents(result, referrer, {_mapped(k, mapping): _mapped(v, mapping) for k, v in referrer.items()})
+        elif kind is list:
+            before = list(referrer)
+            result.add((list.__setitem__, referrer, slice(None), [_mapped(v, mapping) for v in before]),
+                       (list.__setitem__, referrer, slice(None), before))
+        elif kind is set:
+            _replace_contents(result, referrer, {_mapped(v, mapping) for v in referrer})
+        elif kind is types.CellType:
+            try:
+                value = referrer.cell_contents
+            except ValueError:
+                continue
+            result.add((setattr, referrer, "cell_contents", _mapped(value, mapping)),
+                       (setattr, referrer, "cell_contents", value))
+        elif id(kind) in new_types and type(referrer) is kind:
+            result.add((object.__setattr__, referrer, "__class__", new_types[id(kind)]),
+                       (object.__setattr__, referrer, "__class__", kind))
+
+
+def _restore_dict(target: dict, contents: dict) -> None:
+    target.clear()
+    target.update(contents)
+
+
+def _restore_set(target: set, contents: set) -> None:
+    target.clear()
+    target.update(contents)
+
+
+def _real_dict(cls: type) -> Any:
+    referents = gc.get_referents(cls.__dict__)
+    return referents[0] if referents else None
+
+
+def _owning_type(candidate: dict) -> type | None:
+    # A class's own dict must change through type.__setattr__, or the type's
+    # attribute cache goes stale. Class dicts always carry __module__.
+    if "__module__" not in candidate:
+        return None
+    for owner in gc.get_referrers(candidate):
+        if isinstance(owner, type) and _real_dict(owner) is candidate:
+            return owner
+    return None

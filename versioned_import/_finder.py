@@ -1,0 +1,213 @@
+"""The meta path finder, the loader it wraps around, and the scope predicate (G1).
+
+``VersionedFinder.find_spec`` asks the finders after it for a spec, exactly as
+importlib would, and for a module in scope returns that same spec with its
+loader wrapped (origin, ``submodule_search_locations`` and ``cached`` stay as
+found). Out-of-scope specs are returned untouched, so nothing is found twice.
+
+Dependency edges (G6) are recorded three ways, together complete:
+
+* a first import runs our ``exec_module`` while the importer's ``importer``
+  context variable is set;
+* every later ``import``/``from``/``importlib.import_module`` of a module that
+  is already in ``sys.modules`` reads ``module.__spec__._initializing`` (both
+  the C fast path and ``_bootstrap._find_and_load`` do), which
+  ``VersionedSpec`` reports to the importer;
+* ``from . import sub`` only reads an attribute of the package, so after each
+  execution the namespace is scanned for proxies.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import site
+import sys
+import sysconfig
+from collections.abc import Callable, Iterable, Sequence
+from importlib.machinery import SOURCE_SUFFIXES, ModuleSpec, SourceFileLoader
+from types import ModuleType
+from typing import Any
+
+from ._registry import Scope, State
+
+__all__ = ["VersionedFinder", "VersionedLoader", "VersionedSpec", "EdgeSink", "importer", "in_scope",
+           "make_scope", "never_versioned_dirs"]
+
+_OWN_PACKAGE = __name__.rpartition(".")[0]
+
+
+class EdgeSink:
+    """Collects the versioned modules one executing module imports."""
+
+    __slots__ = ("name", "names")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.names: set[str] = set()
+
+    def record(self, imported: str) -> None:
+        if imported != self.name:
+            self.names.add(imported)
+
+    def scan(self, namespace: dict[str, Any], state: State) -> None:
+        """Add every versioned module bound in ``namespace`` (``from . import sub``)."""
+        by_proxy = state.by_proxy
+        for value in list(namespace.values()):
+            if isinstance(value, ModuleType):
+                record = by_proxy.get(id(value))
+                if record is not None and record.proxy is value:
+                    self.record(record.name)
+
+
+# The versioned module whose code is executing in this thread or task.
+importer: contextvars.ContextVar[EdgeSink | None] = contextvars.ContextVar("versioned_import.importer", default=None)
+
+
+class VersionedSpec(ModuleSpec):
+    """A found spec whose ``_initializing`` read reports "imported by" to the executing module."""
+
+    @property
+    def _initializing(self) -> bool:  # type: ignore[override]
+        sink = importer.get()
+        if sink is not None:
+            sink.record(self.name)
+        return self.__dict__.get("_versioned_initializing", False)
+
+    @_initializing.setter
+    def _initializing(self, value: bool) -> None:
+        self.__dict__["_versioned_initializing"] = value
+
+
+def never_versioned_dirs() -> tuple[str, ...]:
+    """Return the directories whose modules are never versioned: stdlib, site-packages, ourselves."""
+    paths: set[str] = set()
+    for scheme_key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        for vars_ in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+            try:
+                paths.add(sysconfig.get_paths(vars=vars_)[scheme_key])
+            except KeyError:
+                pass
+    for getter in (site.getsitepackages, lambda: [site.getusersitepackages()]):
+        try:
+            paths.update(getter())
+        except (AttributeError, TypeError):
+            pass  # site functions are absent in some embedded interpreters
+    paths.add(os.path.dirname(os.path.abspath(__file__)))
+    return tuple(sorted({os.path.realpath(p) for p in paths if p}))
+
+
+def make_scope(roots: Iterable[str] | None, packages: Iterable[str] | None, exclude: Iterable[str],
+               default_root: Callable[[], str]) -> Scope:
+    """Normalise ``install()``'s arguments into a ``Scope``."""
+    root_list = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots or ())
+    package_list = [packages] if isinstance(packages, str) else list(packages or ())
+    exclude_list = [exclude] if isinstance(exclude, str) else list(exclude)
+    for value in package_list + exclude_list:
+        if not isinstance(value, str) or not value or value.startswith("."):
+            raise ValueError(f"packages and exclude take absolute dotted module names, not {value!r}")
+    if not root_list and not package_list:
+        root_list = [default_root()]
+    resolved = []
+    for root in root_list:
+        path = os.path.realpath(os.fspath(root))
+        if not os.path.isdir(path):
+            raise ValueError(f"root {os.fspath(root)!r} is not a directory; pass the directory holding your modules")
+        resolved.append(path)
+    return Scope(tuple(resolved), tuple(package_list), tuple(exclude_list), never_versioned_dirs())
+
+
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _named(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope) -> bool:
+    """Decide whether module ``name``, found at ``origin``, is versioned (G1)."""
+    # versioned_import never versions itself: its state must outlive reloads.
+    if _named(name, (_OWN_PACKAGE,)) or name == "__main__":
+        return False
+    # Only Python source can get new generations: not built-in, frozen,
+    # extension, sourceless or namespace modules, nor other loaders' output.
+    if not is_source or not origin or not origin.endswith(tuple(SOURCE_SUFFIXES)):
+        return False
+    if _named(name, scope.exclude):
+        return False
+    # Real paths, so that a symlink or sys.path entry cannot smuggle foreign code in.
+    real = os.path.realpath(origin)
+    # The standard library and site-packages stay out even when a root contains them.
+    if any(_within(real, directory) for directory in scope.never_dirs):
+        return False
+    if _named(name, scope.packages):
+        return True
+    return any(_within(real, root) for root in scope.roots)
+
+
+class VersionedFinder:
+    """The ``sys.meta_path`` entry: delegates, then wraps the loader of in-scope specs."""
+
+    def __init__(self, state: State, scope: Scope, execute: Callable[[VersionedLoader, ModuleType], None]) -> None:
+        self._state = state
+        self.scope = scope
+        self._execute = execute
+
+    def __repr__(self) -> str:
+        return f"<versioned_import finder roots={list(self.scope.roots)} packages={list(self.scope.packages)}>"
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> ModuleSpec | None:
+        spec = None
+        seen_self = False
+        for finder in list(sys.meta_path):
+            if finder is self:
+                seen_self = True
+                continue
+            if not seen_self:
+                continue  # importlib already asked the finders before us
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        if spec is None or isinstance(spec.loader, VersionedLoader):
+            return spec
+        is_source = type(spec.loader) is SourceFileLoader
+        if not in_scope(fullname, spec.origin, is_source, self.scope):
+            return spec
+        spec.loader = VersionedLoader(spec.loader, self._execute)
+        spec.__class__ = VersionedSpec
+        return spec
+
+    def invalidate_caches(self) -> None:
+        """Nothing is cached here; the path finders after us clear their own."""
+
+
+class VersionedLoader:
+    """Wraps the ``SourceFileLoader`` that found a versioned module; everything else is delegated."""
+
+    def __init__(self, original: SourceFileLoader, execute: Callable[[VersionedLoader, ModuleType], None]) -> None:
+        self.original = original
+        self._execute = execute
+
+    def __getattr__(self, name: str) -> Any:
+        # get_resource_reader, get_filename, get_data, is_package...: as found.
+        return getattr(self.original, name)
+
+    def __repr__(self) -> str:
+        return f"<versioned_import loader for {self.original!r}>"
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return None  # an exact ModuleType: the fast path of every attribute read
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._execute(self, module)
+
+    def get_code(self, fullname: str):
+        """Compile the current source bytes (never a timestamp-validated pyc)."""
+        from ._source import compile_source, read_source
+
+        path = self.original.get_filename(fullname)
+        return compile_source(read_source(path), None)

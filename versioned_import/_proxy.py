@@ -1,0 +1,234 @@
+"""The proxy module, how a namespace is swapped into it, and views of other generations.
+
+A proxy is the one module object in ``sys.modules`` for a versioned module's
+whole life. Normally it is an *exact* ``types.ModuleType`` whose dict pointer
+is the published generation's namespace: reads cost exactly what they cost on
+any module, and ``global x`` writes inside the module, ``m.x = v``, ``del m.x``
+and ``mock.patch`` all act on one dict because that dict *is* the namespace.
+Publishing a generation replaces that one pointer (CPython's module layout is
+checked at start-up; see ``FAST_SWAP``).
+
+When some code must see another generation than the published one (a thread
+inside ``pinned()`` after a newer generation was published, or the reload
+transaction executing new generations privately), the proxy's class is
+switched to ``VersionedModule``, whose ``__getattribute__`` consults the
+``view`` context variable. The switch is undone when nobody needs it, so the
+slow path exists only while a view is actually different.
+
+Without the fast swap (another interpreter, a free-threaded build, a layout we
+do not recognise) every proxy stays a ``VersionedModule`` and resolves through
+``published``: slower, same semantics.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "FAST_SWAP", "VersionedModule", "World", "view", "module_dict", "namespace_of",
+    "swap_operations", "forget_proxy", "set_view_class",
+]
+
+ModuleType = types.ModuleType
+_module_getattribute = ModuleType.__getattribute__
+_module_setattr = ModuleType.__setattr__
+_module_delattr = ModuleType.__delattr__
+_md_dict = ModuleType.__dict__["__dict__"].__get__  # reads the C-level md_dict, never a view
+
+# The view a thread or task resolves proxies through: None means "the published world".
+view: contextvars.ContextVar[World | None] = contextvars.ContextVar("versioned_import.view", default=None)
+
+# Portable mode only: id(proxy) -> published namespace.
+published: dict[int, dict[str, Any]] = {}
+
+
+class World:
+    """Which generation of each module a reader sees: a snapshot, never mutated after publish.
+
+    ``generations`` maps ``id(proxy)`` to a generation object (anything with
+    a ``namespace`` dict). ``pins`` counts the ``pinned()`` blocks holding it.
+    """
+
+    __slots__ = ("generations", "pins", "__weakref__")
+
+    def __init__(self, generations: dict[int, Any]) -> None:
+        self.generations = generations
+        self.pins = 0
+
+    def generation(self, proxy: object) -> Any:
+        """Return the generation ``proxy`` resolves to in this world, or None."""
+        return self.generations.get(id(proxy))
+
+    def namespace(self, proxy: object) -> dict[str, Any] | None:
+        """Return the namespace ``proxy`` resolves to in this world, or None."""
+        generation = self.generations.get(id(proxy))
+        return None if generation is None else generation.namespace
+
+
+def _viewed_namespace(proxy: ModuleType) -> dict[str, Any] | None:
+    world = view.get()
+    if world is not None:
+        namespace = world.namespace(proxy)
+        if namespace is not None:
+            return namespace
+    if FAST_SWAP:
+        return None
+    return published.get(id(proxy))
+
+
+class VersionedModule(ModuleType):
+    """A proxy while some reader needs a view other than the published generation."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        namespace = _viewed_namespace(self)
+        if namespace is None:
+            return _module_getattribute(self, name)
+        return _namespace_getattr(self, namespace, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        namespace = _viewed_namespace(self)
+        if namespace is None or name == "__class__":
+            _module_setattr(self, name, value)
+        elif name == "__dict__":
+            raise AttributeError("readonly attribute '__dict__'")
+        else:
+            namespace[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        namespace = _viewed_namespace(self)
+        if namespace is None:
+            _module_delattr(self, name)
+            return
+        try:
+            del namespace[name]
+        except KeyError:
+            raise AttributeError(f"module {namespace.get('__name__')!r} has no attribute {name!r}", name=name, obj=self) from None
+
+
+def _namespace_getattr(proxy: ModuleType, namespace: dict[str, Any], name: str) -> Any:
+    # The order of module_getattro: data descriptors of the type, the
+    # instance dict, other type attributes, then the module's __getattr__.
+    if name == "__dict__":
+        return namespace
+    if name == "__class__":
+        return type(proxy)
+    if name == "__annotations__":
+        return namespace.setdefault("__annotations__", {})
+    try:
+        return namespace[name]
+    except KeyError:
+        pass
+    if name in _TYPE_ATTRIBUTES:
+        return _module_getattribute(proxy, name)
+    hook = namespace.get("__getattr__")
+    if hook is not None:
+        return hook(name)
+    module = namespace.get("__name__", "?")
+    raise AttributeError(f"module {module!r} has no attribute {name!r}", name=name, obj=proxy)
+
+
+_TYPE_ATTRIBUTES = frozenset(dir(ModuleType)) - {"__dict__", "__doc__", "__annotations__"}
+
+
+def module_dict(proxy: ModuleType) -> dict[str, Any]:
+    """Return the dict the proxy's C structure points at (the published namespace in fast mode)."""
+    return _md_dict(proxy)
+
+
+def namespace_of(proxy: ModuleType) -> dict[str, Any]:
+    """Return the published namespace of ``proxy``, whatever its mode."""
+    if FAST_SWAP:
+        return _md_dict(proxy)
+    return published.get(id(proxy), _md_dict(proxy))
+
+
+def set_view_class(proxy: ModuleType, viewing: bool) -> tuple[Callable[..., Any], ...] | None:
+    """Return the operation that switches ``proxy`` into or out of view mode, or None if it is there."""
+    wanted = VersionedModule if (viewing or not FAST_SWAP) else ModuleType
+    if type(proxy) is wanted:
+        return None
+    return (object.__setattr__, proxy, "__class__", wanted)
+
+
+def swap_operations(proxy: ModuleType, namespace: dict[str, Any]) -> tuple[list[tuple], list[tuple], Callable[[], None]]:
+    """Plan making ``namespace`` the published namespace of ``proxy``.
+
+    Returns ``(do, undo, finish)``: ``do`` and ``undo`` are lists of
+    ``(c_callable, *args)`` that the publisher runs in one C-level pass (no
+    bytecode runs between them, so no thread switch can interleave), and
+    ``finish`` releases the old namespace's reference afterwards.
+    """
+    if not FAST_SWAP:
+        old = published.get(id(proxy))
+        undo = [(published.__setitem__, id(proxy), old)] if old is not None else [(published.pop, id(proxy), None)]
+        return [(published.__setitem__, id(proxy), namespace)], undo, _nothing
+    old = _md_dict(proxy)
+    if old is namespace:
+        return [], [], _nothing
+    slot = ctypes.c_void_p.from_address(id(proxy) + _MD_DICT_OFFSET)
+    # The proxy's pointer is a strong reference: take one on the new
+    # namespace now and drop the old one only after the pass, while our own
+    # reference (captured in ``finish``) still keeps it alive.
+    _incref(namespace)
+    settled = []
+
+    def finish() -> None:
+        if settled:
+            return
+        settled.append(True)
+        current = _md_dict(proxy)
+        _decref(namespace if current is old else old)
+
+    return ([(setattr, slot, "value", id(namespace))], [(setattr, slot, "value", id(old))], finish)
+
+
+def forget_proxy(proxy: ModuleType) -> None:
+    """Drop portable-mode bookkeeping for ``proxy`` (on unload)."""
+    published.pop(id(proxy), None)
+
+
+def _nothing() -> None:
+    pass
+
+
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+_incref.restype = None
+_decref = ctypes.pythonapi.Py_DecRef
+_decref.argtypes = [ctypes.py_object]
+_decref.restype = None
+
+# PyModuleObject begins with PyObject_HEAD, then md_dict (3.11, 3.12, 3.13).
+_MD_DICT_OFFSET = object.__basicsize__
+
+
+def _check_fast_swap() -> bool:
+    """Verify on a scratch module that swapping md_dict works here, exactly as publish will."""
+    if sys.implementation.name != "cpython" or not hasattr(ctypes, "pythonapi"):
+        return False
+    if getattr(sys, "_is_gil_enabled", lambda: True)() is False:
+        return False  # publish relies on the GIL to be one step for other threads
+    try:
+        scratch = ModuleType("versioned_import._layout_check")
+        if ctypes.c_void_p.from_address(id(scratch) + _MD_DICT_OFFSET).value != id(_md_dict(scratch)):
+            return False
+        replacement = {"__name__": scratch.__name__, "probe": 42}
+        before = sys.getrefcount(replacement)
+        _incref(replacement)
+        old = _md_dict(scratch)
+        ctypes.c_void_p.from_address(id(scratch) + _MD_DICT_OFFSET).value = id(replacement)
+        _decref(old)
+        return (scratch.probe == 42 and _md_dict(scratch) is replacement
+                and sys.getrefcount(replacement) == before + 1)
+    except Exception:  # any surprise means: do not touch C structures, use the portable mode
+        return False
+
+
+FAST_SWAP: bool = _check_fast_swap()

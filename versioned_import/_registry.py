@@ -1,0 +1,196 @@
+"""The one state object: versioned modules, their generations, and who sees which.
+
+Everything versioned_import knows lives in one ``State``; ``state`` below is
+the process's, and tests build fresh ones. Two locks, each with one job:
+
+* ``lock`` guards the records, the graph and the published world. It is only
+  ever held briefly and never while user code runs, so a first import on one
+  thread can always register itself while another thread is reloading.
+* ``reload_lock`` serialises transactions (reload, rollback, unload); it *is*
+  held while the new generations execute.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
+from types import CodeType, ModuleType
+from typing import Any
+
+from ._graph import DependencyGraph
+from ._proxy import World, set_view_class
+from ._source import Source
+
+__all__ = ["Generation", "ModuleRecord", "Scope", "State", "state"]
+
+
+@dataclass(eq=False)
+class Generation:
+    """One execution of a module's source in a fresh namespace.
+
+    ``number`` is reassigned when a rollback republishes the generation.
+    ``continuity`` is the plan ``_continuity`` made when it executed: which
+    classes and functions it defines, so that publishing it (again) can carry
+    objects taken earlier over to it.
+    """
+
+    number: int
+    namespace: dict[str, Any]
+    source: Source | None
+    code: CodeType | None = None
+    imports: frozenset[str] = frozenset()
+    continuity: Any = None
+
+    def __repr__(self) -> str:
+        return f"<generation {self.number} of {self.namespace.get('__name__')!r}>"
+
+
+@dataclass(eq=False)
+class ModuleRecord:
+    """Everything known about one versioned module; its proxy never changes."""
+
+    name: str
+    proxy: ModuleType
+    spec: ModuleSpec
+    path: str
+    current: Generation | None = None
+    history: collections.deque[Generation] = field(default_factory=collections.deque)
+    counter: int = 0
+    # The stat key and racy flag of the last time the file's bytes were seen to
+    # equal the current generation's (G8: stat is the pre-check, bytes the truth).
+    seen_stat: tuple[int, int, int, int] | None = None
+    seen_racy: bool = True
+
+    @property
+    def generation(self) -> int:
+        return self.current.number if self.current is not None else 0
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which modules are versioned (G1); see ``_finder.in_scope``."""
+
+    roots: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    never_dirs: tuple[str, ...] = ()
+
+
+class State:
+    """All of versioned_import's process state."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (tests call this after ``uninstall()``)."""
+        self.lock = threading.RLock()
+        self.reload_lock = threading.RLock()
+        self.records: dict[str, ModuleRecord] = {}
+        self.by_proxy: dict[int, ModuleRecord] = {}
+        self.graph = DependencyGraph()
+        self.world = World({})
+        self.pinned_stale: set[World] = set()
+        self.staging: set[int] = set()
+        self.scope: Scope | None = None
+        self.finder: Any = None
+        self.rollback_depth = 1
+        self.subscribers: list[Any] = []
+        self.watcher: Any = None
+        self.lineages: Any = None  # the continuity registry, created by _continuity
+        self.reloading_thread: int | None = None
+
+    # -- records -------------------------------------------------------------------
+
+    def record_for(self, module_or_name: object) -> ModuleRecord | None:
+        """Return the record of a proxy or dotted name, or None."""
+        if isinstance(module_or_name, str):
+            return self.records.get(module_or_name)
+        record = self.by_proxy.get(id(module_or_name))
+        if record is not None and record.proxy is module_or_name:
+            return record
+        return None
+
+    def add_record(self, record: ModuleRecord) -> None:
+        with self.lock:
+            self.records[record.name] = record
+            self.by_proxy[id(record.proxy)] = record
+            self.graph.add_module(record.name)
+
+    def remove_record(self, record: ModuleRecord) -> None:
+        with self.lock:
+            if self.records.get(record.name) is record:
+                del self.records[record.name]
+            if self.by_proxy.get(id(record.proxy)) is record:
+                del self.by_proxy[id(record.proxy)]
+            self.graph.forget(record.name)
+            generations = dict(self.world.generations)
+            generations.pop(id(record.proxy), None)
+            self.world = World(generations)
+
+    def set_history_depth(self, depth: int) -> None:
+        with self.lock:
+            self.rollback_depth = depth
+            for record in self.records.values():
+                while len(record.history) > depth:
+                    record.history.popleft()
+
+    def versioned_paths(self) -> dict[str, str]:
+        """Return name -> source path for every versioned module."""
+        with self.lock:
+            return {name: record.path for name, record in self.records.items()}
+
+    # -- worlds and views ----------------------------------------------------------
+
+    def next_world(self, published: dict[int, Generation]) -> World:
+        """Return the world after publishing ``published`` (id(proxy) -> generation)."""
+        generations = dict(self.world.generations)
+        generations.update(published)
+        return World(generations)
+
+    def enter_pin(self) -> World:
+        with self.lock:
+            world = self.world
+            world.pins += 1
+            return world
+
+    def exit_pin(self, world: World) -> None:
+        with self.lock:
+            world.pins -= 1
+            if world.pins == 0 and world in self.pinned_stale:
+                self.pinned_stale.discard(world)
+                self.refresh_views(self.records.values())
+
+    def needs_view(self, record: ModuleRecord, current: Generation | None = None, world: World | None = None) -> bool:
+        """Whether some reader must see ``record`` through a view other than its published dict."""
+        if id(record.proxy) in self.staging:
+            return True
+        current = record.current if current is None else current
+        stale = set(self.pinned_stale)
+        if world is not None and world.pins:
+            stale.add(world)
+        return any(w.generation(record.proxy) not in (None, current) for w in stale)
+
+    def refresh_views(self, records: Any) -> None:
+        """Switch each proxy to the view class exactly while some reader needs it."""
+        with self.lock:
+            for record in records:
+                operation = set_view_class(record.proxy, self.needs_view(record))
+                if operation is not None:
+                    operation[0](*operation[1:])
+
+
+def default_root() -> str:
+    """Return the directory of the running script, else the current directory."""
+    import __main__
+
+    script = getattr(__main__, "__file__", None)
+    if script:
+        return os.path.dirname(os.path.realpath(script))
+    return os.getcwd()
+
+
+state = State()

@@ -1,0 +1,586 @@
+"""The transaction: plan, execute privately, hook, continue, publish; rollback; unload.
+
+A reload never touches a live namespace. New generations execute in fresh
+dicts, seen only by the reloading thread through a staging ``World`` (the
+same mechanism as ``pinned()``), and become visible in one C-level pass that
+no other thread can interleave with (see ``_publish``). If anything fails
+before that pass, the new dicts are simply dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import itertools
+import linecache
+import operator
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from . import _continuity
+from ._errors import NotVersionedError, ReloadError, refusal_message
+from ._finder import EdgeSink, VersionedLoader, importer
+from ._proxy import World, module_dict, namespace_of, set_view_class, swap_operations, view
+from ._registry import Generation, ModuleRecord, State
+from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
+
+__all__ = ["ReloadReport", "Replaced", "execute_first", "reload", "reload_changed", "changed", "rollback", "unload",
+           "resolve_records"]
+
+_MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """An object that could not be continued: the new one took its place (G7)."""
+
+    module: str
+    qualname: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.module}.{self.qualname}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ReloadReport:
+    """What one reload, rollback or refused attempt did.
+
+    ``reloaded`` lists the modules executed (or republished), in execution
+    order; ``generations`` maps each to its new generation number;
+    ``elapsed`` is in seconds; ``replaced`` lists objects that could not be
+    continued, with why. A refused attempt has ``error`` set and publishes
+    nothing.
+    """
+
+    reloaded: tuple[str, ...] = ()
+    generations: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    replaced: tuple[Replaced, ...] = ()
+    error: ReloadError | None = None
+    action: str = "reload"
+
+    @property
+    def ok(self) -> bool:
+        """True when the attempt published (or had nothing to do)."""
+        return self.error is None
+
+
+# -- naming and lookup -------------------------------------------------------------
+
+def resolve_records(state: State, names: Iterable[object], action: str) -> list[ModuleRecord]:
+    """Turn names or proxies into records, refusing anything that is not a versioned module."""
+    records = []
+    for name in names:
+        if isinstance(name, ModuleType):
+            record = state.record_for(name)
+            label = getattr(name, "__name__", repr(name))
+        elif isinstance(name, str):
+            if name.startswith(".") or not name:
+                raise NotVersionedError(f"{action} of {name!r} refused: relative or empty module names cannot be "
+                                        "resolved here — pass the absolute dotted name, e.g. 'app.views'", module=name)
+            record = state.records.get(name)
+            label = name
+        else:
+            raise TypeError(f"{action}() takes module names (str) or versioned modules, not {type(name).__name__}")
+        if record is None or record.current is None:
+            raise NotVersionedError(_not_versioned_message(state, action, label), module=label)
+        records.append(record)
+    return records
+
+
+def _not_versioned_message(state: State, action: str, name: str) -> str:
+    if state.finder is None and not state.records:
+        return (f"{action} of {name!r} refused: versioned_import is not installed — call "
+                "versioned_import.install() before importing the modules you want to reload")
+    if name in sys.modules:
+        return (f"{action} of {name!r} refused: it is not a versioned module (the standard library, site-packages, "
+                "built-in and extension modules, and modules outside the roots are never versioned) — "
+                "check install(roots=..., packages=...)")
+    return (f"{action} of {name!r} refused: no versioned module of that name is imported — "
+            "import it first (and check the spelling)")
+
+
+# -- first import -----------------------------------------------------------------
+
+def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> None:
+    """Execute generation 1 of a module in its own dict (the normal import path)."""
+    spec = module.__spec__
+    name = spec.name
+    existing = state.records.get(name)
+    if existing is not None and existing.proxy is module and existing.current is not None:
+        # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.
+        reload(state, [name])
+        return
+    source = read_source(spec.origin)
+    code = compile_source(source, spec.cached)
+    sink = EdgeSink(name)
+    outer = importer.get()
+    if outer is not None:
+        outer.record(name)
+    record = ModuleRecord(name, module, spec, spec.origin)
+    namespace = module_dict(module)
+    generation = Generation(1, namespace, source, code)
+    state.add_record(record)
+    token = importer.set(sink)
+    try:
+        exec(code, namespace)
+    except BaseException:
+        state.remove_record(record)
+        raise
+    finally:
+        importer.reset(token)
+    sink.scan(namespace, state)
+    generation.imports = frozenset(sink.names)
+    generation.continuity = _continuity.capture(name, namespace)
+    with state.lock:
+        state.graph.replace_imports(name, sink.names)
+        record.current = generation
+        record.counter = 1
+        record.seen_stat, record.seen_racy = source.stat_key, source.racy
+        state.world = state.next_world({id(module): generation})
+        _continuity.adopt(state, name, generation)
+        operation = set_view_class(module, False)
+        if operation is not None:
+            operation[0](*operation[1:])
+
+
+# -- the transaction --------------------------------------------------------------
+
+class _Staging(World):
+    """The reloading thread's view: staged namespaces for the set, published ones for the rest."""
+
+    __slots__ = ("transaction",)
+
+    def __init__(self, base: World, transaction: _Transaction) -> None:
+        super().__init__(dict(base.generations))
+        self.transaction = transaction
+
+    def namespace(self, proxy: object) -> dict[str, Any] | None:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        if staged is not None:
+            if staged.state == "pending":
+                self.transaction.execute(staged)  # like a first import: executed on first touch
+            return staged.generation.namespace
+        return super().namespace(proxy)
+
+    def generation(self, proxy: object) -> Any:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        return staged.generation if staged is not None else super().generation(proxy)
+
+
+class _Staged:
+    __slots__ = ("record", "source", "generation", "sink", "state")
+
+    def __init__(self, record: ModuleRecord, source: Source, generation: Generation) -> None:
+        self.record = record
+        self.source = source
+        self.generation = generation
+        self.sink = EdgeSink(record.name)
+        self.state = "pending"
+
+
+class _Failure(Exception):
+    """Carries the first failure out of nested executions."""
+
+
+class _Transaction:
+    def __init__(self, state: State, records: list[ModuleRecord]) -> None:
+        self.state = state
+        self.records = records
+        self.by_proxy: dict[int, _Staged] = {}
+        self.executed: list[_Staged] = []
+        self.failure: tuple[ModuleRecord, BaseException, str] | None = None
+
+    def load_sources(self) -> None:
+        for record in self.records:
+            try:
+                source = read_source(record.path)
+            except SourceChangedWhileReading as exc:
+                self._fail(record, exc, "wait for the write to finish and reload again")
+            except OSError as exc:
+                self._fail(record, exc, "restore the file (or unload the module) and reload again")
+            try:
+                code = compile_source(source, record.spec.cached)
+            except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+                self._register_running_source(record)
+                self._fail(record, exc, "fix the file and reload again")
+            namespace = _fresh_namespace(record)
+            generation = Generation(0, namespace, source, code)
+            self.by_proxy[id(record.proxy)] = _Staged(record, source, generation)
+
+    def _register_running_source(self, record: ModuleRecord) -> None:
+        # Tracebacks from the still-live generation must show *its* source, not the broken file.
+        _register_linecache(record.current)
+
+    def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str) -> None:
+        if self.failure is None:
+            self.failure = (record, exc, remedy)
+        raise _Failure from exc
+
+    def execute(self, staged: _Staged) -> None:
+        staged.state = "executing"
+        self.executed.append(staged)
+        token = importer.set(staged.sink)
+        try:
+            exec(staged.generation.code, staged.generation.namespace)
+        except _Failure:
+            raise
+        except (Exception, SystemExit) as exc:
+            self._fail(staged.record, exc, "fix the error and reload again")
+        finally:
+            importer.reset(token)
+        staged.state = "done"
+
+    def stage(self) -> None:
+        for record in self.records:
+            staged = self.by_proxy[id(record.proxy)]
+            if staged.state == "pending":
+                self.execute(staged)
+        for staged in self.executed:
+            if staged.state != "done":
+                # An import of it failed inside another module that caught the error.
+                raise _Failure
+            staged.sink.scan(staged.generation.namespace, self.state)
+            staged.generation.imports = frozenset(staged.sink.names)
+        for staged in self.executed:
+            hook = staged.generation.namespace.get("__reload__")
+            if callable(hook):
+                try:
+                    hook(_previous_view(staged.record))
+                except (Exception, SystemExit) as exc:
+                    self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
+                               "fix it or the state it expects and reload again")
+
+
+def _fresh_namespace(record: ModuleRecord) -> dict[str, Any]:
+    """Return the namespace a first import would start with (G3)."""
+    published = namespace_of(record.proxy)
+    namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
+    namespace["__spec__"] = record.spec
+    namespace["__loader__"] = record.spec.loader
+    if record.spec.submodule_search_locations is not None:
+        # A package's loaded submodules are attributes set by the import
+        # system, not by its source: keep them so `import pkg.sub` still works.
+        prefix = record.name + "."
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefix) and "." not in name[len(prefix):] and module is not None:
+                namespace[name[len(prefix):]] = module
+    return namespace
+
+
+def _previous_view(record: ModuleRecord) -> ModuleType:
+    """Return a module holding a copy of the published generation's namespace, for ``__reload__(old)``."""
+    old = ModuleType(record.name)
+    module_dict(old).update(namespace_of(record.proxy))
+    return old
+
+
+def _guard_reentry(state: State, what: str, names: list[str]) -> None:
+    holder = getattr(state, "reloading_thread", None)
+    if holder == threading.get_ident():
+        raise ReloadError(f"{what} of {', '.join(map(repr, names))} refused: it was requested by module code while "
+                          "a reload is executing on this thread — request it after that reload has finished",
+                          module=names[0] if names else None)
+
+
+def _acquire(state: State, what: str, names: list[str]) -> None:
+    _guard_reentry(state, what, names)
+    if importer.get() is not None:
+        # Module code running during an import: waiting here could deadlock
+        # against a reload waiting for this import's module lock.
+        if not state.reload_lock.acquire(blocking=False):
+            raise ReloadError(f"{what} of {', '.join(map(repr, names))} refused: another reload is running and this "
+                              "request comes from module code during an import — request it after the import",
+                              module=names[0] if names else None)
+    else:
+        state.reload_lock.acquire()
+    state.reloading_thread = threading.get_ident()
+
+
+def _release(state: State) -> None:
+    state.reloading_thread = None
+    state.reload_lock.release()
+
+
+def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
+    """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
+    names = list(names)
+    records = resolve_records(state, names, "reload")
+    labels = [r.name for r in records]
+    if not records:
+        return ReloadReport()
+    _acquire(state, "reload", labels)
+    started = time.perf_counter()
+    try:
+        with state.lock:
+            targets = {r.name for r in records}
+            if dependents:
+                targets |= state.graph.dependents(targets)
+            order = [n for group in state.graph.execution_order(targets) for n in group]
+            members = [state.records[n] for n in order if n in state.records]
+        transaction = _Transaction(state, members)
+        try:
+            _run_staged(state, transaction)
+            report = _publish(state, transaction, started)
+        except _Failure:
+            error = _refusal(transaction)
+            _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
+            raise error from transaction.failure[1]
+    finally:
+        _release(state)
+    _notify(state, report)
+    return report
+
+
+def _refusal(transaction: _Transaction) -> ReloadError:
+    record, exc, remedy = transaction.failure
+    message = refusal_message("reload", record.name, record.path, exc, record.generation, remedy)
+    error = ReloadError(message, module=record.name, path=record.path)
+    error.__cause__ = exc
+    return error
+
+
+def _run_staged(state: State, transaction: _Transaction) -> None:
+    transaction.load_sources()
+    proxies = [s.record for s in transaction.by_proxy.values()]
+    staging = _Staging(state.world, transaction)
+    with state.lock:
+        state.staging.update(transaction.by_proxy)
+    state.refresh_views(proxies)
+    try:
+        # A copied context: the staging view never leaks into the caller's context.
+        context = _fresh_context()
+        context.run(_stage_in_view, staging, transaction)
+    finally:
+        with state.lock:
+            state.staging.difference_update(transaction.by_proxy)
+        # Views are switched back after publish (or now, on failure).
+        if transaction.failure is not None or any(s.state != "done" for s in transaction.by_proxy.values()):
+            state.refresh_views(proxies)
+
+
+def _fresh_context():
+    import contextvars
+
+    return contextvars.copy_context()
+
+
+def _stage_in_view(staging: _Staging, transaction: _Transaction) -> None:
+    view.set(staging)
+    transaction.stage()
+
+
+def _publish(state: State, transaction: _Transaction, started: float) -> ReloadReport:
+    """Make every staged generation current in one step."""
+    staged = transaction.executed
+    plans = []
+    for item in staged:
+        item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
+    plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged])
+    generations = {}
+    with state.lock:
+        for item in staged:
+            item.record.counter += 1
+            item.generation.number = item.record.counter
+            generations[item.record.name] = item.generation.number
+        _commit(state, [(s.record, s.generation) for s in staged], plans)
+        for item in staged:
+            state.graph.replace_imports(item.record.name, item.generation.imports)
+            item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
+    return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
+                        tuple(plans.replaced))
+
+
+def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any) -> None:
+    """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
+    old_world = state.world
+    new_world = state.next_world({id(r.proxy): g for r, g in pairs})
+    do: list[tuple] = []
+    undo: list[tuple] = []
+    finishers: list[Callable[[], None]] = []
+    if old_world.pins:
+        state.pinned_stale.add(old_world)
+    # Pinned readers must be on the view class before the namespace moves.
+    for record, generation in pairs:
+        operation = set_view_class(record.proxy, state.needs_view(record, generation))
+        if operation is not None:
+            do.append(operation)
+            undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))
+    do.extend(plans.do)
+    undo.extend(plans.undo)
+    for record, generation in pairs:
+        swap_do, swap_undo, finish = swap_operations(record.proxy, generation.namespace)
+        do.extend(swap_do)
+        undo.extend(swap_undo)
+        finishers.append(finish)
+    do.append((object.__setattr__, state, "world", new_world))
+    undo.append((object.__setattr__, state, "world", old_world))
+    try:
+        apply_atomically(do, undo)
+    finally:
+        for finish in finishers:
+            finish()
+    for record, generation in pairs:
+        if record.current is not None and record.current is not generation:
+            record.history.append(record.current)
+            while len(record.history) > state.rollback_depth:
+                record.history.popleft()
+        record.current = generation
+        _register_linecache(generation)
+    plans.committed()
+    state.refresh_views([r for r, _ in pairs])
+
+
+def apply_atomically(do: list[tuple], undo: list[tuple]) -> None:
+    """Run ``do`` (each ``(c_callable, *args)``) as one step for every other thread.
+
+    Every callable is a C function, iterated by C code (``starmap`` drained by
+    a zero-length ``deque``): no bytecode executes, so the interpreter never
+    reaches a point where it hands the GIL to another thread. The collector is
+    paused so no finaliser runs Python code in between. If an operation fails,
+    the ones already applied are undone in reverse and the error re-raised.
+    """
+    progress = itertools.count()
+    steps = []
+    for operation in do:
+        steps.append(operation)
+        steps.append((next, progress))
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        collections.deque(itertools.starmap(operator.call, steps), maxlen=0)
+    except BaseException:
+        applied = next(progress)
+        collections.deque(itertools.starmap(operator.call, reversed(undo[:applied])), maxlen=0)
+        raise
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _register_linecache(generation: Generation | None) -> None:
+    """Make tracebacks and ``inspect`` show the source that actually runs."""
+    if generation is None or generation.source is None:
+        return
+    source = generation.source
+    text = source.text()
+    # mtime None: linecache.checkcache() leaves such entries alone.
+    linecache.cache[source.path] = (len(text), None, text.splitlines(keepends=True), source.path)
+
+
+def _notify(state: State, report: ReloadReport) -> None:
+    for callback in list(state.subscribers):
+        try:
+            callback(report)
+        except Exception:
+            import logging
+
+            logging.getLogger("versioned_import").exception("on_reload callback %r raised", callback)
+
+
+# -- change detection -------------------------------------------------------------
+
+def changed(state: State) -> list[str]:
+    """Return the versioned modules whose source bytes differ from their current generation (G8)."""
+    import os
+
+    with state.lock:
+        records = [r for r in state.records.values() if r.current is not None]
+    result = []
+    for record in records:
+        try:
+            st = os.stat(record.path)
+        except OSError:
+            result.append(record.name)  # gone: a reload will say so clearly
+            continue
+        key = stat_key(st)
+        if key == record.seen_stat and not record.seen_racy:
+            continue
+        try:
+            source = read_source(record.path)
+        except OSError:
+            result.append(record.name)
+            continue
+        current = record.current.source
+        if current is not None and source.digest == current.digest:
+            record.seen_stat, record.seen_racy = source.stat_key, source.racy
+        else:
+            _register_linecache(record.current)
+            result.append(record.name)
+    return sorted(result, key=lambda n: state.graph._rank.get(n, 0))
+
+
+def reload_changed(state: State, dependents: bool = True) -> ReloadReport:
+    """Reload every versioned module whose source changed; an empty report if none did."""
+    names = changed(state)
+    if not names:
+        return ReloadReport()
+    return reload(state, names, dependents=dependents)
+
+
+# -- rollback and unload ----------------------------------------------------------
+
+def rollback(state: State, name: object) -> int:
+    """Republish the previous generation of ``name`` under a new number, running no module code."""
+    (record,) = resolve_records(state, [name], "rollback")
+    _acquire(state, "rollback", [record.name])
+    started = time.perf_counter()
+    try:
+        with state.lock:
+            if not record.history:
+                raise ReloadError(f"rollback of {record.name!r} refused: generation {record.generation} is the "
+                                  f"only one kept ({record.path}) — there is nothing to roll back to; reload a "
+                                  "fixed file instead", module=record.name, path=record.path)
+            previous = record.history.pop()
+            current = record.current
+            plans = _continuity.plan(state, [(record, current, previous)], republish=True)
+            record.counter += 1
+            previous.number = record.counter
+            record.current = None  # not pushed to history: rollback pops it
+            _commit(state, [(record, previous)], plans)
+            record.seen_stat = None
+    finally:
+        _release(state)
+    _notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,
+                                tuple(plans.replaced), action="rollback"))
+    return previous.number
+
+
+def unload(state: State, name: object) -> None:
+    """Forget a versioned module and its submodules entirely."""
+    (record,) = resolve_records(state, [name], "unload")
+    _acquire(state, "unload", [record.name])
+    try:
+        with state.lock:
+            prefix = record.name + "."
+            doomed = [r for n, r in state.records.items() if n == record.name or n.startswith(prefix)]
+            for item in doomed:
+                if sys.modules.get(item.name) is item.proxy:
+                    del sys.modules[item.name]
+                parent_name, _, child = item.name.rpartition(".")
+                parent = sys.modules.get(parent_name) if parent_name else None
+                if parent is not None and getattr(parent, child, None) is item.proxy:
+                    delattr(parent, child)
+                _continuity.forget(state, item.name)
+                state.remove_record(item)
+                cached = linecache.cache.get(item.path)
+                if cached is not None and cached[1] is None:
+                    del linecache.cache[item.path]
+                item.history.clear()
+                operation = set_view_class(item.proxy, False)
+                if operation is not None:
+                    operation[0](*operation[1:])
+            for n in list(sys.modules):
+                if n.startswith(prefix) and n not in state.records:
+                    module = sys.modules.get(n)
+                    if module is not None and getattr(module, "__spec__", None) is not None and \
+                            isinstance(module.__spec__.loader, VersionedLoader):
+                        del sys.modules[n]
+    finally:
+        _release(state)

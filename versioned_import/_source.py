@@ -1,0 +1,109 @@
+"""Source files: reading the bytes, fingerprinting them, compiling them (G8).
+
+A change is a change of the source bytes. ``os.stat`` is only the quick
+pre-check: a file whose stat key is unchanged *and* was older than the
+filesystem's timestamp granularity when we read it cannot have changed since
+(git calls the other case "racily clean" and so do we). Bytecode caches are
+hash-checked, never trusted by timestamp: CPython's timestamp pycs run stale
+code after an edit that keeps the mtime second and the size.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+from dataclasses import dataclass
+from importlib.util import MAGIC_NUMBER, decode_source, source_hash
+from types import CodeType
+
+__all__ = ["Source", "SourceChangedWhileReading", "read_source", "compile_source", "stat_key", "RACY_NS"]
+
+# Timestamps coarser than this exist (FAT: 2 s); a file modified less than
+# RACY_NS before we read it may be modified again without a visible mtime change.
+RACY_NS = 2_000_000_000
+
+# Flags word of a PEP 552 pyc: bit 0 = hash-based, bit 1 = check the source.
+_CHECKED_HASH_PYC = (0b11).to_bytes(4, "little")
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """Return the stat fields whose change may mean new content."""
+    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+class SourceChangedWhileReading(OSError):
+    """The file changed between the start and the end of reading it (caught mid-write)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The exact bytes of one source file as read at one moment."""
+
+    path: str
+    data: bytes
+    digest: bytes
+    stat_key: tuple[int, int, int, int]
+    racy: bool
+
+    def text(self) -> str:
+        """Decode the bytes as the compiler does (coding cookie, BOM, universal newlines)."""
+        return decode_source(self.data)
+
+
+def read_source(path: str) -> Source:
+    """Read ``path`` and fingerprint it; raise ``OSError`` if it is missing, unreadable or mid-write."""
+    with open(path, "rb") as stream:
+        before = stat_key(os.fstat(stream.fileno()))
+        data = stream.read()
+    now = time.time_ns()
+    after = os.stat(path)
+    if stat_key(after) != before or len(data) != before[1]:
+        raise SourceChangedWhileReading(f"{path} changed while it was being read; it is probably being written")
+    racy = before[0] >= now - RACY_NS
+    return Source(path, data, source_hash(data), before, racy)
+
+
+def compile_source(source: Source, cached: str | None) -> CodeType:
+    """Compile ``source``, reusing a pyc at ``cached`` only if its hash matches the bytes.
+
+    Compiled with ``dont_inherit=True`` so that the ``__future__`` flags of
+    versioned_import's own modules never leak into user code.
+    """
+    if cached:
+        code = _load_checked_pyc(cached, source.digest)
+        if code is not None:
+            return code
+    code = compile(source.data, source.path, "exec", dont_inherit=True)
+    if cached and not sys.dont_write_bytecode:
+        _write_checked_pyc(cached, source.digest, code)
+    return code
+
+
+def _load_checked_pyc(cached: str, digest: bytes) -> CodeType | None:
+    try:
+        with open(cached, "rb") as stream:
+            header = stream.read(16)
+            if header[:4] != MAGIC_NUMBER or header[4:8] != _CHECKED_HASH_PYC or header[8:16] != digest:
+                return None
+            code = marshal.loads(stream.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None  # an absent or damaged cache only means we compile
+    return code if isinstance(code, CodeType) else None
+
+
+def _write_checked_pyc(cached: str, digest: bytes, code: CodeType) -> None:
+    payload = MAGIC_NUMBER + _CHECKED_HASH_PYC + digest + marshal.dumps(code)
+    temporary = f"{cached}.{os.getpid()}.{id(code)}.tmp"
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        with open(temporary, "wb") as stream:
+            stream.write(payload)
+        os.replace(temporary, cached)
+    except OSError:
+        # A read-only tree only costs a compile next time, exactly like CPython.
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

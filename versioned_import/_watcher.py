@@ -1,0 +1,95 @@
+"""The polling thread (G11): it calls ``reload_changed`` and never dies.
+
+A change is only acted on once the file's stat key has held still for one
+tick (or the file is older than the tick), so a file caught mid-write is
+retried on the next tick instead of being refused. Each distinct refusal
+(module, source bytes) is logged once; subscribers hear about it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from ._errors import ReloadError
+from ._source import stat_key
+
+__all__ = ["Watcher"]
+
+log = logging.getLogger("versioned_import")
+
+
+class Watcher:
+    """Polls the versioned modules' files every ``interval`` seconds."""
+
+    def __init__(self, state: Any, interval: float) -> None:
+        self._state = state
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="versioned_import-watcher", daemon=True)
+        self._pending: dict[str, tuple] = {}
+        self._refused: set[tuple[str, bytes]] = set()
+        self.ticks = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread() and self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                # The watcher must outlive anything; a bug here is logged, not fatal.
+                log.exception("versioned_import watcher tick failed; continuing")
+            self.ticks += 1
+
+    def tick(self) -> None:
+        """Reload what changed and has settled; each distinct refusal is attempted, logged and reported once."""
+        from ._reload import changed, reload
+        from ._source import read_source
+
+        state = self._state
+        names = changed(state)
+        now = time.time_ns()
+        settled = []
+        for name in names:
+            record = state.records.get(name)
+            if record is None:
+                continue
+            try:
+                key = stat_key(os.stat(record.path))
+                digest = read_source(record.path).digest
+            except OSError:
+                key, digest = None, b"<unreadable>"
+            if (name, digest) in self._refused:
+                continue  # already refused with these very bytes: wait for the next edit
+            old_enough = key is not None and key[0] < now - int(self.interval * 1e9)
+            if key is None or old_enough or self._pending.get(name) == key:
+                settled.append((name, digest))
+                self._pending.pop(name, None)
+            else:
+                self._pending[name] = key  # seen changing: give the writer one more tick
+        for name in list(self._pending):
+            if name not in names:
+                del self._pending[name]
+        if not settled:
+            return
+        try:
+            reload(state, [name for name, _ in settled])
+        except ReloadError as error:
+            # Remember the bytes of every requested file, so that an unrelated
+            # module that failed with them is not retried either.
+            for fingerprint in settled:
+                self._refused.add(fingerprint)
+            log.error("%s", error)
