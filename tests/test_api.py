@@ -1,0 +1,70 @@
+"""The public surface: exactly DESIGN.md's API table, typed, documented, owned by the package."""
+
+import inspect
+import os
+import sys
+import unittest
+
+import versioned_import as vi
+from tests.support import Sandbox
+
+API = {
+    "install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
+    "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced", "ReloadError",
+    "NotVersionedError",
+}
+
+
+class PublicSurfaceTest(unittest.TestCase):
+    def test_all_is_the_api_table(self):
+        self.assertEqual(set(vi.__all__), API)
+
+    def test_public_objects_belong_to_the_package(self):
+        for name in vi.__all__:
+            with self.subTest(name=name):
+                self.assertEqual(getattr(vi, name).__module__, "versioned_import")
+
+    def test_public_callables_are_documented_and_typed(self):
+        for name in vi.__all__:
+            obj = getattr(vi, name)
+            with self.subTest(name=name):
+                self.assertTrue(inspect.getdoc(obj), f"{name} has no docstring")
+                if inspect.isfunction(obj):
+                    signature = inspect.signature(obj)
+                    self.assertIsNot(signature.return_annotation, inspect.Signature.empty, name)
+                    for parameter in signature.parameters.values():
+                        self.assertIsNot(parameter.annotation, inspect.Parameter.empty, f"{name}({parameter.name})")
+
+    def test_py_typed_ships(self):
+        self.assertTrue(os.path.exists(os.path.join(os.path.dirname(vi.__file__), "py.typed")))
+
+    def test_errors_subclass_what_users_catch(self):
+        self.assertTrue(issubclass(vi.ReloadError, ImportError))
+        self.assertTrue(issubclass(vi.NotVersionedError, vi.ReloadError))
+
+    def test_implementation_modules_are_private(self):
+        package = os.path.dirname(vi.__file__)
+        for entry in os.listdir(package):
+            if entry.endswith(".py") and entry not in ("__init__.py", "__main__.py"):
+                self.assertTrue(entry.startswith("_"), entry)
+
+
+class ImportDoesNothingTest(Sandbox):
+    def test_importing_the_package_installs_nothing(self):
+        result = self.run_python("-c", "import sys; before = list(sys.meta_path); import versioned_import; "
+                                 "assert sys.meta_path == before, sys.meta_path; print('ok')")
+        self.assertProcessOK(result)
+
+    def test_install_twice_and_uninstall_twice_are_harmless(self):
+        before = list(sys.meta_path)
+        self.install()
+        self.install()
+        self.assertEqual(sum(type(f).__name__ == "VersionedFinder" for f in sys.meta_path), 1)
+        self.assertEqual(type(sys.meta_path[0]).__name__, "VersionedFinder")
+        vi.uninstall()
+        vi.uninstall()
+        self.assertEqual(sys.meta_path, before)
+
+
+if __name__ == "__main__":
+    unittest.main()
