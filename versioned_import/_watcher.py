@@ -92,4 +92,4 @@ class Watcher:
             # module that failed with them is not retried either.
             for fingerprint in settled:
                 self._refused.add(fingerprint)
-            log.error("%s", error)
+            log.error("%s", error, extra={"refusal": True})
