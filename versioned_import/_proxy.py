@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import os
 import sys
+import weakref
 import types
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "FAST_SWAP", "VersionedModule", "World", "view", "module_dict", "namespace_of",
-    "swap_operations", "forget_proxy", "set_view_class",
+    "swap_operations", "adopt_namespace", "set_view_class",
 ]
 
 ModuleType = types.ModuleType
@@ -189,9 +191,12 @@ def swap_operations(proxy: ModuleType, namespace: dict[str, Any]) -> tuple[list[
     return ([(setattr, slot, "value", id(namespace))], [(setattr, slot, "value", id(old))], finish)
 
 
-def forget_proxy(proxy: ModuleType) -> None:
-    """Drop portable-mode bookkeeping for ``proxy`` (on unload)."""
-    published.pop(id(proxy), None)
+def adopt_namespace(proxy: ModuleType, namespace: dict[str, Any]) -> None:
+    """Start resolving ``proxy`` to ``namespace`` (a first import). Portable mode only has work to do."""
+    if not FAST_SWAP:
+        published[id(proxy)] = namespace
+        # The entry lives exactly as long as the proxy: an unloaded proxy still works.
+        weakref.finalize(proxy, published.pop, id(proxy), None)
 
 
 def _nothing() -> None:
@@ -211,6 +216,8 @@ _MD_DICT_OFFSET = object.__basicsize__
 
 def _check_fast_swap() -> bool:
     """Verify on a scratch module that swapping md_dict works here, exactly as publish will."""
+    if os.environ.get("VERSIONED_IMPORT_PORTABLE"):
+        return False  # forced, so that the portable mode is tested on every machine
     if sys.implementation.name != "cpython" or not hasattr(ctypes, "pythonapi"):
         return False
     if getattr(sys, "_is_gil_enabled", lambda: True)() is False:

@@ -25,7 +25,7 @@ from typing import Any
 from . import _continuity
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer
-from ._proxy import World, module_dict, namespace_of, set_view_class, swap_operations, view
+from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, swap_operations, view
 from ._registry import Generation, ModuleRecord, State
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
@@ -144,6 +144,7 @@ def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
         record.counter = 1
         record.seen_stat, record.seen_racy = source.stat_key, source.racy
         state.world = state.next_world({id(module): generation})
+        adopt_namespace(module, namespace)
         _continuity.adopt(state, name, generation)
         operation = set_view_class(module, False)
         if operation is not None:

@@ -1,0 +1,712 @@
+"""G7 continuity for functions: every function object taken before a reload runs the newest code.
+
+Each behaviour is checked twice: through the reloaded module (``cf_m.f``) and
+through a reference held by a module that was *not* reloaded (``cf_holder``,
+which did ``from cf_m import ...`` and is left at generation 1 by reloading with
+``dependents=False``), or by a registry module that the reloaded module
+imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+import sys
+import traceback
+import unittest
+
+import versioned_import as vi
+from tests.support import Sandbox
+
+
+class FunctionContinuity(Sandbox):
+    """A sandbox with the finder installed and helpers for a module ``cf_m`` and its holder."""
+
+    module = "cf_m"
+    holder = "cf_holder"
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.install()
+
+    def given(self, source: str, holder: str | None = None):
+        """Write and import ``cf_m`` (and ``cf_holder`` if given); return the modules."""
+        self.path = self.write(f"{self.module}.py", source)
+        m = importlib.import_module(self.module)
+        if holder is None:
+            return m
+        self.write(f"{self.holder}.py", holder)
+        h = importlib.import_module(self.holder)
+        self.assertEqual(vi.generation(self.holder), 1)
+        return m, h
+
+    def update(self, source: str) -> vi.ReloadReport:
+        """Rewrite ``cf_m`` and reload it alone; the holder must not have been re-executed."""
+        self.source = source
+        self.path = self.write(f"{self.module}.py", source)
+        before = vi.generation(self.module)
+        report = vi.reload(self.module, dependents=False)
+        self.assertEqual(report.reloaded, (self.module,))
+        self.assertEqual(vi.generation(self.module), before + 1)
+        if self.holder in sys.modules:
+            self.assertEqual(vi.generation(self.holder), 1, "the holder must not be re-executed")
+        return report
+
+
+HOLDER_F = """
+from cf_m import f
+CALLBACKS = [f]
+HANDLERS = {"f": f}
+"""
+
+
+class TakenFunctionsTest(FunctionContinuity):
+    def test_from_import_runs_newest_body_globals_defaults_and_kwdefaults(self):
+        m, h = self.given("""
+            X = 1
+            def f(a=1, *, k=2):
+                return ("v1", X, a, k)
+        """, HOLDER_F)
+        stale = m.f
+        self.assertEqual(h.f(), ("v1", 1, 1, 2))
+        self.update("""
+            X = 10
+            def f(a=3, *, k=4):
+                return ("v2", X, a, k)
+        """)
+        for taken in (m.f, stale, h.f, h.CALLBACKS[0], h.HANDLERS["f"]):
+            self.assertEqual(taken(), ("v2", 10, 3, 4))
+            self.assertEqual(taken(5, k=6), ("v2", 10, 5, 6))
+        self.assertIsNot(m.f, h.f)  # the holder keeps its object, which forwards
+
+    def test_three_generations_stale_reference_follows_each(self):
+        m, h = self.given("def f():\n    return 1\n", HOLDER_F)
+        for n in (2, 3, 4):
+            self.update(f"def f():\n    return {n}\n")
+            self.assertEqual(h.f(), n)
+            self.assertEqual(h.CALLBACKS[0](), n)
+            self.assertEqual(m.f(), n)
+
+    def test_stale_function_reads_and_writes_newest_module_globals(self):
+        m, h = self.given("""
+            COUNT = 0
+            def bump():
+                global COUNT
+                COUNT += 1
+                return COUNT
+        """, "from cf_m import bump\n")
+        h.bump()
+        self.update("""
+            COUNT = 100
+            def bump():
+                global COUNT
+                COUNT += 2
+                return COUNT
+        """)
+        self.assertEqual(h.bump(), 102)
+        self.assertEqual(m.COUNT, 102)
+        self.assertEqual(m.bump(), 104)
+        self.assertEqual(m.COUNT, 104)
+
+    def test_stale_function_calls_newest_helpers(self):
+        m, h = self.given("""
+            def helper():
+                return "h1"
+            def f():
+                return helper()
+        """, HOLDER_F)
+        self.update("""
+            def helper():
+                return "h2"
+            def f():
+                return "via " + helper()
+        """)
+        self.assertEqual(h.f(), "via h2")
+        self.assertEqual(m.f(), "via h2")
+
+    def test_registry_in_a_module_that_is_not_reloaded(self):
+        self.write("cf_registry.py", """
+            HANDLERS = {}
+            CALLBACKS = []
+            def handler(name):
+                def register(function):
+                    HANDLERS[name] = function
+                    CALLBACKS.append(function)
+                    return function
+                return register
+        """)
+        m = self.given("""
+            from cf_registry import handler
+            @handler("greet")
+            def greet(who):
+                return "hello " + who
+        """)
+        registry = sys.modules["cf_registry"]
+        first = registry.HANDLERS["greet"]
+        self.update("""
+            from cf_registry import handler
+            @handler("greet")
+            def greet(who):
+                return "bonjour " + who
+        """)
+        self.assertEqual(vi.generation("cf_registry"), 1)
+        self.assertEqual(first("ada"), "bonjour ada")
+        self.assertEqual(registry.HANDLERS["greet"]("ada"), "bonjour ada")
+        self.assertEqual([c("ada") for c in registry.CALLBACKS], ["bonjour ada", "bonjour ada"])
+        self.assertEqual(m.greet("ada"), "bonjour ada")
+
+    def test_bound_method_of_an_old_instance(self):
+        m, h = self.given("""
+            class C:
+                def __init__(self):
+                    self.n = 1
+                def meth(self, k=1):
+                    return ("v1", self.n, k)
+        """, """
+            from cf_m import C
+            INSTANCE = C()
+            BOUND = INSTANCE.meth
+        """)
+        local = m.C()
+        bound_here = local.meth
+        self.update("""
+            class C:
+                def __init__(self):
+                    self.n = 2
+                def meth(self, k=5):
+                    return ("v2", self.n, k)
+        """)
+        self.assertEqual(h.BOUND(), ("v2", 1, 5))
+        self.assertEqual(bound_here(), ("v2", 1, 5))
+        self.assertEqual(h.INSTANCE.meth(), ("v2", 1, 5))
+        self.assertEqual(m.C().meth(), ("v2", 2, 5))
+
+    def test_static_and_class_methods_taken_out_of_the_class(self):
+        m, h = self.given("""
+            class C:
+                @staticmethod
+                def s():
+                    return "s1"
+                @classmethod
+                def c(cls):
+                    return ("c1", cls.__name__)
+        """, """
+            from cf_m import C
+            S = C.s
+            K = C.c
+        """)
+        self.update("""
+            class C:
+                @staticmethod
+                def s():
+                    return "s2"
+                @classmethod
+                def c(cls):
+                    return ("c2", cls.__name__)
+        """)
+        self.assertEqual(h.S(), "s2")
+        self.assertEqual(h.K(), ("c2", "C"))
+        self.assertEqual(m.C.s(), "s2")
+        self.assertEqual(m.C.c(), ("c2", "C"))
+
+
+class FunctionKindsTest(FunctionContinuity):
+    def test_async_function(self):
+        m, h = self.given("""
+            import asyncio
+            X = 1
+            async def f(a=1):
+                await asyncio.sleep(0)
+                return ("v1", X, a)
+        """, HOLDER_F)
+        self.assertEqual(asyncio.run(h.f()), ("v1", 1, 1))
+        self.update("""
+            import asyncio
+            X = 2
+            async def f(a=7):
+                await asyncio.sleep(0)
+                return ("v2", X, a)
+        """)
+        self.assertTrue(inspect.iscoroutinefunction(h.f))
+        self.assertEqual(asyncio.run(h.f()), ("v2", 2, 7))
+        self.assertEqual(asyncio.run(h.HANDLERS["f"](3)), ("v2", 2, 3))
+        self.assertEqual(asyncio.run(m.f()), ("v2", 2, 7))
+
+    def test_async_function_raising_through_stale_reference(self):
+        m, h = self.given("""
+            async def f():
+                return 1
+        """, HOLDER_F)
+        self.update("""
+            async def f():
+                raise LookupError("v2")
+        """)
+        with self.assertRaisesRegex(LookupError, "v2"):
+            asyncio.run(h.f())
+
+    def test_generator_function(self):
+        m, h = self.given("""
+            def f(n=2):
+                for i in range(n):
+                    yield ("v1", i)
+        """, HOLDER_F)
+        self.assertEqual(list(h.f()), [("v1", 0), ("v1", 1)])
+        self.update("""
+            def f(n=3):
+                for i in range(n):
+                    received = yield ("v2", i)
+                    if received is not None:
+                        yield ("got", received)
+                return "done"
+        """)
+        self.assertTrue(inspect.isgeneratorfunction(h.f))
+        self.assertEqual(list(h.f()), [("v2", 0), ("v2", 1), ("v2", 2)])
+        self.assertEqual(list(m.f(1)), [("v2", 0)])
+        # send() and the return value pass through the stale generator.
+        generator = h.f(1)
+        self.assertEqual(next(generator), ("v2", 0))
+        self.assertEqual(generator.send("x"), ("got", "x"))
+        with self.assertRaises(StopIteration) as stop:
+            next(generator)
+        self.assertEqual(stop.exception.value, "done")
+
+    def test_async_generator_function(self):
+        m, h = self.given("""
+            async def f(n=2):
+                for i in range(n):
+                    yield ("v1", i)
+        """, HOLDER_F)
+
+        async def collect(agen):
+            return [item async for item in agen]
+
+        self.assertEqual(asyncio.run(collect(h.f())), [("v1", 0), ("v1", 1)])
+        self.update("""
+            async def f(n=3):
+                for i in range(n):
+                    received = yield ("v2", i)
+                    if received is not None:
+                        yield ("got", received)
+        """)
+        self.assertTrue(inspect.isasyncgenfunction(h.f))
+        self.assertEqual(asyncio.run(collect(h.f())), [("v2", 0), ("v2", 1), ("v2", 2)])
+        self.assertEqual(asyncio.run(collect(m.f(1))), [("v2", 0)])
+
+        async def send_through():
+            agen = h.f(1)
+            first = await agen.__anext__()
+            second = await agen.asend("x")
+            await agen.aclose()
+            return first, second
+
+        self.assertEqual(asyncio.run(send_through()), (("v2", 0), ("got", "x")))
+
+    def test_closure_made_by_a_factory_after_the_reload(self):
+        m, h = self.given("""
+            def make(n):
+                def inner(k=1):
+                    return ("v1", n, k)
+                return inner
+        """, "from cf_m import make\n")
+        self.update("""
+            def make(n):
+                def inner(k=2):
+                    return ("v2", n, k)
+                return inner
+        """)
+        self.assertEqual(h.make(5)(), ("v2", 5, 2))
+        self.assertEqual(m.make(6)(3), ("v2", 6, 3))
+
+    def test_kind_change_is_reported_and_stale_references_keep_old_code(self):
+        m, h = self.given("""
+            def f():
+                return "sync v1"
+            def g():
+                return "g1"
+        """, "from cf_m import f, g\n")
+        report = self.update("""
+            async def f():
+                return "async v2"
+            def g():
+                return "g2"
+        """)
+        entries = [r for r in report.replaced if r.module == "cf_m" and r.qualname == "f"]
+        self.assertEqual(len(entries), 1, report.replaced)
+        self.assertIsInstance(entries[0].reason, str)
+        self.assertIn("coroutine", entries[0].reason)
+        self.assertNotIn("g", [r.qualname for r in report.replaced])
+        self.assertEqual(h.f(), "sync v1")  # not a coroutine: the old code still runs
+        self.assertEqual(asyncio.run(m.f()), "async v2")
+        self.assertEqual(h.g(), "g2")
+        # A further reload of the same kind does not disturb either.
+        self.update("""
+            async def f():
+                return "async v3"
+            def g():
+                return "g3"
+        """)
+        self.assertEqual(h.f(), "sync v1")
+        self.assertEqual(asyncio.run(m.f()), "async v3")
+        self.assertEqual(h.g(), "g3")
+
+
+class SourceTruthTest(FunctionContinuity):
+    def raised(self, kind, function, *args):
+        """Call ``function`` and return the ``kind`` it raised, traceback intact (assertRaises strips it)."""
+        try:
+            function(*args)
+        except kind as error:
+            return error
+        self.fail(f"{function!r} did not raise {kind.__name__}")
+
+    def assertFramesShowSource(self, tb, source: str, raising_line: str) -> None:
+        lines = source.splitlines()
+        frames = [frame for frame in traceback.extract_tb(tb) if frame.filename == self.path]
+        self.assertTrue(frames, traceback.format_tb(tb))
+        for frame in frames:
+            self.assertEqual(frame.line, lines[frame.lineno - 1].strip(), frame)
+        last = frames[-1]
+        self.assertEqual(last.lineno, lines.index(raising_line) + 1)
+        self.assertEqual(last.line, raising_line.strip())
+
+    def test_traceback_from_stale_function_shows_new_source_lines(self):
+        import textwrap
+
+        m, h = self.given("""
+            def f(x):
+                return 1 / x
+        """, HOLDER_F)
+        new = textwrap.dedent("""
+            # padding so that the lines move
+            # padding
+            # padding
+            def helper(x):
+                y = x * 2
+                raise ValueError("boom from v2 %d" % y)
+            def f(x):
+                value = x + 1
+                return helper(value)
+        """)
+        self.update(new)
+        for taken in (h.f, h.CALLBACKS[0], m.f):
+            error = self.raised(ValueError, taken, 1)
+            self.assertIn("boom from v2 4", str(error))
+            self.assertFramesShowSource(error.__traceback__, new, '    raise ValueError("boom from v2 %d" % y)')
+            formatted = "".join(traceback.format_tb(error.__traceback__))
+            self.assertNotIn("return 1 / x", formatted)
+
+    def test_traceback_from_stale_method_and_generator(self):
+        import textwrap
+
+        m, h = self.given("""
+            class C:
+                def meth(self):
+                    return 1
+            def gen():
+                yield 1
+        """, """
+            from cf_m import C, gen
+            BOUND = C().meth
+        """)
+        new = textwrap.dedent("""
+            class C:
+
+                def meth(self):
+                    raise KeyError("meth v2")
+            def gen():
+                yield 1
+                raise KeyError("gen v2")
+        """)
+        self.update(new)
+        error = self.raised(KeyError, h.BOUND)
+        self.assertFramesShowSource(error.__traceback__, new, '        raise KeyError("meth v2")')
+        error = self.raised(KeyError, lambda: list(h.gen()))
+        self.assertFramesShowSource(error.__traceback__, new, '    raise KeyError("gen v2")')
+
+    def test_inspect_getsource_of_stale_function_shows_new_source(self):
+        m, h = self.given("""
+            def f():
+                return "v1"
+        """, HOLDER_F)
+        self.update("""
+            # a comment moves the definition
+            def f():
+                # a new body
+                return "v2"
+        """)
+        expected = 'def f():\n    # a new body\n    return "v2"\n'
+        self.assertEqual(inspect.getsource(h.f), expected)
+        self.assertEqual(inspect.getsource(m.f), expected)
+        self.assertEqual(inspect.getsourcefile(h.f), self.path)
+        self.assertEqual(inspect.getsourcelines(h.f)[1], 3)
+
+    def test_inspect_getsource_of_stale_method_and_wrapper(self):
+        m, h = self.given("""
+            import functools
+            def deco(function):
+                @functools.wraps(function)
+                def wrapper(*args):
+                    return function(*args)
+                return wrapper
+            class C:
+                def meth(self):
+                    return "v1"
+            @deco
+            def f():
+                return "v1"
+        """, """
+            from cf_m import C, f
+            BOUND = C().meth
+        """)
+        self.update("""
+            import functools
+            def deco(function):
+                @functools.wraps(function)
+                def wrapper(*args):
+                    return function(*args)
+                return wrapper
+            class C:
+                def meth(self):
+                    return "v2 method"
+            @deco
+            def f():
+                return "v2 function"
+        """)
+        self.assertIn('return "v2 method"', inspect.getsource(h.BOUND))
+        self.assertIn('return "v2 method"', inspect.getsource(m.C.meth))
+        # inspect unwraps functools.wraps wrappers to the wrapped function.
+        self.assertIn('return "v2 function"', inspect.getsource(h.f))
+        self.assertIn('return "v2 function"', inspect.getsource(m.f))
+
+
+class DecoratorsTest(FunctionContinuity):
+    DECO = """
+        import functools
+        def deco(function):
+            @functools.wraps(function)
+            def wrapper(*args, **kwargs):
+                return ("wrapped", function(*args, **kwargs))
+            return wrapper
+    """
+
+    def test_functools_wraps_stale_wrapper_runs_new_inner_body(self):
+        m, h = self.given(self.DECO + """
+        X = 1
+        @deco
+        def f(a=1):
+            return ("v1", X, a)
+        """, HOLDER_F)
+        self.assertEqual(h.f(), ("wrapped", ("v1", 1, 1)))
+        self.update(self.DECO + """
+        X = 2
+        @deco
+        def f(a=3):
+            return ("v2", X, a)
+        """)
+        self.assertEqual(h.f(), ("wrapped", ("v2", 2, 3)))
+        self.assertEqual(h.HANDLERS["f"](9), ("wrapped", ("v2", 2, 9)))
+        self.assertEqual(m.f(), ("wrapped", ("v2", 2, 3)))
+        self.assertEqual(h.f.__wrapped__(), ("v2", 2, 3))
+
+    def test_functools_wraps_changed_wrapper_body_is_followed(self):
+        m, h = self.given(self.DECO + """
+        @deco
+        def f():
+            return "v1"
+        """, HOLDER_F)
+        self.update("""
+            import functools
+            def deco(function):
+                @functools.wraps(function)
+                def wrapper(*args, **kwargs):
+                    return ("rewrapped", function(*args, **kwargs))
+                return wrapper
+            @deco
+            def f():
+                return "v2"
+        """)
+        self.assertEqual(h.f(), ("rewrapped", "v2"))
+        self.assertEqual(m.f(), ("rewrapped", "v2"))
+
+    def test_functools_wraps_decorator_from_a_module_not_reloaded(self):
+        self.write("cf_decorators.py", self.DECO)
+        m, h = self.given("""
+            from cf_decorators import deco
+            @deco
+            def f():
+                return "v1"
+            @deco
+            def g():
+                return "g1"
+        """, "from cf_m import f, g\n")
+        self.update("""
+            from cf_decorators import deco
+            @deco
+            def f():
+                return "v2"
+            @deco
+            def g():
+                return "g2"
+        """)
+        self.assertEqual(vi.generation("cf_decorators"), 1)
+        self.assertEqual(h.f(), ("wrapped", "v2"))
+        self.assertEqual(h.g(), ("wrapped", "g2"))  # wrappers are told apart by what they wrap
+        self.assertEqual(m.f(), ("wrapped", "v2"))
+
+    def test_lru_cache_serves_no_result_of_an_old_body(self):
+        m, h = self.given("""
+            import functools
+            @functools.lru_cache(maxsize=None)
+            def f(x):
+                return ("v1", x)
+        """, HOLDER_F)
+        self.assertEqual(h.f(1), ("v1", 1))
+        self.assertEqual(m.f(1), ("v1", 1))
+        self.update("""
+            import functools
+            @functools.lru_cache(maxsize=None)
+            def f(x):
+                return ("v2", x)
+        """)
+        self.assertEqual(h.f(1), ("v2", 1))
+        self.assertEqual(h.CALLBACKS[0](1), ("v2", 1))
+        self.assertEqual(m.f(1), ("v2", 1))
+        self.assertEqual(m.f(2), ("v2", 2))
+
+    def test_lru_cache_of_a_stale_reference_across_two_reloads(self):
+        m, h = self.given("""
+            import functools
+            @functools.cache
+            def f(x):
+                return ("v1", x)
+        """, HOLDER_F)
+        self.assertEqual(h.f(1), ("v1", 1))
+        self.update("""
+            import functools
+            @functools.cache
+            def f(x):
+                return ("v2", x)
+        """)
+        # The generation-1 cache now fills with results of the v2 body...
+        self.assertEqual(h.f(1), ("v2", 1))
+        self.update("""
+            import functools
+            @functools.cache
+            def f(x):
+                return ("v3", x)
+        """)
+        # ...and must not serve them once the body changed again.
+        self.assertEqual(m.f(1), ("v3", 1))
+        self.assertEqual(h.f(1), ("v3", 1))
+
+    def test_lru_cache_method(self):
+        m, h = self.given("""
+            import functools
+            class C:
+                @functools.lru_cache(maxsize=8)
+                def area(self, k):
+                    return ("v1", k)
+        """, """
+            from cf_m import C
+            INSTANCE = C()
+        """)
+        self.assertEqual(h.INSTANCE.area(2), ("v1", 2))
+        self.update("""
+            import functools
+            class C:
+                @functools.lru_cache(maxsize=8)
+                def area(self, k):
+                    return ("v2", k)
+        """)
+        self.assertEqual(h.INSTANCE.area(2), ("v2", 2))
+        self.assertEqual(m.C().area(2), ("v2", 2))
+
+
+class MatchingByDefinitionTest(FunctionContinuity):
+    def test_rebinding_a_name_does_not_rewrite_the_old_function(self):
+        m, h = self.given("""
+            def foo():
+                return "foo v1"
+            def bar():
+                return "bar v1"
+            f = foo
+        """, """
+            from cf_m import f, foo, bar
+        """)
+        self.assertEqual(h.f(), "foo v1")
+        self.update("""
+            def foo():
+                return "foo v2"
+            def bar():
+                return "bar v2"
+            f = bar
+        """)
+        self.assertEqual(h.f(), "foo v2")  # it was foo, it stays foo's lineage
+        self.assertEqual(h.foo(), "foo v2")
+        self.assertEqual(h.bar(), "bar v2")
+        self.assertEqual(m.f(), "bar v2")
+        self.assertIs(m.f, m.bar)
+
+    def test_alias_to_a_function_that_disappeared_never_runs_another_body(self):
+        m, h = self.given("""
+            def foo():
+                return "foo v1"
+            f = foo
+        """, "from cf_m import f\n")
+        self.update("""
+            def bar():
+                return "bar v2"
+            f = bar
+        """)
+        self.assertEqual(m.f(), "bar v2")
+        self.assertNotEqual(h.f(), "bar v2")
+        self.assertEqual(h.f(), "foo v1")
+
+    def test_swapping_two_names(self):
+        m, h = self.given("""
+            def a():
+                return "a1"
+            def b():
+                return "b1"
+            first, second = a, b
+        """, "from cf_m import first, second\n")
+        self.update("""
+            def a():
+                return "a2"
+            def b():
+                return "b2"
+            first, second = b, a
+        """)
+        self.assertEqual((h.first(), h.second()), ("a2", "b2"))
+        self.assertEqual((m.first(), m.second()), ("b2", "a2"))
+
+    def test_same_name_in_two_classes_are_separate_lineages(self):
+        m, h = self.given("""
+            class A:
+                def run(self):
+                    return "A1"
+            class B:
+                def run(self):
+                    return "B1"
+        """, """
+            from cf_m import A, B
+            RUN_A = A.run
+            RUN_B = B.run
+        """)
+        self.update("""
+            class A:
+                def run(self):
+                    return "A2"
+            class B:
+                def run(self):
+                    return "B2"
+        """)
+        self.assertEqual(h.RUN_A(None), "A2")
+        self.assertEqual(h.RUN_B(None), "B2")
+        self.assertEqual(m.A().run(), "A2")
+
+
+if __name__ == "__main__":
+    unittest.main()
