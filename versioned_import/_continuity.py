@@ -66,14 +66,22 @@ class Definitions:
     classes: dict[str, type] = field(default_factory=dict)
     functions: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
     caches: dict[tuple[str, str], Any] = field(default_factory=dict)
+    codes: dict[tuple[str, str], types.CodeType] = field(default_factory=dict)
     states: dict[str, ClassState] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
 
 
 class FunctionLineage:
-    """Every function object ever defined at one place; forwarders call ``resolve()``."""
+    """Every function object ever defined at one place; forwarders call ``resolve()``.
 
-    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "__weakref__")
+    Invariant after every publish: ``current`` runs its own code and every
+    other live version in ``versions`` is a forwarder carrying ``meta`` (the
+    file, first line and names of the current code). So a publish that does
+    not move the function only has to turn the previous current into a
+    forwarder, however many old versions are still alive.
+    """
+
+    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "__weakref__")
 
     def __init__(self, module: str, key: tuple[str, str], proxy_id: int) -> None:
         self.module = module
@@ -84,6 +92,7 @@ class FunctionLineage:
         # (function, its own code, its generation), all weak: an old version
         # lives exactly as long as somebody still holds it.
         self.versions: list[tuple[weakref.ref, types.CodeType, weakref.ref]] = []
+        self.meta: tuple | None = None
 
     def resolve(self) -> FunctionType:
         """Return the function a forwarder should call in the caller's view."""
@@ -114,6 +123,9 @@ class Lineages:
     def __init__(self) -> None:
         self.classes: dict[tuple[str, str], ClassLineage] = {}
         self.functions: dict[tuple[str, tuple[str, str]], FunctionLineage] = {}
+        # Every live functools.lru_cache wrapper ever made at one place: all
+        # are cleared when the body behind them changes.
+        self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref]] = {}
 
 
 def _lineages(state: Any) -> Lineages:
@@ -143,7 +155,10 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
         elif isinstance(value, FunctionType):
             seen.add(id(value))
             if value.__module__ == module and "<locals>" not in value.__qualname__:
-                found.functions.setdefault(_key(value), value)
+                key = _key(value)
+                if key not in found.functions:
+                    found.functions[key] = value
+                    found.codes[key] = value.__code__
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
                 visit(wrapped)
@@ -189,13 +204,24 @@ def adopt(state: Any, module: str, generation: Any) -> None:
     for qualname, cls in definitions.classes.items():
         lineages.classes[(module, qualname)] = ClassLineage(cls)
         definitions.states[qualname] = _snapshot(cls, cls, {})
+    _adopt_caches(lineages, module, definitions)
     for key, function in definitions.functions.items():
         lineage = FunctionLineage(module, key, proxy_id)
         lineage.current = function
         lineage.generation = generation
         lineage.versions.append((weakref.ref(function), function.__code__, weakref.ref(generation)))
+        lineage.meta = _meta(function.__code__)
         lineages.functions[(module, key)] = lineage
     definitions.classes = {}
+
+
+def _adopt_caches(lineages: Lineages, module: str, definitions: Definitions) -> None:
+    for key, cache in definitions.caches.items():
+        try:
+            reference = weakref.ref(cache)
+        except TypeError:
+            continue  # a cache-like object without weakref support: cleared via its generation only
+        lineages.caches.setdefault((module, key), []).append(reference)
 
 
 def forget(state: Any, module: str) -> None:
@@ -205,6 +231,8 @@ def forget(state: Any, module: str) -> None:
         del lineages.classes[key]
     for key in [k for k in lineages.functions if k[0] == module]:
         lineages.functions.pop(key).proxy_id = None
+    for key in [k for k in lineages.caches if k[0] == module]:
+        del lineages.caches[key]
 
 
 # -- planning a publish -------------------------------------------------------
@@ -243,9 +271,13 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     from ._reload import Replaced
 
     lineages = _lineages(state)
+    # Bodies of old generations are only ever called by readers pinned to
+    # them, and only a pin already held now can be pinned to them.
+    pinned = bool(state.world.pins or state.pinned_stale)
     result = Plan()
     mapping: dict[int, tuple[Any, Any]] = {}  # id(new object) -> (new object, identity)
     continued: list[tuple[str, str, type, type, Any]] = []
+    restarted: list[tuple[str, str]] = []  # (module, "Class.") of replaced classes
     fresh: list[tuple[str, str, type, Any]] = []
 
     for record, old, new in triples:
@@ -268,10 +300,11 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             if reason is not None:
                 result.replaced.append(Replaced(module, qualname, reason))
                 fresh.append((module, qualname, cls, new))
+                restarted.append((module, qualname + "."))
                 continue
             mapping[id(cls)] = (cls, identity)
             continued.append((module, qualname, identity, cls, new))
-        _report_kind_changes(result, lineages, module, definitions, Replaced)
+        _report_kind_changes(result, module, old, definitions, Replaced)
 
     for module, qualname, identity, cls, new in continued:
         _map_enum_members(result, mapping, identity, cls)
@@ -292,8 +325,13 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         else:
             result._after.append(lambda lineage=lineage, cls=cls: setattr(lineage, "identity", cls))
 
+    for module, prefix in restarted:
+        # Old instances keep the old class, so its methods must keep their
+        # code: the new methods start lineages of their own.
+        for key in [k for k in lineages.functions if k[0] == module and k[1][0].startswith(prefix)]:
+            del lineages.functions[key]
     for record, old, new in triples:
-        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced)
+        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, pinned)
         if not republish:
             new.continuity.classes = {}
     if mapping:
@@ -301,14 +339,17 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     return result
 
 
-def _report_kind_changes(result: Plan, lineages: Lineages, module: str, definitions: Definitions, Replaced: Any) -> None:
+def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Definitions, Replaced: Any) -> None:
+    if old is None or old.continuity is None:
+        return
+    previous: Definitions = old.continuity
     function_names = {key[0] for key in definitions.functions}
-    for (owner, qualname), lineage in lineages.classes.items():
-        if owner == module and qualname not in definitions.classes and qualname in function_names:
+    for qualname in previous.states:
+        if qualname not in definitions.classes and qualname in function_names:
             result.replaced.append(Replaced(module, qualname, "a class became a function: the function takes its "
                                             "place; existing instances keep the old class"))
-    for (owner, key) in list(lineages.functions):
-        if owner == module and key[0] == key[1] and key not in definitions.functions and key[0] in definitions.classes:
+    for key in previous.functions:
+        if key[0] == key[1] and key not in definitions.functions and key[0] in definitions.classes:
             result.replaced.append(Replaced(module, key[0], "a function became a class: the class takes its "
                                             "place; references to the old function keep the old code"))
 
@@ -421,8 +462,12 @@ def _replace_contents(result: Plan, target: dict | set, contents: dict | set) ->
 
 # -- functions ------------------------------------------------------------------
 
+def _meta(code: types.CodeType) -> tuple:
+    return (code.co_filename, code.co_firstlineno, code.co_name, code.co_qualname)
+
+
 def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
-                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any) -> None:
+                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any, pinned: bool) -> None:
     module = record.name
     definitions: Definitions = new.continuity
     proxy_id = id(record.proxy)
@@ -436,39 +481,64 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         if lineage is None:
             lineage = FunctionLineage(module, key, proxy_id)
             lineages.functions[(module, key)] = lineage
-        own_code = _own_code(lineage, function)
-        if function.__code__ is not own_code:
+        own_code = definitions.codes[key]
+        if function.__code__ is not own_code:  # republished after being forwarded
             result.add((setattr, function, "__code__", own_code), (setattr, function, "__code__", function.__code__))
-        live = []
-        for reference, code, generation_ref in lineage.versions:
-            version = reference()
-            if version is None:
-                continue
-            live.append((reference, code, generation_ref))
-            if version is function:
-                continue
-            if _kind(code) != _kind(own_code):
-                result.replaced.append(Replaced(module, key[0], f"it changed from a {_KIND_NAMES.get(_kind(code))} "
-                                                f"to a {_KIND_NAMES.get(_kind(own_code))}; references taken "
-                                                "earlier keep the old code"))
-                continue
-            generation = generation_ref()
-            if generation is not None and generation.continuity is not None:
-                generation.continuity.bodies.setdefault(key, _body(version, code))
-            forwarder = _forwarder(lineage, code, own_code, len(version.__closure__ or ()))
-            result.add((setattr, version, "__code__", forwarder), (setattr, version, "__code__", version.__code__))
+        meta = _meta(own_code)
+        entry = (weakref.ref(function), own_code, weakref.ref(new))
+        versions = lineage.versions
+        current = lineage.current
+        if current is not None and current is not function and _kind(_own(lineage, current)) != _kind(own_code):
+            was = _KIND_NAMES.get(_kind(_own(lineage, current)))
+            result.replaced.append(Replaced(module, key[0], f"it changed from a {was} to a "
+                                            f"{_KIND_NAMES.get(_kind(own_code))}; references taken earlier "
+                                            "keep the old code"))
+            # The old versions leave the lineage and run their own code again.
+            for reference, code, _ in versions:
+                version = reference()
+                if version is not None and version is not function and version.__code__ is not code:
+                    result.add((setattr, version, "__code__", code), (setattr, version, "__code__", version.__code__))
+            kept = [entry]
+        else:
+            if lineage.meta == meta:
+                # Every older version already forwards with the right
+                # metadata: only the version current until now must start.
+                candidates = [v for v in versions[-1:] if v[0]() is current] or \
+                    [v for v in versions if v[0]() is current]
+                kept = list(versions)
+            else:
+                candidates = kept = [v for v in versions if v[0]() is not None]
+            for reference, code, generation_ref in candidates:
+                version = reference()
+                if version is None or version is function:
+                    continue
+                generation = generation_ref() if pinned else None
+                if generation is not None and generation.continuity is not None:
+                    generation.continuity.bodies.setdefault(key, _body(version, code))
+                forwarder = _forwarder(lineage, code, own_code, len(version.__closure__ or ()))
+                result.add((setattr, version, "__code__", forwarder), (setattr, version, "__code__", version.__code__))
+            if republish:  # the function is an old version becoming current again
+                kept = [v for v in kept if v[0]() is not function]
+            kept.append(entry)
         result.add((setattr, lineage, "current", function), (setattr, lineage, "current", lineage.current))
         result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
-        if not any(r() is function for r, _, _ in live):
-            live.append((weakref.ref(function), own_code, weakref.ref(new)))
-        result._after.append(lambda lineage=lineage, live=live: setattr(lineage, "versions", live))
-    if old is not None and old.continuity is not None and not republish:
-        for key, cache in old.continuity.caches.items():
-            result.add((cache.cache_clear,), (_nothing,))
+        result._after.append(lambda lineage=lineage, kept=kept, meta=meta: (
+            setattr(lineage, "versions", kept), setattr(lineage, "meta", meta)))
+    # No cache may serve a result computed by a body that is no longer current.
+    for key in definitions.caches:
+        live = [r for r in lineages.caches.get((module, key), ()) if r() is not None]
+        for reference in live:
+            cache = reference()
+            if cache is not None and cache is not definitions.caches[key]:
+                result.add((cache.cache_clear,), (_nothing,))
+        if not republish:
+            live.append(weakref.ref(definitions.caches[key]))
+        lineages.caches[(module, key)] = live
 
 
-def _own_code(lineage: FunctionLineage, function: FunctionType) -> types.CodeType:
-    for reference, code, _ in lineage.versions:
+def _own(lineage: FunctionLineage, function: FunctionType) -> types.CodeType:
+    """Return the code ``function`` ran before it was forwarded (the newest entry is checked first)."""
+    for reference, code, _ in reversed(lineage.versions):
         if reference() is function:
             return code
     return function.__code__

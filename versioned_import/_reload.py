@@ -124,6 +124,9 @@ def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
     if outer is not None:
         outer.record(name)
     record = ModuleRecord(name, module, spec, spec.origin)
+    staging = view.get()
+    if isinstance(staging, _Staging):
+        staging.transaction.first_imports.append(record)
     namespace = module_dict(module)
     generation = Generation(1, namespace, source, code)
     state.add_record(record)
@@ -186,6 +189,10 @@ class _Staged:
         self.state = "pending"
 
 
+# Ctrl-C still stops the program (the reload is abandoned, nothing published).
+_UNSTOPPABLE = (KeyboardInterrupt,)
+
+
 class _Failure(Exception):
     """Carries the first failure out of nested executions."""
 
@@ -196,6 +203,7 @@ class _Transaction:
         self.records = records
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
+        self.first_imports: list[ModuleRecord] = []
         self.failure: tuple[ModuleRecord, BaseException, str] | None = None
 
     def load_sources(self) -> None:
@@ -206,18 +214,19 @@ class _Transaction:
                 self._fail(record, exc, "wait for the write to finish and reload again")
             except OSError as exc:
                 self._fail(record, exc, "restore the file (or unload the module) and reload again")
+            current = record.current
             try:
-                code = compile_source(source, record.spec.cached)
-            except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
-                self._register_running_source(record)
+                if current is not None and current.source is not None and current.code is not None \
+                        and current.source.digest == source.digest:
+                    code = current.code  # unchanged dependent: same bytes, same code object
+                else:
+                    code = compile_source(source, record.spec.cached)
+            except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
+                _register_source(source)
                 self._fail(record, exc, "fix the file and reload again")
             namespace = _fresh_namespace(record)
             generation = Generation(0, namespace, source, code)
             self.by_proxy[id(record.proxy)] = _Staged(record, source, generation)
-
-    def _register_running_source(self, record: ModuleRecord) -> None:
-        # Tracebacks from the still-live generation must show *its* source, not the broken file.
-        _register_linecache(record.current)
 
     def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str) -> None:
         if self.failure is None:
@@ -232,7 +241,10 @@ class _Transaction:
             exec(staged.generation.code, staged.generation.namespace)
         except _Failure:
             raise
-        except (Exception, SystemExit) as exc:
+        except _UNSTOPPABLE:
+            raise
+        except BaseException as exc:  # SystemExit and custom BaseExceptions too: module code must not stop us
+            _register_source(staged.source)
             self._fail(staged.record, exc, "fix the error and reload again")
         finally:
             importer.reset(token)
@@ -254,7 +266,10 @@ class _Transaction:
             if callable(hook):
                 try:
                     hook(_previous_view(staged.record))
-                except (Exception, SystemExit) as exc:
+                except _UNSTOPPABLE:
+                    raise
+                except BaseException as exc:
+                    _register_source(staged.source)
                     self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
                                "fix it or the state it expects and reload again")
 
@@ -304,6 +319,14 @@ def _acquire(state: State, what: str, names: list[str]) -> None:
     state.reloading_thread = threading.get_ident()
 
 
+def _still_versioned(state: State, records: list[ModuleRecord], action: str) -> None:
+    """Refuse if a record was unloaded while this call waited for the reload lock."""
+    for record in records:
+        if state.records.get(record.name) is not record:
+            raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
+                                    "request waited — import it again first", module=record.name, path=record.path)
+
+
 def _release(state: State) -> None:
     state.reloading_thread = None
     state.reload_lock.release()
@@ -319,6 +342,7 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
     _acquire(state, "reload", labels)
     started = time.perf_counter()
     try:
+        _still_versioned(state, records, "reload")
         with state.lock:
             targets = {r.name for r in records}
             if dependents:
@@ -328,8 +352,21 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
         transaction = _Transaction(state, members)
         try:
             _run_staged(state, transaction)
-            report = _publish(state, transaction, started)
+            try:
+                report = _publish(state, transaction, started)
+            except Exception as exc:
+                # Nothing was published (apply_atomically undid what it had
+                # applied); the error is ours or an unsupported class change.
+                state.refresh_views([s.record for s in transaction.by_proxy.values()])
+                transaction.failure = transaction.failure or (
+                    transaction.records[0], exc, "the new definitions could not be published; the old ones "
+                    "are intact — please report this with the traceback")
+                raise _Failure from exc
         except _Failure:
+            for record in reversed(transaction.first_imports):
+                # Modules the refused generations imported for the first time go too.
+                if state.records.get(record.name) is record:
+                    _forget(state, record)
             error = _refusal(transaction)
             _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
             raise error from transaction.failure[1]
@@ -467,10 +504,21 @@ def apply_atomically(do: list[tuple], undo: list[tuple]) -> None:
 
 def _register_linecache(generation: Generation | None) -> None:
     """Make tracebacks and ``inspect`` show the source that actually runs."""
-    if generation is None or generation.source is None:
+    if generation is not None and generation.source is not None:
+        _register_source(generation.source)
+
+
+def _register_source(source: Source) -> None:
+    """Put ``source`` in linecache for its path: the most recently executed text of that file.
+
+    After a publish that is the published generation; after a refusal it is
+    the refused source, so the refusal's traceback reads right.
+    """
+    try:
+        text = source.text()
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        linecache.cache.pop(source.path, None)  # undecodable: let linecache read what it can
         return
-    source = generation.source
-    text = source.text()
     # mtime None: linecache.checkcache() leaves such entries alone.
     linecache.cache[source.path] = (len(text), None, text.splitlines(keepends=True), source.path)
 
@@ -479,7 +527,9 @@ def _notify(state: State, report: ReloadReport) -> None:
     for callback in list(state.subscribers):
         try:
             callback(report)
-        except Exception:
+        except _UNSTOPPABLE:
+            raise
+        except BaseException:  # a subscriber must never break a reload or the other subscribers
             import logging
 
             logging.getLogger("versioned_import").exception("on_reload callback %r raised", callback)
@@ -512,7 +562,6 @@ def changed(state: State) -> list[str]:
         if current is not None and source.digest == current.digest:
             record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
-            _register_linecache(record.current)
             result.append(record.name)
     return sorted(result, key=lambda n: state.graph._rank.get(n, 0))
 
@@ -533,6 +582,7 @@ def rollback(state: State, name: object) -> int:
     _acquire(state, "rollback", [record.name])
     started = time.perf_counter()
     try:
+        _still_versioned(state, [record], "rollback")
         with state.lock:
             if not record.history:
                 raise ReloadError(f"rollback of {record.name!r} refused: generation {record.generation} is the "
@@ -558,30 +608,36 @@ def unload(state: State, name: object) -> None:
     (record,) = resolve_records(state, [name], "unload")
     _acquire(state, "unload", [record.name])
     try:
-        with state.lock:
-            prefix = record.name + "."
-            doomed = [r for n, r in state.records.items() if n == record.name or n.startswith(prefix)]
-            for item in doomed:
-                if sys.modules.get(item.name) is item.proxy:
-                    del sys.modules[item.name]
-                parent_name, _, child = item.name.rpartition(".")
-                parent = sys.modules.get(parent_name) if parent_name else None
-                if parent is not None and getattr(parent, child, None) is item.proxy:
-                    delattr(parent, child)
-                _continuity.forget(state, item.name)
-                state.remove_record(item)
-                cached = linecache.cache.get(item.path)
-                if cached is not None and cached[1] is None:
-                    del linecache.cache[item.path]
-                item.history.clear()
-                operation = set_view_class(item.proxy, False)
-                if operation is not None:
-                    operation[0](*operation[1:])
-            for n in list(sys.modules):
-                if n.startswith(prefix) and n not in state.records:
-                    module = sys.modules.get(n)
-                    if module is not None and getattr(module, "__spec__", None) is not None and \
-                            isinstance(module.__spec__.loader, VersionedLoader):
-                        del sys.modules[n]
+        _still_versioned(state, [record], "unload")
+        _forget(state, record)
     finally:
         _release(state)
+
+
+def _forget(state: State, record: ModuleRecord) -> None:
+    """Remove ``record`` and its submodules from sys.modules, their parents and the library."""
+    with state.lock:
+        prefix = record.name + "."
+        doomed = [r for n, r in state.records.items() if n == record.name or n.startswith(prefix)]
+        for item in doomed:
+            if sys.modules.get(item.name) is item.proxy:
+                del sys.modules[item.name]
+            parent_name, _, child = item.name.rpartition(".")
+            parent = sys.modules.get(parent_name) if parent_name else None
+            if parent is not None and getattr(parent, child, None) is item.proxy:
+                delattr(parent, child)
+            _continuity.forget(state, item.name)
+            state.remove_record(item)
+            cached = linecache.cache.get(item.path)
+            if cached is not None and cached[1] is None:
+                del linecache.cache[item.path]
+            item.history.clear()
+            operation = set_view_class(item.proxy, False)
+            if operation is not None:
+                operation[0](*operation[1:])
+        for n in list(sys.modules):
+            if n.startswith(prefix) and n not in state.records:
+                module = sys.modules.get(n)
+                if module is not None and getattr(module, "__spec__", None) is not None and \
+                        isinstance(module.__spec__.loader, VersionedLoader):
+                    del sys.modules[n]

@@ -49,7 +49,7 @@ class Watcher:
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
-            except Exception:
+            except BaseException:
                 # The watcher must outlive anything; a bug here is logged, not fatal.
                 log.exception("versioned_import watcher tick failed; continuing")
             self.ticks += 1
