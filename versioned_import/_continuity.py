@@ -154,7 +154,9 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
                 visit(member)
         elif isinstance(value, FunctionType):
             seen.add(id(value))
-            if value.__module__ == module and "<locals>" not in value.__qualname__:
+            # Lambdas share one qualname, so they cannot be matched by definition.
+            if value.__module__ == module and "<locals>" not in value.__qualname__ \
+                    and not value.__qualname__.endswith("<lambda>"):
                 key = _key(value)
                 if key not in found.functions:
                     found.functions[key] = value
@@ -529,7 +531,8 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         live = [r for r in lineages.caches.get((module, key), ()) if r() is not None]
         for reference in live:
             cache = reference()
-            if cache is not None and cache is not definitions.caches[key]:
+            # A republished wrapper may hold results its stale callers computed with the newer body.
+            if cache is not None and (republish or cache is not definitions.caches[key]):
                 result.add((cache.cache_clear,), (_nothing,))
         if not republish:
             live.append(weakref.ref(definitions.caches[key]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import traceback
 
-__all__ = ["ReloadError", "NotVersionedError", "refusal_message", "error_location"]
+__all__ = ["ReloadError", "NotVersionedError", "refusal_message", "error_location", "error_line"]
 
 
 class ReloadError(ImportError):
@@ -35,24 +35,31 @@ def _rebuild(cls, message, module, path):
     return cls(message, module=module, path=path)
 
 
-def error_location(exc: BaseException, path: str | None) -> str:
-    """Return ``file:line`` for where ``exc`` happened in ``path``, or just the file."""
+def error_line(exc: BaseException, path: str | None) -> int | None:
+    """Return the line in ``path`` where ``exc`` happened (the innermost frame there), or None."""
     if isinstance(exc, SyntaxError) and exc.filename == path and exc.lineno:
-        return f"{path}:{exc.lineno}"
+        return exc.lineno
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == path:
             line = frame.lineno
-    if line is None:
-        return str(path)
-    return f"{path}:{line}"
+    return line
 
 
-def refusal_message(action: str, module: str, path: str | None, exc: BaseException, live: int | None, remedy: str) -> str:
+def error_location(exc: BaseException, path: str | None) -> str:
+    """Return ``file:line`` for where ``exc`` happened in ``path``, or just the file."""
+    line = error_line(exc, path)
+    return str(path) if line is None else f"{path}:{line}"
+
+
+def refusal_message(action: str, module: str, path: str | None, exc: BaseException, live: int | None, remedy: str,
+                    source_text: str | None = None) -> str:
     """Format the one message every refusal uses.
 
     ``reload of 'app.views' refused: SyntaxError at app/views.py:12: invalid
-    syntax; generation 3 is still live — fix the file and reload again``
+    syntax; generation 3 is still live — fix the file and reload again``,
+    followed by the offending line of the *new* source when it is known
+    (tracebacks keep showing the source that runs, which is the old one).
     """
     what = type(exc).__name__
     detail = str(exc.msg if isinstance(exc, SyntaxError) and exc.msg else exc)
@@ -64,4 +71,10 @@ def refusal_message(action: str, module: str, path: str | None, exc: BaseExcepti
         text += f"; generation {live} is still live"
     else:
         text += "; nothing was changed"
-    return f"{text} — {remedy}"
+    text += f" — {remedy}"
+    line = error_line(exc, path) if path else None
+    if source_text is not None and line is not None:
+        lines = source_text.splitlines()
+        if 0 < line <= len(lines) and lines[line - 1].strip():
+            text += f"\n    {line} | {lines[line - 1].strip()}"
+    return text

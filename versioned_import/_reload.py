@@ -222,15 +222,14 @@ class _Transaction:
                 else:
                     code = compile_source(source, record.spec.cached)
             except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
-                _register_source(source)
-                self._fail(record, exc, "fix the file and reload again")
+                self._fail(record, exc, "fix the file and reload again", source)
             namespace = _fresh_namespace(record)
             generation = Generation(0, namespace, source, code)
             self.by_proxy[id(record.proxy)] = _Staged(record, source, generation)
 
-    def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str) -> None:
+    def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
         if self.failure is None:
-            self.failure = (record, exc, remedy)
+            self.failure = (record, exc, remedy, source)
         raise _Failure from exc
 
     def execute(self, staged: _Staged) -> None:
@@ -244,8 +243,7 @@ class _Transaction:
         except _UNSTOPPABLE:
             raise
         except BaseException as exc:  # SystemExit and custom BaseExceptions too: module code must not stop us
-            _register_source(staged.source)
-            self._fail(staged.record, exc, "fix the error and reload again")
+            self._fail(staged.record, exc, "fix the error and reload again", staged.source)
         finally:
             importer.reset(token)
         staged.state = "done"
@@ -269,9 +267,8 @@ class _Transaction:
                 except _UNSTOPPABLE:
                     raise
                 except BaseException as exc:
-                    _register_source(staged.source)
                     self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
-                               "fix it or the state it expects and reload again")
+                               "fix it or the state it expects and reload again", staged.source)
 
 
 def _fresh_namespace(record: ModuleRecord) -> dict[str, Any]:
@@ -360,9 +357,11 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
                 state.refresh_views([s.record for s in transaction.by_proxy.values()])
                 transaction.failure = transaction.failure or (
                     transaction.records[0], exc, "the new definitions could not be published; the old ones "
-                    "are intact — please report this with the traceback")
+                    "are intact — please report this with the traceback", None)
                 raise _Failure from exc
         except _Failure:
+            for record in transaction.records:
+                _register_linecache(record.current)  # the files no longer show the running source
             for record in reversed(transaction.first_imports):
                 # Modules the refused generations imported for the first time go too.
                 if state.records.get(record.name) is record:
@@ -377,8 +376,14 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
 
 
 def _refusal(transaction: _Transaction) -> ReloadError:
-    record, exc, remedy = transaction.failure
-    message = refusal_message("reload", record.name, record.path, exc, record.generation, remedy)
+    record, exc, remedy, source = transaction.failure
+    text = None
+    if source is not None:
+        try:
+            text = source.text()
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            text = None
+    message = refusal_message("reload", record.name, record.path, exc, record.generation, remedy, text)
     error = ReloadError(message, module=record.name, path=record.path)
     error.__cause__ = exc
     return error
@@ -509,10 +514,11 @@ def _register_linecache(generation: Generation | None) -> None:
 
 
 def _register_source(source: Source) -> None:
-    """Put ``source`` in linecache for its path: the most recently executed text of that file.
+    """Put ``source`` in linecache for its path: the text of the published generation.
 
-    After a publish that is the published generation; after a refusal it is
-    the refused source, so the refusal's traceback reads right.
+    Registered at every publish (and rollback), so tracebacks and ``inspect``
+    keep showing the code that runs even after the file is edited again or a
+    reload is refused. A refusal's message quotes the failing new line itself.
     """
     try:
         text = source.text()
@@ -562,6 +568,7 @@ def changed(state: State) -> list[str]:
         if current is not None and source.digest == current.digest:
             record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
+            _register_linecache(record.current)  # the file no longer shows the running source
             result.append(record.name)
     return sorted(result, key=lambda n: state.graph._rank.get(n, 0))
 
