@@ -1,0 +1,294 @@
+"""The watcher (G11): it reloads edits, stops promptly, reports each refusal once, never dies, waits out half-written files."""
+
+import logging
+import os
+import threading
+import time
+import unittest
+
+import versioned_import as vi
+from tests.support import Sandbox
+from versioned_import import _registry
+from versioned_import._watcher import Watcher
+
+WAIT = 10.0  # the most any test waits for the watcher thread to act (seconds)
+
+
+class WatcherCase(Sandbox):
+    def wait_until(self, predicate, what: str) -> None:
+        """Poll ``predicate`` until it holds; fail after ``WAIT`` seconds (a bound, not a timing)."""
+        deadline = time.monotonic() + WAIT
+        pause = threading.Event()
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.fail(f"timed out after {WAIT:.0f} s waiting for {what}")
+            pause.wait(0.01)
+
+    def watcher(self):
+        watcher = _registry.state.watcher
+        self.assertIsNotNone(watcher, "no watcher is running")
+        return watcher
+
+    def wait_for_generation(self, name: str, number: int) -> None:
+        self.wait_until(lambda: vi.generation(name) >= number, f"{name} to reach generation {number}")
+        self.assertEqual(vi.generation(name), number)
+
+    def wait_ticks(self, count: int) -> None:
+        watcher = self.watcher()
+        target = watcher.ticks + count
+        self.wait_until(lambda: watcher.ticks >= target or not watcher.alive(), f"{count} more watcher ticks")
+        self.assertTrue(watcher.alive(), "the watcher died")
+
+    def subscribe(self) -> list:
+        reports = []
+        self.addCleanup(vi.on_reload(reports.append))
+        return reports
+
+
+class WatchAndStopTest(WatcherCase):
+    def test_an_edit_is_reloaded_by_the_watcher(self):
+        self.write("wt_basic.py", "VALUE = 1\n")
+        self.install()
+        import wt_basic
+
+        vi.watch(interval=0.05)
+        self.write("wt_basic.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_basic", 2)
+        self.assertEqual(wt_basic.VALUE, 2)
+        self.assertTrue(self.watcher().alive())
+
+    def test_stop_watching_returns_promptly_with_a_long_interval(self):
+        self.install()
+        vi.watch(interval=30)
+        watcher = self.watcher()
+        self.assertTrue(watcher.alive())
+        stopper = threading.Thread(target=vi.stop_watching)
+        stopper.start()
+        # Generous bound: the point is that stop does not sit out the 30 s interval.
+        stopper.join(5)
+        self.assertFalse(stopper.is_alive(), "stop_watching() waited for the interval to elapse")
+        self.assertFalse(watcher.alive())
+        self.assertFalse(watcher._thread.is_alive(), "the watcher thread is still running after stop_watching()")
+        self.assertIsNone(_registry.state.watcher)
+        vi.stop_watching()  # twice is harmless
+
+    def test_install_watch_true_starts_the_watcher(self):
+        self.write("wt_install.py", "VALUE = 'one'\n")
+        self.install(watch=True, interval=0.05)
+        watcher = self.watcher()
+        self.assertTrue(watcher.alive())
+        self.assertEqual(watcher.interval, 0.05)
+        import wt_install
+
+        self.write("wt_install.py", "VALUE = 'two'\n")
+        self.wait_for_generation("wt_install", 2)
+        self.assertEqual(wt_install.VALUE, "two")
+
+    def test_uninstall_stops_the_watcher(self):
+        self.install(watch=True, interval=0.05)
+        watcher = self.watcher()
+        vi.uninstall()
+        watcher._thread.join(5)
+        self.assertFalse(watcher._thread.is_alive())
+
+
+class RefusalTest(WatcherCase):
+    def test_a_refused_edit_is_logged_and_reported_once_then_the_fix_reloads(self):
+        self.write("wt_refuse.py", "VALUE = 1\n")
+        self.install(watch=True, interval=0.05)
+        import wt_refuse
+
+        reports = self.subscribe()
+        with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            path = self.write("wt_refuse.py", "VALUE = 1\n\ndef broken(:\n    pass\n")
+            self.wait_until(lambda: any(not r.ok for r in reports), "the refusal to be reported")
+            self.wait_ticks(5)  # many more ticks over the same broken bytes
+        refusals = [r for r in reports if not r.ok]
+        self.assertEqual(len(refusals), 1, refusals)
+        self.assertIsInstance(refusals[0].error, vi.ReloadError)
+        self.assertEqual(refusals[0].error.module, "wt_refuse")
+        self.assertEqual(len(logs.records), 1, [r.getMessage() for r in logs.records])
+        message = logs.records[0].getMessage()
+        self.assertIn(f"{path}:3", message)
+        self.assertIn("SyntaxError", message)
+        self.assertEqual(vi.generation("wt_refuse"), 1)
+        self.assertEqual(wt_refuse.VALUE, 1)
+
+        self.write("wt_refuse.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_refuse", 2)
+        self.assertEqual(wt_refuse.VALUE, 2)
+        self.assertTrue(reports[-1].ok)
+        self.assertEqual(len([r for r in reports if not r.ok]), 1)
+
+    def test_a_second_distinct_refusal_is_reported_too(self):
+        self.write("wt_twice.py", "VALUE = 1\n")
+        self.install(watch=True, interval=0.05)
+        import wt_twice  # noqa: F401
+
+        reports = self.subscribe()
+        with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            self.write("wt_twice.py", "VALUE = (\n")
+            self.wait_until(lambda: len([r for r in reports if not r.ok]) == 1, "the first refusal")
+            path = self.write("wt_twice.py", "VALUE = 1\nraise LookupError('second')\n")
+            self.wait_until(lambda: len([r for r in reports if not r.ok]) == 2, "the second refusal")
+            self.wait_ticks(5)
+        self.assertEqual(len([r for r in reports if not r.ok]), 2)
+        self.assertEqual(len(logs.records), 2)
+        self.assertIn(f"{path}:2", logs.records[1].getMessage())
+        self.assertIn("LookupError", logs.records[1].getMessage())
+        self.assertEqual(vi.generation("wt_twice"), 1)
+
+
+class NeverDiesTest(WatcherCase):
+    """Whatever user code raises, the thread stays alive and later edits still reload."""
+
+    def assert_survives_then_reloads(self, name: str, next_generation: int) -> None:
+        self.wait_ticks(3)
+        self.assertTrue(self.watcher().alive(), "the watcher died")
+        self.write(f"{name}.py", "VALUE = 'after'\n")
+        self.wait_for_generation(name, next_generation)
+        self.assertTrue(self.watcher().alive(), "the watcher died")
+        self.assertEqual(__import__(name).VALUE, "after")
+
+    def break_module(self, name: str, raising: str) -> None:
+        self.write(f"{name}.py", "VALUE = 'before'\n")
+        self.install(watch=True, interval=0.05)
+        __import__(name)
+        reports = self.subscribe()
+        with self.assertLogs("versioned_import", logging.ERROR):
+            self.write(f"{name}.py", f"class Boom({raising}):\n    pass\n\nraise Boom('at import')\n")
+            self.wait_until(lambda: any(not r.ok for r in reports) or not self.watcher().alive(),
+                            "the refusal to be reported")
+            self.assertTrue(self.watcher().alive(), "the watcher died")
+        self.assertEqual(len([r for r in reports if not r.ok]), 1)
+        self.assert_survives_then_reloads(name, 2)
+
+    def test_an_arbitrary_exception_at_import(self):
+        self.break_module("wt_die_exc", "Exception")
+
+    def test_system_exit_at_import(self):
+        self.break_module("wt_die_exit", "SystemExit")
+
+    def test_a_base_exception_subclass_at_import(self):
+        self.break_module("wt_die_base", "BaseException")
+
+    def test_a_subscriber_that_raises(self):
+        self.write("wt_die_sub.py", "VALUE = 'before'\n")
+        self.install(watch=True, interval=0.05)
+        import wt_die_sub  # noqa: F401
+
+        def bad(report):
+            raise RuntimeError("subscriber bug")
+
+        self.addCleanup(vi.on_reload(bad))
+        reports = self.subscribe()
+        with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            self.write("wt_die_sub.py", "VALUE = 'middle'\n")
+            self.wait_for_generation("wt_die_sub", 2)
+            self.wait_until(lambda: len(reports) == 1, "the second subscriber to hear of it")
+        raised = [r.exc_info[1] for r in logs.records if r.exc_info]
+        self.assertTrue(any(isinstance(e, RuntimeError) and str(e) == "subscriber bug" for e in raised), raised)
+        self.assert_survives_then_reloads("wt_die_sub", 3)
+
+    def test_a_subscriber_that_raises_system_exit(self):
+        self.write("wt_die_subexit.py", "VALUE = 'before'\n")
+        self.install(watch=True, interval=0.05)
+        import wt_die_subexit  # noqa: F401
+
+        def bad(report):
+            raise SystemExit(4)
+
+        self.addCleanup(vi.on_reload(bad))
+        self.write("wt_die_subexit.py", "VALUE = 'middle'\n")
+        self.wait_for_generation("wt_die_subexit", 2)
+        self.assert_survives_then_reloads("wt_die_subexit", 3)
+
+    def test_a_deleted_file(self):
+        path = self.write("wt_die_gone.py", "VALUE = 'before'\n")
+        self.install(watch=True, interval=0.05)
+        import wt_die_gone
+
+        reports = self.subscribe()
+        with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            os.remove(path)
+            self.wait_until(lambda: any(not r.ok for r in reports), "the refusal to be reported")
+            self.wait_ticks(5)
+        self.assertEqual(len([r for r in reports if not r.ok]), 1)
+        self.assertEqual(len(logs.records), 1)
+        self.assertIn(path, logs.records[0].getMessage())
+        self.assertEqual(wt_die_gone.VALUE, "before")
+        self.assert_survives_then_reloads("wt_die_gone", 2)
+
+
+class MidWriteTest(WatcherCase):
+    """Ticks driven by hand on a watcher that was never started: deterministic, no thread."""
+
+    FULL = (
+        "VALUE = 'complete'\n"
+        "\n"
+        "\n"
+        "def describe():\n"
+        "    return 'complete content, every line of it, ' + VALUE\n"
+        "\n"
+        "\n"
+        "def more():\n"
+        "    return [n * n for n in range(10)]\n"
+    )
+
+    def setUp(self):
+        super().setUp()
+        self.path = self.write("wt_mid.py", "VALUE = 'old'\n")
+        self.install()
+        import wt_mid
+
+        self.module = wt_mid
+        self.reports = self.subscribe()
+        # A long interval: the file is never "old enough" to skip the settle check.
+        self.ticker = Watcher(_registry.state, 30.0)
+
+    def append(self, text: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as stream:
+            stream.write(text)
+
+    def test_a_file_still_being_written_is_not_refused_and_ends_complete(self):
+        cut1 = self.FULL.index("def describe(") + len("def describe(")
+        cut2 = self.FULL.index("def more():")
+        with open(self.path, "w", encoding="utf-8") as stream:
+            stream.write(self.FULL[:cut1])  # 'def describe(' cut off: a SyntaxError if compiled
+        with self.assertNoLogs("versioned_import", logging.ERROR):
+            self.ticker.tick()
+            self.append(self.FULL[cut1:cut2])  # the writer is still going: the stat changed again
+            self.ticker.tick()
+            self.append(self.FULL[cut2:])  # and completes within a tick
+            for _ in range(2):
+                self.ticker.tick()
+                if vi.generation("wt_mid") == 2:
+                    break
+        self.assertEqual(vi.generation("wt_mid"), 2)
+        self.assertEqual(self.module.VALUE, "complete")
+        self.assertEqual(self.module.describe(), "complete content, every line of it, complete")
+        self.assertEqual([r.ok for r in self.reports], [True])
+        self.ticker.tick()
+        self.assertEqual(len(self.reports), 1)
+
+    def test_a_writer_that_pauses_is_refused_once_and_the_completed_file_reloads(self):
+        with open(self.path, "w", encoding="utf-8") as stream:
+            stream.write(self.FULL[:self.FULL.index("def describe(") + len("def describe(")])
+        with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            for _ in range(5):
+                self.ticker.tick()
+        self.assertEqual([r.ok for r in self.reports], [False])
+        self.assertEqual(len(logs.records), 1)
+        self.assertEqual(vi.generation("wt_mid"), 1)
+        self.append(self.FULL[self.FULL.index("def describe(") + len("def describe("):])
+        for _ in range(2):
+            self.ticker.tick()
+            if vi.generation("wt_mid") == 2:
+                break
+        self.assertEqual(vi.generation("wt_mid"), 2)
+        self.assertEqual(self.module.VALUE, "complete")
+        self.assertEqual([r.ok for r in self.reports], [False, True])
+
+
+if __name__ == "__main__":
+    unittest.main()
