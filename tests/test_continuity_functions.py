@@ -10,7 +10,6 @@ imports.
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import inspect
 import sys
@@ -243,8 +242,9 @@ class FunctionKindsTest(FunctionContinuity):
             async def f():
                 raise LookupError("v2")
         """)
-        with self.assertRaisesRegex(LookupError, "v2"):
-            asyncio.run(h.f())
+        for taken in (h.f, m.f):
+            with self.assertRaisesRegex(LookupError, "v2"):
+                asyncio.run(taken())
 
     def test_generator_function(self):
         m, h = self.given("""
@@ -363,8 +363,11 @@ class SourceTruthTest(FunctionContinuity):
 
     def assertFramesShowSource(self, tb, source: str, raising_line: str) -> None:
         lines = source.splitlines()
-        frames = [frame for frame in traceback.extract_tb(tb) if frame.filename == self.path]
+        # Below the test's own frames, every frame is in the module's file: the stale
+        # function's frame is named and placed like the newest code, never "somewhere else".
+        frames = [frame for frame in traceback.extract_tb(tb) if frame.filename != __file__]
         self.assertTrue(frames, traceback.format_tb(tb))
+        self.assertEqual({frame.filename for frame in frames}, {self.path}, traceback.format_tb(tb))
         for frame in frames:
             self.assertEqual(frame.line, lines[frame.lineno - 1].strip(), frame)
         last = frames[-1]
@@ -424,6 +427,33 @@ class SourceTruthTest(FunctionContinuity):
         self.assertFramesShowSource(error.__traceback__, new, '        raise KeyError("meth v2")')
         error = self.raised(KeyError, lambda: list(h.gen()))
         self.assertFramesShowSource(error.__traceback__, new, '    raise KeyError("gen v2")')
+
+    RUNNING = "\n# generation 2\ndef f(x):\n    raise ValueError('v2 %d' % x)\n"
+
+    def given_running_generation_2(self):
+        m, h = self.given("def f(x):\n    return x\n", HOLDER_F)
+        self.update(self.RUNNING)
+        return m, h
+
+    def assertShowsRunningSource(self, m, h) -> None:
+        for taken in (h.f, m.f):
+            error = self.raised(ValueError, taken, 1)
+            self.assertFramesShowSource(error.__traceback__, self.RUNNING, "    raise ValueError('v2 %d' % x)")
+        self.assertEqual(inspect.getsource(h.f), "def f(x):\n    raise ValueError('v2 %d' % x)\n")
+
+    def test_traceback_after_an_edit_not_yet_reloaded_shows_the_running_source(self):
+        m, h = self.given_running_generation_2()
+        self.write("cf_m.py", "# edited on disk\n# but not reloaded\ndef f(x):\n    return x\n")
+        self.assertEqual(vi.changed(), ["cf_m"])
+        self.assertShowsRunningSource(m, h)
+
+    def test_traceback_after_a_refused_reload_shows_the_running_source(self):
+        m, h = self.given_running_generation_2()
+        self.write("cf_m.py", "# a new first line\nX = 1\ndef f(x):\n    return x\nraise RuntimeError('refused')\n")
+        with self.assertRaises(vi.ReloadError):
+            vi.reload(self.module, dependents=False)
+        self.assertEqual(vi.generation(self.module), 2)
+        self.assertShowsRunningSource(m, h)
 
     def test_inspect_getsource_of_stale_function_shows_new_source(self):
         m, h = self.given("""
@@ -601,6 +631,27 @@ class DecoratorsTest(FunctionContinuity):
         self.assertEqual(m.f(1), ("v3", 1))
         self.assertEqual(h.f(1), ("v3", 1))
 
+    def test_lru_cache_after_rollback_serves_no_result_of_the_newer_body(self):
+        m, h = self.given("""
+            import functools
+            @functools.lru_cache(maxsize=None)
+            def f(x):
+                return ("v1", x)
+        """, HOLDER_F)
+        self.update("""
+            import functools
+            @functools.lru_cache(maxsize=None)
+            def f(x):
+                return ("v2", x)
+        """)
+        newer = m.f
+        self.assertEqual(h.f(1), ("v2", 1))  # fills generation 1's cache through the forwarder
+        self.assertEqual(newer(1), ("v2", 1))
+        vi.rollback(self.module)
+        self.assertEqual(m.f(1), ("v1", 1))
+        self.assertEqual(h.f(1), ("v1", 1))
+        self.assertEqual(newer(1), ("v1", 1))
+
     def test_lru_cache_method(self):
         m, h = self.given("""
             import functools
@@ -681,6 +732,37 @@ class MatchingByDefinitionTest(FunctionContinuity):
         """)
         self.assertEqual((h.first(), h.second()), ("a2", "b2"))
         self.assertEqual((m.first(), m.second()), ("b2", "a2"))
+
+    def test_lambdas_are_not_matched_by_their_shared_name(self):
+        # Every lambda is called "<lambda>": a name shared by several definitions.
+        m, h = self.given("""
+            f = lambda: "f1"
+            g = lambda: "g1"
+        """, "from cf_m import f, g\n")
+        self.update("""
+            g = lambda: "g2"
+            f = lambda: "f2"
+        """)
+        self.assertEqual(m.f(), "f2")
+        self.assertEqual(m.g(), "g2")
+        self.assertIn(h.f(), ("f1", "f2"))  # never g's body
+        self.assertIn(h.g(), ("g1", "g2"))  # never f's body
+
+    def test_function_became_a_class_is_reported(self):
+        m, h = self.given("""
+            def F():
+                return "function v1"
+        """, "from cf_m import F\n")
+        report = self.update("""
+            class F:
+                def ping(self):
+                    return "class v2"
+        """)
+        entries = [r for r in report.replaced if r.qualname == "F"]
+        self.assertEqual(len(entries), 1, report.replaced)
+        self.assertTrue(entries[0].reason)
+        self.assertEqual(h.F(), "function v1")
+        self.assertEqual(m.F().ping(), "class v2")
 
     def test_same_name_in_two_classes_are_separate_lineages(self):
         m, h = self.given("""

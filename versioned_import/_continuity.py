@@ -48,6 +48,7 @@ FunctionType = types.FunctionType
 _LAYOUT_KEYS = frozenset({"__dict__", "__weakref__"})
 _KEEP_KEYS = frozenset({"_abc_impl"})  # belongs to the identity: its registry and caches
 _HEAPTYPE = 1 << 9
+_HAVE_GC = 1 << 14
 
 
 @dataclass(eq=False)
@@ -298,7 +299,8 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             if identity is None or identity is cls:
                 fresh.append((module, qualname, cls, new))
                 continue
-            reason = _incompatibility(identity, cls)
+            reason = (_incompatibility(identity, cls) or _enum_incompatibility(identity, cls)
+                      or _bases_incompatibility(identity, cls, lineages, module))
             if reason is not None:
                 result.replaced.append(Replaced(module, qualname, reason))
                 fresh.append((module, qualname, cls, new))
@@ -308,6 +310,10 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             continued.append((module, qualname, identity, cls, new))
         _report_kind_changes(result, module, old, definitions, Replaced)
 
+    # Bases before subclasses: a new source may invert a hierarchy, and each
+    # __bases__ assignment is checked against the classes as they are then.
+    continued.sort(key=lambda item: len(item[3].__mro__))
+    fresh.sort(key=lambda item: len(item[2].__mro__))
     for module, qualname, identity, cls, new in continued:
         _map_enum_members(result, mapping, identity, cls)
     for module, qualname, identity, cls, new in continued:
@@ -321,19 +327,14 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         if class_state.bases != cls.__bases__:
             result.add((type.__setattr__, cls, "__bases__", class_state.bases),
                        (type.__setattr__, cls, "__bases__", cls.__bases__))
-        lineage = lineages.classes.get((module, qualname))
-        if lineage is None:
-            lineages.classes[(module, qualname)] = ClassLineage(cls)
-        else:
-            result._after.append(lambda lineage=lineage, cls=cls: setattr(lineage, "identity", cls))
+        # Bookkeeping changes only once the publish succeeded (see Plan.committed).
+        result._after.append(lambda key=(module, qualname), cls=cls: lineages.classes.__setitem__(key, ClassLineage(cls)))
 
-    for module, prefix in restarted:
-        # Old instances keep the old class, so its methods must keep their
-        # code: the new methods start lineages of their own.
-        for key in [k for k in lineages.functions if k[0] == module and k[1][0].startswith(prefix)]:
-            del lineages.functions[key]
     for record, old, new in triples:
-        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, pinned)
+        # Old instances of a replaced class keep it, so its methods keep their
+        # code: the new methods start lineages of their own.
+        prefixes = tuple(prefix for module, prefix in restarted if module == record.name)
+        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, pinned, prefixes)
         if not republish:
             new.continuity.classes = {}
     if mapping:
@@ -398,6 +399,52 @@ def _snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) ->
 
 
 _MISSING = object()
+# Names the metaclass handles with a descriptor that does store into the class dict.
+_STORED_BY_TYPE = frozenset({"__doc__", "__module__", "__abstractmethods__", "__annotations__", "__qualname__",
+                             "__name__", "__bases__", "__type_params__", "__text_signature__"})
+
+
+def _raw_key(identity: type, key: str) -> bool:
+    """Whether ``type.__setattr__(identity, key, v)`` would hit a metaclass descriptor, not the class dict.
+
+    A class body may define ``__class__`` (proxies and mocks do): assigning it
+    through ``type.__setattr__`` would try to change the class's metaclass.
+    """
+    if key in _STORED_BY_TYPE or not (key.startswith("__") and key.endswith("__")):
+        return False
+    for owner in type(identity).__mro__:
+        descriptor = owner.__dict__.get(key)
+        if descriptor is not None:
+            return hasattr(type(descriptor), "__set__")
+    return False
+
+
+def _set_operations(identity: type, key: str, value: Any) -> tuple[tuple, ...]:
+    if not _raw_key(identity, key):
+        return ((type.__setattr__, identity, key, value),)
+    # Write the real dict, then any ordinary type attribute write invalidates the type cache.
+    return ((dict.__setitem__, _real_dict(identity), key, value), _touch(identity))
+
+
+def _del_operations(identity: type, key: str) -> tuple[tuple, ...]:
+    if not _raw_key(identity, key):
+        return ((type.__delattr__, identity, key),)
+    return ((dict.__delitem__, _real_dict(identity), key), _touch(identity))
+
+
+def _touch(identity: type) -> tuple:
+    return (type.__setattr__, identity, "__doc__", identity.__dict__.get("__doc__"))
+
+
+def _add_sequence(result: Plan, do: tuple[tuple, ...], undo: tuple[tuple, ...]) -> None:
+    # The undo of a sequence sits on its first step (undos run in reverse).
+    for index, operation in enumerate(do):
+        result.add(operation, (_run_all, undo) if index == 0 else (_nothing,))
+
+
+def _run_all(operations: tuple[tuple, ...]) -> None:
+    for function, *arguments in operations:
+        function(*arguments)
 
 
 def _apply_state(result: Plan, class_state: ClassState) -> None:
@@ -411,13 +458,13 @@ def _apply_state(result: Plan, class_state: ClassState) -> None:
             continue
         if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is identity:
             continue
-        result.add((type.__delattr__, identity, key), (type.__setattr__, identity, key, value))
+        _add_sequence(result, _del_operations(identity, key), _set_operations(identity, key, value))
     for key, value in class_state.attributes.items():
         before = current.get(key, _MISSING)
         if before is value:
             continue
-        undo = (type.__delattr__, identity, key) if before is _MISSING else (type.__setattr__, identity, key, before)
-        result.add((type.__setattr__, identity, key, value), undo)
+        undo = _del_operations(identity, key) if before is _MISSING else _set_operations(identity, key, before)
+        _add_sequence(result, _set_operations(identity, key, value), undo)
     if _abc is not None and "_abc_impl" in current:
         result.add((_abc._reset_caches, identity), (_abc._reset_caches, identity))
 
@@ -432,11 +479,61 @@ def _merge_abc(result: Plan, identity: type, new: type, mapping: dict[int, tuple
             result.add((_abc._abc_register, identity, _mapped(subclass, mapping)), (_nothing,))
 
 
+def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module: str) -> str | None:
+    """Probe whether CPython accepts the new bases on the identity, in one step nobody else can observe."""
+    bases = []
+    for base in new.__bases__:
+        lineage = lineages.classes.get((module, base.__qualname__)) if base.__module__ == module else None
+        bases.append(lineage.identity if lineage is not None and base.__module__ == module else base)
+    bases = tuple(bases)
+    if bool(identity.__base__.__flags__ & _HAVE_GC) != bool(new.__base__.__flags__ & _HAVE_GC):
+        # CPython refuses this __bases__ assignment ("deallocator differs"),
+        # e.g. a class that derived from object alone now derives from a class.
+        return (f"its base changed from {identity.__base__.__qualname__} to {new.__base__.__qualname__}, which "
+                "CPython cannot apply to an existing class; existing instances keep the old class")
+    if bases == identity.__bases__ or any(base is identity or identity in base.__mro__ for base in bases):
+        return None  # unchanged, or an inverted hierarchy that only works once the bases are continued too
+    from ._reload import apply_atomically
+
+    try:
+        apply_atomically([(type.__setattr__, identity, "__bases__", bases),
+                          (type.__setattr__, identity, "__bases__", identity.__bases__)],
+                         [(type.__setattr__, identity, "__bases__", identity.__bases__), (_nothing,)])
+    except TypeError as error:
+        return f"its new base classes cannot be applied in place ({error}); existing instances keep the old class"
+    return None
+
+
+def _enum_incompatibility(identity: type, new: type) -> str | None:
+    """An int/str/tuple-based enum member carries its value in the object itself: it cannot change."""
+    new_members = new.__dict__.get("_member_map_")
+    old_members = identity.__dict__.get("_member_map_")
+    if not isinstance(new_members, dict) or not isinstance(old_members, dict):
+        return None
+    if new.__dict__.get("_member_type_", object) is object:
+        return None
+    for name, member in new_members.items():
+        old = old_members.get(name)
+        if old is not None and getattr(old, "_value_", None) != getattr(member, "_value_", None):
+            return (f"member {name} of this {new.__dict__['_member_type_'].__name__}-based enum changed value, "
+                    "and such a member holds its value inside the object; existing members keep the old class")
+    return None
+
+
 def _map_enum_members(result: Plan, mapping: dict[int, tuple[Any, Any]], identity: type, new: type) -> None:
     new_members = new.__dict__.get("_member_map_")
     old_members = identity.__dict__.get("_member_map_")
     if not isinstance(new_members, dict) or not isinstance(old_members, dict):
         return
+    # Pseudo-members (Flag composites such as R|W) made before the reload stay
+    # the very objects they were, so values taken earlier still compare equal.
+    new_values = new.__dict__.get("_value2member_map_")
+    old_values = identity.__dict__.get("_value2member_map_")
+    if isinstance(new_values, dict) and isinstance(old_values, dict):
+        canonical = {id(m) for m in old_members.values()}
+        for value, member in old_values.items():
+            if value not in new_values and id(member) not in canonical:
+                new_values[value] = member
     # An old member stays the very same object: it takes the new member's state.
     for name, member in new_members.items():
         old = old_members.get(name)
@@ -469,7 +566,8 @@ def _meta(code: types.CodeType) -> tuple:
 
 
 def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
-                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any, pinned: bool) -> None:
+                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any, pinned: bool,
+                    restart: tuple[str, ...] = ()) -> None:
     module = record.name
     definitions: Definitions = new.continuity
     proxy_id = id(record.proxy)
@@ -480,9 +578,9 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 result.add((setattr, function, "__defaults__", defaults),
                            (setattr, function, "__defaults__", function.__defaults__))
         lineage = lineages.functions.get((module, key))
-        if lineage is None:
+        if lineage is None or (restart and key[0].startswith(restart)):
             lineage = FunctionLineage(module, key, proxy_id)
-            lineages.functions[(module, key)] = lineage
+            result._after.append(lambda k=(module, key), lineage=lineage: lineages.functions.__setitem__(k, lineage))
         own_code = definitions.codes[key]
         if function.__code__ is not own_code:  # republished after being forwarded
             result.add((setattr, function, "__code__", own_code), (setattr, function, "__code__", function.__code__))
@@ -536,7 +634,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 result.add((cache.cache_clear,), (_nothing,))
         if not republish:
             live.append(weakref.ref(definitions.caches[key]))
-        lineages.caches[(module, key)] = live
+        result._after.append(lambda k=(module, key), live=live: lineages.caches.__setitem__(k, live))
 
 
 def _own(lineage: FunctionLineage, function: FunctionType) -> types.CodeType:
@@ -629,12 +727,12 @@ def _forwarder(lineage: FunctionLineage, own: types.CodeType, target: types.Code
 def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list) -> None:
     """Point every reference to a continued new object at its identity.
 
-    One pass of ``gc.get_referrers`` finds namespaces, registries, closure
-    cells (``super()``'s ``__class__``) and instances created while the new
-    generation executed. Tuples and C objects cannot be rewritten; a new
-    class reachable only from them stays alive but unused.
+    One ``gc.get_referrers`` pass finds namespaces, registries, closure cells
+    (``super()``'s ``__class__``), attributes of objects and instances created
+    while the new generation executed. Tuples cannot change, so a tuple that
+    holds a new class (``ERRORS = (E1, E2)``) is itself replaced by a mapped
+    copy wherever it is held, found by a second pass.
     """
-    news = [new for new, _ in mapping.values()]
     skip = {id(mapping)}
     class_dicts = set()
     for new, identity in mapping.values():
@@ -644,36 +742,72 @@ def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], tripl
     new_types = {id(new): identity for new, identity in mapping.values() if isinstance(new, type)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        referrers = gc.get_referrers(*news)
-    for referrer in referrers:
-        if id(referrer) in skip or id(referrer) in class_dicts:
+        holders = gc.get_referrers(*[new for new, _ in mapping.values()])
+        tuples = [h for h in holders if type(h) is tuple and not _class_internal(h)]
+        if tuples:
+            for held in tuples:
+                mapping[id(held)] = (held, tuple(_mapped(v, mapping) for v in held))
+            holders += gc.get_referrers(*tuples)
+    done: set[int] = set()
+    for holder in holders:
+        if id(holder) in skip or id(holder) in class_dicts or id(holder) in done:
             continue
-        kind = type(referrer)
+        done.add(id(holder))
+        kind = type(holder)
         if kind is dict:
-            owner = _owning_type(referrer)
+            owner = _owning_type(holder)
             if owner is not None:
-                for key, value in list(referrer.items()):
+                for key, value in list(holder.items()):
                     mapped = _mapped(value, mapping)
                     if mapped is not value:
-                        result.add((type.__setattr__, owner, key, mapped), (type.__setattr__, owner, key, value))
+                        _add_sequence(result, _set_operations(owner, key, mapped), _set_operations(owner, key, value))
                 continue
-            _replace_contents(result, referrer, {_mapped(k, mapping): _mapped(v, mapping) for k, v in referrer.items()})
+            _replace_contents(result, holder, {_mapped(k, mapping): _mapped(v, mapping) for k, v in holder.items()})
         elif kind is list:
-            before = list(referrer)
-            result.add((list.__setitem__, referrer, slice(None), [_mapped(v, mapping) for v in before]),
-                       (list.__setitem__, referrer, slice(None), before))
+            before = list(holder)
+            result.add((list.__setitem__, holder, slice(None), [_mapped(v, mapping) for v in before]),
+                       (list.__setitem__, holder, slice(None), before))
         elif kind is set:
-            _replace_contents(result, referrer, {_mapped(v, mapping) for v in referrer})
+            _replace_contents(result, holder, {_mapped(v, mapping) for v in holder})
         elif kind is types.CellType:
             try:
-                value = referrer.cell_contents
+                value = holder.cell_contents
             except ValueError:
                 continue
-            result.add((setattr, referrer, "cell_contents", _mapped(value, mapping)),
-                       (setattr, referrer, "cell_contents", value))
-        elif id(kind) in new_types and type(referrer) is kind:
-            result.add((object.__setattr__, referrer, "__class__", new_types[id(kind)]),
-                       (object.__setattr__, referrer, "__class__", kind))
+            result.add((setattr, holder, "cell_contents", _mapped(value, mapping)),
+                       (setattr, holder, "cell_contents", value))
+        elif kind is FunctionType:
+            for attribute in ("__defaults__",):
+                value = getattr(holder, attribute)
+                if value is not None and _mapped(value, mapping) is not value:
+                    result.add((setattr, holder, attribute, _mapped(value, mapping)), (setattr, holder, attribute, value))
+        elif kind.__flags__ & _HEAPTYPE and not isinstance(holder, type):
+            if id(kind) in new_types:
+                result.add((object.__setattr__, holder, "__class__", new_types[id(kind)]),
+                           (object.__setattr__, holder, "__class__", kind))
+            # An object whose attributes live inline (3.11+) is its own referrer: rewrite its dict.
+            try:
+                attributes = object.__getattribute__(holder, "__dict__")
+            except AttributeError:
+                continue
+            if type(attributes) is dict and id(attributes) not in done:
+                done.add(id(attributes))
+                after = {k: _mapped(v, mapping) for k, v in attributes.items()}
+                if any(after[k] is not v for k, v in attributes.items()):
+                    _replace_contents(result, attributes, after)
+
+
+def _class_internal(candidate: tuple) -> bool:
+    """Whether ``candidate`` is some class's ``__mro__`` or ``__bases__`` (changed by __bases__ assignment)."""
+    for holder in candidate[:1]:
+        if isinstance(holder, type) and holder.__mro__ is candidate:
+            return True
+    for value in candidate:
+        if isinstance(value, type):
+            for subclass in value.__subclasses__():
+                if subclass.__bases__ is candidate:
+                    return True
+    return False
 
 
 def _restore_dict(target: dict, contents: dict) -> None:

@@ -429,11 +429,11 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
     generations = {}
     with state.lock:
         for item in staged:
-            item.record.counter += 1
-            item.generation.number = item.record.counter
+            item.generation.number = item.record.counter + 1
             generations[item.record.name] = item.generation.number
         _commit(state, [(s.record, s.generation) for s in staged], plans)
         for item in staged:
+            item.record.counter = item.generation.number  # only once published: a refusal uses no number
             state.graph.replace_imports(item.record.name, item.generation.imports)
             item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
@@ -598,10 +598,18 @@ def rollback(state: State, name: object) -> int:
             previous = record.history.pop()
             current = record.current
             plans = _continuity.plan(state, [(record, current, previous)], republish=True)
-            record.counter += 1
-            previous.number = record.counter
-            record.current = None  # not pushed to history: rollback pops it
-            _commit(state, [(record, previous)], plans)
+            number, previous_number = record.counter + 1, previous.number
+            previous.number = number
+            try:
+                record.current = None  # not pushed to history: rollback pops it
+                _commit(state, [(record, previous)], plans)
+            except Exception as exc:
+                record.current, previous.number = current, previous_number
+                record.history.append(previous)
+                raise ReloadError(f"rollback of {record.name!r} refused: {type(exc).__name__}: {exc}; generation "
+                                  f"{current.number} is still live — please report this with the traceback",
+                                  module=record.name, path=record.path) from exc
+            record.counter = number
             record.seen_stat = None
     finally:
         _release(state)
