@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -37,8 +38,9 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
     and takes the new scope. Modules already imported are not versioned
     retroactively.
     """
-    if not isinstance(rollback_depth, int) or rollback_depth < 0:
-        raise ValueError(f"rollback_depth must be an int >= 0, not {rollback_depth!r}")
+    if not isinstance(rollback_depth, int) or isinstance(rollback_depth, bool) or rollback_depth < 0:
+        raise ValueError(f"install(rollback_depth=...) must be an int >= 0, not {rollback_depth!r}")
+    interval = _checked_interval("install", interval)
     scope = make_scope(roots, packages, exclude, default_root)
     with state.lock:
         if state.finder is None:
@@ -51,6 +53,15 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
         state.set_history_depth(rollback_depth)
     if watch:
         globals()["watch"](interval)
+
+
+def _checked_interval(caller: str, interval: object) -> float:
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+        raise TypeError(f"{caller}(interval=...) takes a number of seconds, not {type(interval).__name__}")
+    if not (math.isfinite(interval) and 0 < interval <= 86_400):
+        raise ValueError(f"{caller}(interval=...) must be a number of seconds > 0 and at most a day, "
+                         f"not {interval!r}")
+    return float(interval)
 
 
 def uninstall() -> None:
@@ -154,8 +165,7 @@ def watch(interval: float = 0.5) -> None:
     """Start (or retune) the background watcher that calls ``reload_changed()`` every ``interval`` seconds."""
     from ._watcher import Watcher
 
-    if not isinstance(interval, (int, float)) or interval <= 0:
-        raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+    interval = _checked_interval("watch", interval)
     with state.lock:
         if state.watcher is not None and state.watcher.alive():
             state.watcher.interval = float(interval)

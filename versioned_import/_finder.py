@@ -97,22 +97,41 @@ def never_versioned_dirs() -> tuple[str, ...]:
     return tuple(sorted({os.path.realpath(p) for p in paths if p}))
 
 
+def _names(parameter: str, value: object) -> list:
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    if isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
+        raise TypeError(f"install({parameter}=...) takes a str or an iterable of str, not {type(value).__name__}")
+    return list(value)
+
+
 def make_scope(roots: Iterable[str] | None, packages: Iterable[str] | None, exclude: Iterable[str],
                default_root: Callable[[], str]) -> Scope:
-    """Normalise ``install()``'s arguments into a ``Scope``."""
-    root_list = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots or ())
-    package_list = [packages] if isinstance(packages, str) else list(packages or ())
-    exclude_list = [exclude] if isinstance(exclude, str) else list(exclude)
-    for value in package_list + exclude_list:
-        if not isinstance(value, str) or not value or value.startswith("."):
-            raise ValueError(f"packages and exclude take absolute dotted module names, not {value!r}")
+    """Normalise ``install()``'s arguments into a ``Scope``, refusing anything ambiguous."""
+    root_list = [] if roots is None else _names("roots", roots)
+    package_list = [] if packages is None else _names("packages", packages)
+    exclude_list = _names("exclude", exclude)
+    for parameter, values in (("packages", package_list), ("exclude", exclude_list)):
+        for value in values:
+            if not isinstance(value, str):
+                raise TypeError(f"install({parameter}=...) takes absolute dotted module names (str), "
+                                f"not {type(value).__name__}")
+            if not value or value.startswith(".") or value.endswith(".") or ".." in value:
+                raise ValueError(f"install({parameter}=...) takes absolute dotted module names such as 'app.views', "
+                                 f"not {value!r}")
     if not root_list and not package_list:
         root_list = [default_root()]
     resolved = []
     for root in root_list:
-        path = os.path.realpath(os.fspath(root))
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"install(roots=...) takes directory paths (str or os.PathLike), not {type(root).__name__}")
+        text = os.fspath(root)
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"install(roots=...) got {text!r}, which is not a directory; pass the directory "
+                             "holding your modules")
+        path = os.path.realpath(text)
         if not os.path.isdir(path):
-            raise ValueError(f"root {os.fspath(root)!r} is not a directory; pass the directory holding your modules")
+            raise ValueError(f"root {text!r} is not a directory; pass the directory holding your modules")
         resolved.append(path)
     return Scope(tuple(resolved), tuple(package_list), tuple(exclude_list), never_versioned_dirs())
 

@@ -95,10 +95,21 @@ def resolve_records(state: State, names: Iterable[object], action: str) -> list[
 
 
 def _not_versioned_message(state: State, action: str, name: str) -> str:
-    if state.finder is None and not state.records:
-        return (f"{action} of {name!r} refused: versioned_import is not installed — call "
-                "versioned_import.install() before importing the modules you want to reload")
-    if name in sys.modules:
+    finder = state.finder
+    if finder is None:
+        return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
+                "module — call versioned_import.install() at start-up, before importing the modules you want "
+                "to reload")
+    module = sys.modules.get(name)
+    if module is not None:
+        from ._finder import in_scope
+
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        if in_scope(name, origin, True, finder.scope):
+            return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
+                    "not a versioned one — call install() earlier, before the first import of the modules you "
+                    "want to reload")
         return (f"{action} of {name!r} refused: it is not a versioned module (the standard library, site-packages, "
                 "built-in and extension modules, and modules outside the roots are never versioned) — "
                 "check install(roots=..., packages=...)")
@@ -359,13 +370,11 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
                     transaction.records[0], exc, "the new definitions could not be published; the old ones "
                     "are intact — please report this with the traceback", None)
                 raise _Failure from exc
+        except _UNSTOPPABLE:
+            _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
+            raise
         except _Failure:
-            for record in transaction.records:
-                _register_linecache(record.current)  # the files no longer show the running source
-            for record in reversed(transaction.first_imports):
-                # Modules the refused generations imported for the first time go too.
-                if state.records.get(record.name) is record:
-                    _forget(state, record)
+            _abandon(state, transaction)
             error = _refusal(transaction)
             _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
             raise error from transaction.failure[1]
@@ -373,6 +382,17 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
         _release(state)
     _notify(state, report)
     return report
+
+
+def _abandon(state: State, transaction: _Transaction) -> None:
+    """Clean up after a transaction that will not publish."""
+    for record in transaction.records:
+        _register_linecache(record.current)  # the files no longer show the running source
+    for record in reversed(transaction.first_imports):
+        # Modules the abandoned generations imported for the first time go too.
+        if state.records.get(record.name) is record:
+            _forget(state, record)
+    state.refresh_views([s.record for s in transaction.by_proxy.values()])
 
 
 def _refusal(transaction: _Transaction) -> ReloadError:

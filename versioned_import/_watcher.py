@@ -31,7 +31,7 @@ class Watcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="versioned_import-watcher", daemon=True)
         self._pending: dict[str, tuple] = {}
-        self._refused: set[tuple[str, bytes]] = set()
+        self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self.ticks = 0
 
     def start(self) -> None:
@@ -72,8 +72,6 @@ class Watcher:
                 digest = read_source(record.path).digest
             except OSError:
                 key, digest = None, b"<unreadable>"
-            if (name, digest) in self._refused:
-                continue  # already refused with these very bytes: wait for the next edit
             old_enough = key is not None and key[0] < now - int(self.interval * 1e9)
             if key is None or old_enough or self._pending.get(name) == key:
                 settled.append((name, digest))
@@ -85,11 +83,13 @@ class Watcher:
                 del self._pending[name]
         if not settled:
             return
+        # A refusal is about the whole set of changed files as they are now:
+        # the same bytes are not retried, any edit to any of them is.
+        fingerprint = frozenset(settled)
+        if fingerprint in self._refused:
+            return
         try:
             reload(state, [name for name, _ in settled])
         except ReloadError as error:
-            # Remember the bytes of every requested file, so that an unrelated
-            # module that failed with them is not retried either.
-            for fingerprint in settled:
-                self._refused.add(fingerprint)
+            self._refused.add(fingerprint)
             log.error("%s", error, extra={"refusal": True})
