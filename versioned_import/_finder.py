@@ -29,6 +29,7 @@ from importlib.machinery import SOURCE_SUFFIXES, ModuleSpec, SourceFileLoader
 from types import ModuleType
 from typing import Any
 
+from ._proxy import view
 from ._registry import Scope, State
 
 __all__ = ["VersionedFinder", "VersionedLoader", "VersionedSpec", "EdgeSink", "importer", "in_scope",
@@ -72,6 +73,11 @@ class VersionedSpec(ModuleSpec):
         sink = importer.get()
         if sink is not None:
             sink.record(self.name)
+        # While a reload executes a new generation, the reloading thread sees
+        # it partially initialised, exactly as during a first import.
+        staging = view.get()
+        if staging is not None and getattr(staging, "executing", None) is not None and staging.executing(self.name):
+            return True
         return self.__dict__.get("_versioned_initializing", False)
 
     @_initializing.setter

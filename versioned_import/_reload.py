@@ -184,6 +184,12 @@ class _Staging(World):
             return staged.generation.namespace
         return super().namespace(proxy)
 
+    def executing(self, name: str) -> bool:
+        """Whether the new generation of ``name`` is executing (partially initialised) right now."""
+        record = self.transaction.state.records.get(name)
+        staged = self.transaction.by_proxy.get(id(record.proxy)) if record is not None else None
+        return staged is not None and staged.state == "executing"
+
     def generation(self, proxy: object) -> Any:
         staged = self.transaction.by_proxy.get(id(proxy))
         return staged.generation if staged is not None else super().generation(proxy)
