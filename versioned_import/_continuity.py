@@ -605,7 +605,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 # metadata: only the version current until now must start.
                 candidates = [v for v in versions[-1:] if v[0]() is current] or \
                     [v for v in versions if v[0]() is current]
-                kept = list(versions)
+                kept = [v for v in versions if v[0]() is not None]  # drop the dead: they pin code objects
             else:
                 candidates = kept = [v for v in versions if v[0]() is not None]
             for reference, code, generation_ref in candidates:

@@ -466,7 +466,7 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
                         tuple(plans.replaced))
 
 
-def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any) -> None:
+def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any, keep_history: bool = True) -> None:
     """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
     old_world = state.world
     new_world = state.next_world({id(r.proxy): g for r, g in pairs})
@@ -496,7 +496,7 @@ def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: A
         for finish in finishers:
             finish()
     for record, generation in pairs:
-        if record.current is not None and record.current is not generation:
+        if keep_history and record.current is not None and record.current is not generation:
             record.history.append(record.current)
             while len(record.history) > state.rollback_depth:
                 record.history.popleft()
@@ -627,10 +627,10 @@ def rollback(state: State, name: object) -> int:
             number, previous_number = record.counter + 1, previous.number
             previous.number = number
             try:
-                record.current = None  # not pushed to history: rollback pops it
-                _commit(state, [(record, previous)], plans)
+                # The rolled-back generation is not pushed to history: rollback pops it.
+                _commit(state, [(record, previous)], plans, keep_history=False)
             except Exception as exc:
-                record.current, previous.number = current, previous_number
+                previous.number = previous_number
                 record.history.append(previous)
                 raise ReloadError(f"rollback of {record.name!r} refused: {type(exc).__name__}: {exc}; generation "
                                   f"{current.number} is still live — please report this with the traceback",
