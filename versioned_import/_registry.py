@@ -129,7 +129,7 @@ class State:
             self.graph.forget(record.name)
             generations = dict(self.world.generations)
             generations.pop(id(record.proxy), None)
-            self.world = World(generations)
+            self.replace_world(World(generations))
 
     def set_history_depth(self, depth: int) -> None:
         with self.lock:
@@ -150,6 +150,16 @@ class State:
         generations = dict(self.world.generations)
         generations.update(published)
         return World(generations)
+
+    def replace_world(self, world: World) -> None:
+        """Make ``world`` current outside a publish (a first import, an unload); caller holds ``lock``.
+
+        Readers pinned to the old world keep it: it joins the stale worlds,
+        so a later publish switches their modules to the view class.
+        """
+        if self.world.pins:
+            self.pinned_stale.add(self.world)
+        self.world = world
 
     def enter_pin(self) -> World:
         with self.lock:

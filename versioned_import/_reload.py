@@ -157,7 +157,7 @@ def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
         record.current = generation
         record.counter = 1
         record.seen_stat, record.seen_racy = source.stat_key, source.racy
-        state.world = state.next_world({id(module): generation})
+        state.replace_world(state.next_world({id(module): generation}))
         adopt_namespace(module, namespace)
         _continuity.adopt(state, name, generation)
         operation = set_view_class(module, False)
