@@ -233,7 +233,9 @@ def forget(state: Any, module: str) -> None:
     for key in [k for k in lineages.classes if k[0] == module]:
         del lineages.classes[key]
     for key in [k for k in lineages.functions if k[0] == module]:
-        lineages.functions.pop(key).proxy_id = None
+        # Forwarders made earlier keep their lineage: readers still pinned to
+        # a generation of the unloaded module keep resolving to its bodies.
+        del lineages.functions[key]
     for key in [k for k in lineages.caches if k[0] == module]:
         del lineages.caches[key]
 

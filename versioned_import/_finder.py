@@ -51,10 +51,17 @@ class EdgeSink:
         if imported != self.name:
             self.names.add(imported)
 
-    def scan(self, namespace: dict[str, Any], state: State) -> None:
-        """Add every versioned module bound in ``namespace`` (``from . import sub``)."""
+    def scan(self, namespace: dict[str, Any], state: State, preset: dict[str, Any] | None = None) -> None:
+        """Add every versioned module bound in ``namespace`` (``from . import sub``).
+
+        ``preset`` names the submodule attributes the import system put in a
+        package's fresh namespace: still bound to the same module, they say
+        nothing about what the package imported.
+        """
         by_proxy = state.by_proxy
-        for value in list(namespace.values()):
+        for key, value in list(namespace.items()):
+            if preset and preset.get(key) is value:
+                continue
             if isinstance(value, ModuleType):
                 record = by_proxy.get(id(value))
                 if record is not None and record.proxy is value:
@@ -202,7 +209,7 @@ class VersionedFinder:
         is_source = type(spec.loader) is SourceFileLoader
         if not in_scope(fullname, spec.origin, is_source, self.scope):
             return spec
-        spec.loader = VersionedLoader(spec.loader, self._execute)
+        spec.loader = VersionedLoader(spec.loader, self._execute, self.scope)
         spec.__class__ = VersionedSpec
         return spec
 
@@ -213,9 +220,11 @@ class VersionedFinder:
 class VersionedLoader:
     """Wraps the ``SourceFileLoader`` that found a versioned module; everything else is delegated."""
 
-    def __init__(self, original: SourceFileLoader, execute: Callable[[VersionedLoader, ModuleType], None]) -> None:
+    def __init__(self, original: SourceFileLoader, execute: Callable[[VersionedLoader, ModuleType], None],
+                 scope: Scope) -> None:
         self.original = original
         self._execute = execute
+        self.scope = scope  # the scope the module was versioned under; every reload re-checks it
 
     def __getattr__(self, name: str) -> Any:
         # get_resource_reader, get_filename, get_data, is_package...: as found.

@@ -95,6 +95,7 @@ class State:
         self.world = World({})
         self.pinned_stale: set[World] = set()
         self.staging: set[int] = set()
+        self.detached: list[ModuleRecord] = []  # unloaded while a pinned reader still views them
         self.scope: Scope | None = None
         self.finder: Any = None
         self.rollback_depth = 1
@@ -172,7 +173,8 @@ class State:
             world.pins -= 1
             if world.pins == 0 and world in self.pinned_stale:
                 self.pinned_stale.discard(world)
-                self.refresh_views(self.records.values())
+                self.refresh_views(list(self.records.values()) + self.detached)
+                self.detached = [r for r in self.detached if self.needs_view(r)]
 
     def needs_view(self, record: ModuleRecord, current: Generation | None = None, world: World | None = None) -> bool:
         """Whether some reader must see ``record`` through a view other than its published dict."""

@@ -14,6 +14,7 @@ import gc
 import itertools
 import linecache
 import operator
+import os
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 from . import _continuity
 from ._errors import NotVersionedError, ReloadError, refusal_message
-from ._finder import EdgeSink, VersionedLoader, importer
+from ._finder import EdgeSink, VersionedLoader, importer, in_scope
 from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, swap_operations, view
 from ._registry import Generation, ModuleRecord, State
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
@@ -196,14 +197,15 @@ class _Staging(World):
 
 
 class _Staged:
-    __slots__ = ("record", "source", "generation", "sink", "state")
+    __slots__ = ("record", "source", "generation", "sink", "state", "preset")
 
-    def __init__(self, record: ModuleRecord, source: Source, generation: Generation) -> None:
+    def __init__(self, record: ModuleRecord, source: Source, generation: Generation, preset: dict[str, Any]) -> None:
         self.record = record
         self.source = source
         self.generation = generation
         self.sink = EdgeSink(record.name)
         self.state = "pending"
+        self.preset = preset
 
 
 # Ctrl-C still stops the program (the reload is abandoned, nothing published).
@@ -225,6 +227,12 @@ class _Transaction:
 
     def load_sources(self) -> None:
         for record in self.records:
+            scope = getattr(record.spec.loader, "scope", None)
+            if scope is not None and not in_scope(record.name, record.path, True, scope):
+                # A symlink retargeted, or a root moved: never execute foreign code.
+                self._fail(record, ImportError(f"{record.path} now resolves to {os.path.realpath(record.path)}, "
+                                               "outside the versioned roots", name=record.name, path=record.path),
+                           "point the file back inside the roots, or unload the module")
             try:
                 source = read_source(record.path)
             except SourceChangedWhileReading as exc:
@@ -240,9 +248,9 @@ class _Transaction:
                     code = compile_source(source, record.spec.cached)
             except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
                 self._fail(record, exc, "fix the file and reload again", source)
-            namespace = _fresh_namespace(record)
+            namespace, preset = _fresh_namespace(record)
             generation = Generation(0, namespace, source, code)
-            self.by_proxy[id(record.proxy)] = _Staged(record, source, generation)
+            self.by_proxy[id(record.proxy)] = _Staged(record, source, generation, preset)
 
     def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
         if self.failure is None:
@@ -274,7 +282,11 @@ class _Transaction:
             if staged.state != "done":
                 # An import of it failed inside another module that caught the error.
                 raise _Failure
-            staged.sink.scan(staged.generation.namespace, self.state)
+            # A preset submodule the code names (``from . import sub``) is a real import.
+            names = set(staged.generation.code.co_names)
+            preset = {key: value for key, value in staged.preset.items()
+                      if key not in names and f"{staged.record.name}.{key}" not in names}
+            staged.sink.scan(staged.generation.namespace, self.state, preset)
             staged.generation.imports = frozenset(staged.sink.names)
         for staged in self.executed:
             hook = staged.generation.namespace.get("__reload__")
@@ -288,20 +300,22 @@ class _Transaction:
                                "fix it or the state it expects and reload again", staged.source)
 
 
-def _fresh_namespace(record: ModuleRecord) -> dict[str, Any]:
-    """Return the namespace a first import would start with (G3)."""
+def _fresh_namespace(record: ModuleRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the namespace a first import would start with (G3), and the submodule attributes preset in it."""
     published = namespace_of(record.proxy)
     namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
     namespace["__spec__"] = record.spec
     namespace["__loader__"] = record.spec.loader
+    preset: dict[str, Any] = {}
     if record.spec.submodule_search_locations is not None:
         # A package's loaded submodules are attributes set by the import
         # system, not by its source: keep them so `import pkg.sub` still works.
         prefix = record.name + "."
         for name, module in list(sys.modules.items()):
             if name.startswith(prefix) and "." not in name[len(prefix):] and module is not None:
-                namespace[name[len(prefix):]] = module
-    return namespace
+                preset[name[len(prefix):]] = module
+        namespace.update(preset)
+    return namespace, preset
 
 
 def _previous_view(record: ModuleRecord) -> ModuleType:
@@ -673,9 +687,12 @@ def _forget(state: State, record: ModuleRecord) -> None:
             if cached is not None and cached[1] is None:
                 del linecache.cache[item.path]
             item.history.clear()
-            operation = set_view_class(item.proxy, False)
-            if operation is not None:
-                operation[0](*operation[1:])
+            if state.needs_view(item):
+                state.detached.append(item)  # a pinned reader still views an older generation of it
+            else:
+                operation = set_view_class(item.proxy, False)
+                if operation is not None:
+                    operation[0](*operation[1:])
         for n in list(sys.modules):
             if n.startswith(prefix) and n not in state.records:
                 module = sys.modules.get(n)

@@ -57,9 +57,12 @@ def read_source(path: str) -> Source:
     with open(path, "rb") as stream:
         before = stat_key(os.fstat(stream.fileno()))
         data = stream.read()
+        # The same open file before and after: an editor's atomic save (a
+        # rename over the path) leaves what we read whole; a write in place does not.
+        after = stat_key(os.fstat(stream.fileno()))
     now = time.time_ns()
-    after = os.stat(path)
-    if stat_key(after) != before or len(data) != before[1]:
+    # Content fields only: replacing the path changes the old inode's ctime (its link count), not its bytes.
+    if after[:2] != before[:2] or len(data) != before[1]:
         raise SourceChangedWhileReading(f"{path} changed while it was being read; it is probably being written")
     racy = before[0] >= now - RACY_NS
     return Source(path, data, source_hash(data), before, racy)
