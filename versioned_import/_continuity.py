@@ -27,6 +27,7 @@ namespaces.
 
 from __future__ import annotations
 
+import functools
 import gc
 import types
 import warnings
@@ -143,8 +144,8 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
     seen: set[int] = set()
 
     def visit(value: Any) -> None:
-        if id(value) in seen:
-            return
+        if type(value) in _PLAIN or id(value) in seen:
+            return  # the common case, decided without an attribute lookup
         if isinstance(value, type):
             qualname = getattr(value, "__qualname__", "")
             if value.__module__ != module or "<locals>" in qualname or qualname in found.classes:
@@ -171,7 +172,7 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
             for accessor in (value.fget, value.fset, value.fdel):
                 if accessor is not None:
                     visit(accessor)
-        elif hasattr(type(value), "cache_clear") and hasattr(value, "__wrapped__"):
+        elif type(value) is _LRU_WRAPPER:
             # functools.lru_cache / cache: a C wrapper whose cache must not outlive the body.
             seen.add(id(value))
             if getattr(value, "__module__", None) == module:
@@ -181,6 +182,12 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
     for value in list(namespace.values()):
         visit(value)
     return found
+
+
+_LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
+# Values that can never be, or hold, a definition: skipped at once.
+_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset,
+                    types.ModuleType, types.BuiltinFunctionType})
 
 
 def _key(function: FunctionType) -> tuple[str, str]:
@@ -340,7 +347,8 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         if not republish:
             new.continuity.classes = {}
     if mapping:
-        _rewrite_references(result, mapping, triples)
+        own = {id(continued), id(fresh), *(id(item) for item in continued), *(id(item) for item in fresh)}
+        _rewrite_references(result, mapping, triples, own)
     return result
 
 
@@ -726,7 +734,7 @@ def _forwarder(lineage: FunctionLineage, own: types.CodeType, target: types.Code
 
 # -- rewriting references to new objects ----------------------------------------
 
-def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list) -> None:
+def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list, own: set[int]) -> None:
     """Point every reference to a continued new object at its identity.
 
     One ``gc.get_referrers`` pass finds namespaces, registries, closure cells
@@ -735,7 +743,13 @@ def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], tripl
     holds a new class (``ERRORS = (E1, E2)``) is itself replaced by a mapped
     copy wherever it is held, found by a second pass.
     """
-    skip = {id(mapping)}
+    targets = tuple(new for new, _ in mapping.values())
+    # Our own bookkeeping refers to the new objects too; it is never rewritten
+    # (and its tuples must not trigger the second, tuple-holder scan).
+    skip = {id(mapping), id(targets), *(id(entry) for entry in mapping.values()), *own}
+    for _, _, new_generation in triples:
+        if new_generation.continuity is not None:
+            skip.add(id(new_generation.continuity.classes))
     class_dicts = set()
     for new, identity in mapping.values():
         if isinstance(new, type):
@@ -744,8 +758,8 @@ def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], tripl
     new_types = {id(new): identity for new, identity in mapping.values() if isinstance(new, type)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        holders = gc.get_referrers(*[new for new, _ in mapping.values()])
-        tuples = [h for h in holders if type(h) is tuple and not _class_internal(h)]
+        holders = gc.get_referrers(*targets)
+        tuples = [h for h in holders if type(h) is tuple and id(h) not in skip and not _class_internal(h)]
         if tuples:
             for held in tuples:
                 mapping[id(held)] = (held, tuple(_mapped(v, mapping) for v in held))

@@ -157,7 +157,8 @@ def _named(name: str, prefixes: Sequence[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope) -> bool:
+def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope,
+             realpath: Callable[[str], str] = os.path.realpath) -> bool:
     """Decide whether module ``name``, found at ``origin``, is versioned (G1)."""
     # versioned_import never versions itself: its state must outlive reloads.
     if _named(name, (_OWN_PACKAGE,)) or name == "__main__":
@@ -169,7 +170,7 @@ def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope) -> bo
     if _named(name, scope.exclude):
         return False
     # Real paths, so that a symlink or sys.path entry cannot smuggle foreign code in.
-    real = os.path.realpath(origin)
+    real = realpath(origin)
     # The standard library and site-packages stay out even when a root contains them.
     if any(_within(real, directory) for directory in scope.never_dirs):
         return False
@@ -185,6 +186,7 @@ class VersionedFinder:
         self._state = state
         self.scope = scope
         self._execute = execute
+        self._real_dirs: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<versioned_import finder roots={list(self.scope.roots)} packages={list(self.scope.packages)}>"
@@ -207,14 +209,26 @@ class VersionedFinder:
         if spec is None or isinstance(spec.loader, VersionedLoader):
             return spec
         is_source = type(spec.loader) is SourceFileLoader
-        if not in_scope(fullname, spec.origin, is_source, self.scope):
+        if not in_scope(fullname, spec.origin, is_source, self.scope, self._realpath):
             return spec
         spec.loader = VersionedLoader(spec.loader, self._execute, self.scope)
         spec.__class__ = VersionedSpec
         return spec
 
+    def _realpath(self, path: str) -> str:
+        # realpath() costs a syscall per path component; a module's directory
+        # is shared by its siblings, so only the file itself is checked each time.
+        directory, base = os.path.split(path)
+        real = self._real_dirs.get(directory)
+        if real is None:
+            real = self._real_dirs[directory] = os.path.realpath(directory)
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        return os.path.join(real, base)
+
     def invalidate_caches(self) -> None:
-        """Nothing is cached here; the path finders after us clear their own."""
+        """Forget resolved directories (``importlib.invalidate_caches()`` calls this)."""
+        self._real_dirs.clear()
 
 
 class VersionedLoader:

@@ -152,15 +152,17 @@ def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
         importer.reset(token)
     sink.scan(namespace, state)
     generation.imports = frozenset(sink.names)
-    generation.continuity = _continuity.capture(name, namespace)
+    # Continuity bookkeeping for generation 1 waits for the first reload
+    # (``_adopt_lazily``): most modules are never reloaded, and imports stay fast.
     with state.lock:
         state.graph.replace_imports(name, sink.names)
         record.current = generation
         record.counter = 1
         record.seen_stat, record.seen_racy = source.stat_key, source.racy
-        state.replace_world(state.next_world({id(module): generation}))
+        # A module new to the world is added in place: a reader pinned now would see
+        # this generation anyway, and a later publish copies the world as usual.
+        state.world.generations[id(module)] = generation
         adopt_namespace(module, namespace)
-        _continuity.adopt(state, name, generation)
         operation = set_view_class(module, False)
         if operation is not None:
             operation[0](*operation[1:])
@@ -462,7 +464,8 @@ def _stage_in_view(staging: _Staging, transaction: _Transaction) -> None:
 def _publish(state: State, transaction: _Transaction, started: float) -> ReloadReport:
     """Make every staged generation current in one step."""
     staged = transaction.executed
-    plans = []
+    for item in staged:
+        _adopt_lazily(state, item.record)
     for item in staged:
         item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
     plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged])
@@ -478,6 +481,14 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
             item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
                         tuple(plans.replaced))
+
+
+def _adopt_lazily(state: State, record: ModuleRecord) -> None:
+    """Start the continuity lineages of a first import's generation, at its first reload."""
+    current = record.current
+    if current is not None and current.continuity is None:
+        current.continuity = _continuity.capture(record.name, current.namespace)
+        _continuity.adopt(state, record.name, current)
 
 
 def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any, keep_history: bool = True) -> None:
