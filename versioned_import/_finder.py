@@ -20,6 +20,7 @@ Dependency edges (G6) are recorded three ways, together complete:
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import site
 import sys
@@ -149,10 +150,6 @@ def make_scope(roots: Iterable[str] | None, packages: Iterable[str] | None, excl
     return Scope(tuple(resolved), tuple(package_list), tuple(exclude_list), never_versioned_dirs())
 
 
-def _within(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
 def _named(name: str, prefixes: Sequence[str]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
@@ -171,12 +168,15 @@ def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope,
         return False
     # Real paths, so that a symlink or sys.path entry cannot smuggle foreign code in.
     real = realpath(origin)
-    # The standard library and site-packages stay out even when a root contains them.
-    if any(_within(real, directory) for directory in scope.never_dirs):
+    if not (_named(name, scope.packages) or real.startswith(_prefixes(scope.roots))):
         return False
-    if _named(name, scope.packages):
-        return True
-    return any(_within(real, root) for root in scope.roots)
+    # The standard library and site-packages stay out even when a root contains them.
+    return not real.startswith(_prefixes(scope.never_dirs))
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixes(directories: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(directory.rstrip(os.sep) + os.sep for directory in directories)
 
 
 class VersionedFinder:

@@ -87,10 +87,10 @@ def compile_source(source: Source, cached: str | None) -> CodeType:
 def _load_checked_pyc(cached: str, digest: bytes) -> CodeType | None:
     try:
         with open(cached, "rb") as stream:
-            header = stream.read(16)
-            if header[:4] != MAGIC_NUMBER or header[4:8] != _CHECKED_HASH_PYC or header[8:16] != digest:
-                return None
-            code = marshal.loads(stream.read())
+            data = stream.read()
+        if data[:4] != MAGIC_NUMBER or data[4:8] != _CHECKED_HASH_PYC or data[8:16] != digest:
+            return None
+        code = marshal.loads(memoryview(data)[16:])
     except (OSError, EOFError, ValueError, TypeError):
         return None  # an absent or damaged cache only means we compile
     return code if isinstance(code, CodeType) else None
