@@ -30,6 +30,7 @@ What propagates, by design:
 from __future__ import annotations
 
 import importlib
+import operator
 import os
 import stat
 import sys
@@ -742,3 +743,59 @@ class LargeModuleTest(Sandbox):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PublishFailureTest(Sandbox):
+    """G4 when the publish step itself fails: every operation already applied is undone."""
+
+    def test_apply_atomically_undoes_what_it_applied(self):
+        from versioned_import._reload import apply_atomically
+
+        class Target:
+            pass
+
+        target = Target()
+        target.a, target.b = "old a", "old b"
+        box = {"k": "old"}
+
+        def explode():
+            raise RuntimeError("injected")
+
+        do = [(setattr, target, "a", "new a"), (dict.__setitem__, box, "k", "new"), (explode,),
+              (setattr, target, "b", "new b")]
+        undo = [(setattr, target, "a", "old a"), (dict.__setitem__, box, "k", "old"), (explode,),
+                (setattr, target, "b", "old b")]
+        with self.assertRaises(RuntimeError):
+            apply_atomically(do, undo)
+        self.assertEqual((target.a, target.b, box), ("old a", "old b", {"k": "old"}))
+
+    def test_a_publish_failing_halfway_through_is_a_clean_refusal(self):
+        # Fault injection into our own plan (not the import system): the last
+        # continuity operation fails after classes, forwarders and namespaces were touched.
+        import versioned_import._continuity as continuity
+
+        self.install()
+        self.write("ft_pub.py", "X = 1\nclass C:\n    def who(self):\n        return 'C1'\ndef f():\n    return 'f1'\n")
+        module = importlib.import_module("ft_pub")
+        held_f, instance, cls = module.f, module.C(), module.C
+        self.write("ft_pub.py", "X = 2\nclass C:\n    def who(self):\n        return 'C2'\ndef f():\n    return 'f2'\n")
+        original = continuity.plan
+
+        def failing_plan(*args, **kwargs):
+            plan = original(*args, **kwargs)
+            plan.add((operator.truediv, 1, 0), (operator.truediv, 1, 1))
+            return plan
+
+        continuity.plan = failing_plan
+        try:
+            with self.assertRaises(vi.ReloadError) as caught:
+                vi.reload("ft_pub")
+        finally:
+            continuity.plan = original
+        self.assertIsInstance(caught.exception.__cause__, ZeroDivisionError)
+        self.assertEqual((vi.generation("ft_pub"), module.X, held_f(), instance.who()), (1, 1, "f1", "C1"))
+        self.assertIs(module.C, cls)
+        self.assertIs(type(instance), cls)
+        report = vi.reload("ft_pub")
+        self.assertEqual(report.generations, {"ft_pub": 2})
+        self.assertEqual((module.X, held_f(), instance.who()), (2, "f2", "C2"))

@@ -15,6 +15,9 @@ BATTERIES = [
     "tests.test_continuity_classes",
     "tests.test_dependents",
     "tests.test_runtime",
+    "tests.test_transactions",
+    "tests.test_watcher",
+    "tests.test_faults",
 ]
 
 
