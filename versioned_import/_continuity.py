@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import types
 import warnings
 import weakref
@@ -70,6 +71,10 @@ class Definitions:
     caches: dict[tuple[str, str], Any] = field(default_factory=dict)
     codes: dict[tuple[str, str], types.CodeType] = field(default_factory=dict)
     states: dict[str, ClassState] = field(default_factory=dict)
+    # What each lineage resolved to before this generation was published, so
+    # that rolling it back restores definitions the republished source lacks.
+    previous_targets: dict[tuple[str, str], Any] = field(default_factory=dict)
+    previous_states: dict[str, weakref.ref | None] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
 
 
@@ -83,7 +88,8 @@ class FunctionLineage:
     forwarder, however many old versions are still alive.
     """
 
-    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "__weakref__")
+    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "dormant", "sleep",
+                 "serial", "forgotten", "__weakref__")
 
     def __init__(self, module: str, key: tuple[str, str], proxy_id: int) -> None:
         self.module = module
@@ -95,6 +101,34 @@ class FunctionLineage:
         # lives exactly as long as somebody still holds it.
         self.versions: list[tuple[weakref.ref, types.CodeType, weakref.ref]] = []
         self.meta: tuple | None = None
+        # Set when the newest source no longer defines the function and nothing
+        # forwards to it: the last definition is then only held weakly, so its
+        # generation can die with it.
+        self.dormant: weakref.ref | None = None
+        self.sleep: Any = None  # set while the source no longer defines it
+        self.serial = next(_serials)
+        self.forgotten = False
+
+    def target(self) -> FunctionType | None:
+        """Return the newest definition, held strongly or (dormant) weakly."""
+        if self.current is not None:
+            return self.current
+        return self.dormant() if self.dormant is not None else None
+
+    def version_died(self, _: weakref.ref) -> None:
+        """Once the source dropped the function, the last old version dying lets it go too."""
+        if self.generation is None and self.current is not None and self.sleep is not None:
+            self.sleep(self)
+        self.release_if_unused()
+
+    def forwarders_alive(self) -> bool:
+        current = self.current
+        return any(r() is not None and r() is not current for r, _, _ in self.versions)
+
+    def release_if_unused(self) -> None:
+        """Drop the forwarding entry once no forwarder can call it and the registry no longer needs it."""
+        if (self.forgotten or self.current is None) and not self.forwarders_alive():
+            _FORWARDING.pop(self.serial, None)
 
     def resolve(self) -> FunctionType:
         """Return the function a forwarder should call in the caller's view."""
@@ -106,17 +140,43 @@ class FunctionLineage:
                 body = definitions.bodies.get(self.key) if definitions is not None else None
                 if body is not None:
                     return body
-        return self.current
+        return self.target()
 
     def __repr__(self) -> str:
         return f"<lineage {self.module}.{self.key[0]}>"
 
 
-class ClassLineage:
-    __slots__ = ("identity",)
+def _version_ref(function: FunctionType, lineage: FunctionLineage) -> weakref.ref:
+    """A weak reference to a version that tells its lineage when it dies, without keeping the lineage alive."""
+    owner = weakref.ref(lineage)
 
-    def __init__(self, identity: type) -> None:
-        self.identity = identity
+    def died(_: weakref.ref) -> None:
+        alive = owner()
+        if alive is not None:
+            alive.version_died(_)
+
+    return weakref.ref(function, died)
+
+
+class ClassLineage:
+    """The identity of a class defined at one place: strong while defined, weak once the source drops it."""
+
+    __slots__ = ("identity", "dormant", "state")
+
+    def __init__(self, identity: type, state: ClassState | None = None) -> None:
+        self.identity: type | None = identity
+        self.dormant: weakref.ref | None = None
+        # The ClassState last applied to the identity, held weakly: it lives as
+        # long as the generation that defined it is kept.
+        self.state: weakref.ref | None = weakref.ref(state) if state is not None else None
+
+    def get(self) -> type | None:
+        if self.identity is not None:
+            return self.identity
+        return self.dormant() if self.dormant is not None else None
+
+    def revive(self, identity: type) -> None:
+        self.identity, self.dormant = identity, None
 
 
 class Lineages:
@@ -212,14 +272,14 @@ def adopt(state: Any, module: str, generation: Any) -> None:
     definitions: Definitions = generation.continuity
     proxy_id = id(state.records[module].proxy)
     for qualname, cls in definitions.classes.items():
-        lineages.classes[(module, qualname)] = ClassLineage(cls)
         definitions.states[qualname] = _snapshot(cls, cls, {})
+        lineages.classes[(module, qualname)] = ClassLineage(cls, definitions.states[qualname])
     _adopt_caches(lineages, module, definitions)
     for key, function in definitions.functions.items():
         lineage = FunctionLineage(module, key, proxy_id)
         lineage.current = function
         lineage.generation = generation
-        lineage.versions.append((weakref.ref(function), function.__code__, weakref.ref(generation)))
+        lineage.versions.append((_version_ref(function, lineage), function.__code__, weakref.ref(generation)))
         lineage.meta = _meta(function.__code__)
         lineages.functions[(module, key)] = lineage
     definitions.classes = {}
@@ -240,9 +300,18 @@ def forget(state: Any, module: str) -> None:
     for key in [k for k in lineages.classes if k[0] == module]:
         del lineages.classes[key]
     for key in [k for k in lineages.functions if k[0] == module]:
-        # Forwarders made earlier keep their lineage: readers still pinned to
-        # a generation of the unloaded module keep resolving to its bodies.
-        del lineages.functions[key]
+        lineage = lineages.functions.pop(key)
+        lineage.forgotten = True
+        # An unloaded module is forgotten entirely: every version held
+        # elsewhere runs its own code again (what its own generation defined),
+        # and nothing of the library keeps the lineage or its generations alive.
+        for reference, code, _ in lineage.versions:
+            version = reference()
+            if version is not None and version.__code__ is not code:
+                version.__code__ = code
+        lineage.versions = []
+        lineage.current = None
+        _FORWARDING.pop(lineage.serial, None)
     for key in [k for k in lineages.caches if k[0] == module]:
         del lineages.caches[key]
 
@@ -298,13 +367,24 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         if republish:
             for qualname, class_state in definitions.states.items():
                 lineage = lineages.classes.get((module, qualname))
-                if lineage is not None and lineage.identity is not class_state.identity:
-                    result._after.append(lambda lineage=lineage, c=class_state.identity: setattr(lineage, "identity", c))
+                if lineage is not None:
+                    result._after.append(lambda lineage=lineage, state=class_state: (
+                        lineage.revive(state.identity), setattr(lineage, "state", weakref.ref(state))))
                 _apply_state(result, class_state)
+            if old is not None and old.continuity is not None:
+                # Classes the rolled-back generation continued but the republished one
+                # does not define go back to the state they had before it.
+                for qualname, reference in old.continuity.previous_states.items():
+                    lineage = lineages.classes.get((module, qualname))
+                    previous = reference() if reference is not None else None
+                    if qualname not in definitions.states and previous is not None and lineage is not None:
+                        _apply_state(result, previous)
+                        result._after.append(lambda lineage=lineage, reference=reference:
+                                             setattr(lineage, "state", reference))
             continue
         for qualname, cls in definitions.classes.items():
             lineage = lineages.classes.get((module, qualname))
-            identity = lineage.identity if lineage is not None else None
+            identity = lineage.get() if lineage is not None else None
             if identity is None or identity is cls:
                 fresh.append((module, qualname, cls, new))
                 continue
@@ -328,6 +408,9 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     for module, qualname, identity, cls, new in continued:
         class_state = _snapshot(cls, identity, mapping)
         new.continuity.states[qualname] = class_state
+        lineage = lineages.classes[(module, qualname)]
+        new.continuity.previous_states[qualname] = lineage.state
+        result._after.append(lambda lineage=lineage, state=class_state: setattr(lineage, "state", weakref.ref(state)))
         _apply_state(result, class_state)
         _merge_abc(result, identity, cls, mapping)
     for module, qualname, cls, new in fresh:
@@ -337,19 +420,83 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             result.add((type.__setattr__, cls, "__bases__", class_state.bases),
                        (type.__setattr__, cls, "__bases__", cls.__bases__))
         # Bookkeeping changes only once the publish succeeded (see Plan.committed).
-        result._after.append(lambda key=(module, qualname), cls=cls: lineages.classes.__setitem__(key, ClassLineage(cls)))
+        result._after.append(lambda key=(module, qualname), cls=cls, state=class_state:
+                             lineages.classes.__setitem__(key, ClassLineage(cls, state)))
 
     for record, old, new in triples:
         # Old instances of a replaced class keep it, so its methods keep their
         # code: the new methods start lineages of their own.
         prefixes = tuple(prefix for module, prefix in restarted if module == record.name)
         _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, pinned, prefixes)
+        if republish and old is not None and old.continuity is not None:
+            _restore_dropped_definitions(result, lineages, record.name, old.continuity, new.continuity)
+        _plan_dormancy(result, lineages, record.name, old, new)
         if not republish:
             new.continuity.classes = {}
     if mapping:
         own = {id(continued), id(fresh), *(id(item) for item in continued), *(id(item) for item in fresh)}
         _rewrite_references(result, mapping, triples, own)
     return result
+
+
+def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, dropped: Definitions,
+                                 republished: Definitions) -> None:
+    """A rollback undoes what the dropped generation did to definitions the republished one lacks."""
+    for key in dropped.functions:
+        if key in republished.functions:
+            continue
+        lineage = lineages.functions.get((module, key))
+        reference = dropped.previous_targets.get(key)
+        target = reference() if reference is not None else None
+        if lineage is not None and target is not None and lineage.current is not target:
+            result.add((setattr, lineage, "current", target), (setattr, lineage, "current", lineage.current))
+            result.add((setattr, lineage, "generation", None), (setattr, lineage, "generation", lineage.generation))
+
+
+def _plan_dormancy(result: Plan, lineages: Lineages, module: str, old: Any, new: Any) -> None:
+    """Let definitions the published generation lacks stop pinning old generations (G10)."""
+    definitions: Definitions = new.continuity
+    result._after.append(lambda: _settle(lineages, module, definitions))
+
+
+def _settle(lineages: Lineages, module: str, definitions: Definitions) -> None:
+    for key, lineage in list(lineages.functions.items()):
+        if key[0] == module and key[1] not in definitions.functions:
+            _sleep_function(lineages, key, lineage)
+    for key, lineage in list(lineages.classes.items()):
+        if key[0] == module and key[1] not in definitions.states:
+            _sleep_class(lineages, key, lineage)
+
+
+def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) -> None:
+    current = lineage.current
+    if current is None:
+        return
+    lineage.generation = None
+    lineage.sleep = lambda lineage: _sleep_function(lineages, key, lineage)
+    if any(r() is not None and r() is not current for r, _, _ in lineage.versions):
+        return  # an older version still forwards to it; version_died calls again when the last one goes
+    lineage.current = None
+    lineage.sleep = None
+    lineage.release_if_unused()
+
+    def gone(_: object) -> None:
+        if lineages.functions.get(key) is lineage and lineage.current is None:
+            del lineages.functions[key]
+
+    lineage.dormant = weakref.ref(current, gone)
+
+
+def _sleep_class(lineages: Lineages, key: tuple, lineage: ClassLineage) -> None:
+    identity = lineage.identity
+    if identity is None:
+        return
+
+    def gone(_: object) -> None:
+        if lineages.classes.get(key) is lineage and lineage.identity is None:
+            del lineages.classes[key]
+
+    lineage.identity, lineage.dormant = None, weakref.ref(identity, gone)
 
 
 def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Definitions, Replaced: Any) -> None:
@@ -494,7 +641,8 @@ def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module
     bases = []
     for base in new.__bases__:
         lineage = lineages.classes.get((module, base.__qualname__)) if base.__module__ == module else None
-        bases.append(lineage.identity if lineage is not None and base.__module__ == module else base)
+        identity_of_base = lineage.get() if lineage is not None else None
+        bases.append(identity_of_base if identity_of_base is not None else base)
     bases = tuple(bases)
     if bool(identity.__base__.__flags__ & _HAVE_GC) != bool(new.__base__.__flags__ & _HAVE_GC):
         # CPython refuses this __bases__ assignment ("deallocator differs"),
@@ -592,12 +740,15 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
             lineage = FunctionLineage(module, key, proxy_id)
             result._after.append(lambda k=(module, key), lineage=lineage: lineages.functions.__setitem__(k, lineage))
         own_code = definitions.codes[key]
+        if not republish:
+            target = lineage.target()
+            definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
         if function.__code__ is not own_code:  # republished after being forwarded
             result.add((setattr, function, "__code__", own_code), (setattr, function, "__code__", function.__code__))
         meta = _meta(own_code)
-        entry = (weakref.ref(function), own_code, weakref.ref(new))
+        entry = (_version_ref(function, lineage), own_code, weakref.ref(new))
         versions = lineage.versions
-        current = lineage.current
+        current = lineage.target()
         if current is not None and current is not function and _kind(_own(lineage, current)) != _kind(own_code):
             was = _KIND_NAMES.get(_kind(_own(lineage, current)))
             result.replaced.append(Replaced(module, key[0], f"it changed from a {was} to a "
@@ -631,6 +782,8 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 kept = [v for v in kept if v[0]() is not function]
             kept.append(entry)
         result.add((setattr, lineage, "current", function), (setattr, lineage, "current", lineage.current))
+        result.add((setattr, lineage, "dormant", None), (setattr, lineage, "dormant", lineage.dormant))
+        result.add((setattr, lineage, "sleep", None), (setattr, lineage, "sleep", lineage.sleep))
         result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
         result._after.append(lambda lineage=lineage, kept=kept, meta=meta: (
             setattr(lineage, "versions", kept), setattr(lineage, "meta", meta)))
@@ -667,13 +820,18 @@ def _body(version: FunctionType, code: types.CodeType) -> FunctionType:
 
 
 _PLACEHOLDER = "__versioned_import_lineage__"
+_SERIAL_PLACEHOLDER = 918_273_645
+# serial -> lineage, for every lineage some forwarder may call; released when
+# the lineage is forgotten or asleep and its last forwarded version died.
+_FORWARDING: dict[int, FunctionLineage] = {}
+_serials = itertools.count(1)
 _TEMPLATES = {
-    0: "def forward(*args, **kwargs): return {p}.resolve()(*args, **kwargs){keep}",
-    CO_COROUTINE: "async def forward(*args, **kwargs): return (await {p}.resolve()(*args, **kwargs)){keep}",
-    CO_GENERATOR: "def forward(*args, **kwargs): return (yield from {p}.resolve()(*args, **kwargs)){keep}",
+    0: "def forward(*args, **kwargs): return {p}({s}).resolve()(*args, **kwargs){keep}",
+    CO_COROUTINE: "async def forward(*args, **kwargs): return (await {p}({s}).resolve()(*args, **kwargs)){keep}",
+    CO_GENERATOR: "def forward(*args, **kwargs): return (yield from {p}({s}).resolve()(*args, **kwargs)){keep}",
     CO_ASYNC_GENERATOR: """\
 async def forward(*args, **kwargs):
-    inner = {p}.resolve()(*args, **kwargs){keep}
+    inner = {p}({s}).resolve()(*args, **kwargs){keep}
     try:
         value = await inner.__anext__()
     except StopAsyncIteration:
@@ -711,13 +869,16 @@ def _template(kind: int, cells: int) -> types.CodeType:
         return cached
     names = [f"_cell{i}" for i in range(cells)]
     keep = f" if 1 else ({', '.join(names)},)" if cells else ""
-    body = _TEMPLATES.get(kind, _TEMPLATES[0]).format(p=repr(_PLACEHOLDER), keep=keep)
+    body = _TEMPLATES.get(kind, _TEMPLATES[0]).format(p=repr(_PLACEHOLDER), s=_SERIAL_PLACEHOLDER, keep=keep)
     lines = ["def outer():"]
     lines += [f"    {name} = None" for name in names]
     lines += ["    " + line for line in body.splitlines()]
     lines.append("    return forward")
     namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines), "<versioned_import forwarder>", "exec", dont_inherit=True), namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # "'str' object is not callable": replaced below
+        compiled = compile("\n".join(lines), "<versioned_import forwarder>", "exec", dont_inherit=True)
+    exec(compiled, namespace)
     code = namespace["outer"]().__code__
     assert len(code.co_freevars) == cells, (kind, cells, code.co_freevars)
     _template_cache[(kind, cells)] = code
@@ -726,7 +887,13 @@ def _template(kind: int, cells: int) -> types.CodeType:
 
 def _forwarder(lineage: FunctionLineage, own: types.CodeType, target: types.CodeType, cells: int) -> types.CodeType:
     template = _template(_kind(own), cells)
-    consts = tuple(lineage if c == _PLACEHOLDER else c for c in template.co_consts)
+    # The code holds the lookup and a number, never the lineage itself: the
+    # collector cannot see through code objects, so a lineage referenced from
+    # code could keep dead generations alive in a cycle it never detects.
+    _FORWARDING[lineage.serial] = lineage
+    consts = tuple(_FORWARDING.__getitem__ if c == _PLACEHOLDER
+                   else lineage.serial if (type(c) is int and c == _SERIAL_PLACEHOLDER) else c
+                   for c in template.co_consts)
     # Named and placed like the newest code, so tracebacks and inspect show the source that runs.
     return template.replace(co_consts=consts, co_name=target.co_name, co_qualname=target.co_qualname,
                             co_filename=target.co_filename, co_firstlineno=target.co_firstlineno)
