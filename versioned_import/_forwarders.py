@@ -1,0 +1,217 @@
+"""Forwarders: how a function object taken before a reload runs the newest code.
+
+A function's ``__globals__`` is fixed when it is created, so an old function
+object cannot simply take the new body: it would run against the old
+namespace. Instead its ``__code__`` becomes a small forwarder of the same kind
+(function, coroutine, generator, async generator) that calls the newest
+function of its *lineage*, which runs with the newest globals, defaults and
+closure. Inside ``pinned()`` the lineage resolves to the pinned generation's
+body instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+import warnings
+import weakref
+from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
+from typing import Any
+
+from ._proxy import view
+
+__all__ = ["FunctionLineage", "version_ref", "kind", "KIND_NAMES", "meta", "own_code", "body", "forwarder",
+           "FORWARDING"]
+
+FunctionType = types.FunctionType
+
+
+class FunctionLineage:
+    """Every function object ever defined at one place; forwarders call ``resolve()``.
+
+    Invariant after every publish: ``current`` runs its own code and every
+    other live version in ``versions`` is a forwarder carrying ``meta`` (the
+    file, first line and names of the current code). So a publish that does
+    not move the function only has to turn the previous current into a
+    forwarder, however many old versions are still alive.
+    """
+
+    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "dormant", "sleep",
+                 "serial", "forgotten", "__weakref__")
+
+    def __init__(self, module: str, key: tuple[str, str], proxy_id: int) -> None:
+        self.module = module
+        self.key = key
+        self.proxy_id = proxy_id
+        self.current: FunctionType | None = None
+        self.generation: Any = None
+        # (function, its own code, its generation), all weak: an old version
+        # lives exactly as long as somebody still holds it.
+        self.versions: list[tuple[weakref.ref, types.CodeType, weakref.ref]] = []
+        self.meta: tuple | None = None
+        # Set when the newest source no longer defines the function and nothing
+        # forwards to it: the last definition is then only held weakly, so its
+        # generation can die with it.
+        self.dormant: weakref.ref | None = None
+        self.sleep: Any = None  # set while the source no longer defines it
+        self.serial = next(_serials)
+        self.forgotten = False
+
+    def target(self) -> FunctionType | None:
+        """Return the newest definition, held strongly or (dormant) weakly."""
+        if self.current is not None:
+            return self.current
+        return self.dormant() if self.dormant is not None else None
+
+    def version_died(self, _: weakref.ref) -> None:
+        """Once the source dropped the function, the last old version dying lets it go too."""
+        if self.generation is None and self.current is not None and self.sleep is not None:
+            self.sleep(self)
+        self.release_if_unused()
+
+    def forwarders_alive(self) -> bool:
+        current = self.current
+        return any(r() is not None and r() is not current for r, _, _ in self.versions)
+
+    def release_if_unused(self) -> None:
+        """Drop the forwarding entry once no forwarder can call it and the registry no longer needs it."""
+        if (self.forgotten or self.current is None) and not self.forwarders_alive():
+            FORWARDING.pop(self.serial, None)
+
+    def resolve(self) -> FunctionType:
+        """Return the function a forwarder should call in the caller's view."""
+        world = view.get()
+        if world is not None:
+            generation = world.generations.get(self.proxy_id)
+            if generation is not None and generation is not self.generation:
+                definitions = generation.continuity
+                body = definitions.bodies.get(self.key) if definitions is not None else None
+                if body is not None:
+                    return body
+        return self.target()
+
+    def __repr__(self) -> str:
+        return f"<lineage {self.module}.{self.key[0]}>"
+
+
+def version_ref(function: FunctionType, lineage: FunctionLineage) -> weakref.ref:
+    """A weak reference to a version that tells its lineage when it dies, without keeping the lineage alive."""
+    owner = weakref.ref(lineage)
+
+    def died(_: weakref.ref) -> None:
+        alive = owner()
+        if alive is not None:
+            alive.version_died(_)
+
+    return weakref.ref(function, died)
+
+
+def kind(code: types.CodeType) -> int:
+    return code.co_flags & (CO_COROUTINE | CO_GENERATOR | CO_ASYNC_GENERATOR | CO_ITERABLE_COROUTINE)
+
+
+KIND_NAMES = {0: "function", CO_COROUTINE: "coroutine function", CO_GENERATOR: "generator function",
+               CO_ASYNC_GENERATOR: "async generator function"}
+
+
+def meta(code: types.CodeType) -> tuple:
+    return (code.co_filename, code.co_firstlineno, code.co_name, code.co_qualname)
+
+
+def own_code(lineage: FunctionLineage, function: FunctionType) -> types.CodeType:
+    """Return the code ``function`` ran before it was forwarded (the newest entry is checked first)."""
+    for reference, code, _ in reversed(lineage.versions):
+        if reference() is function:
+            return code
+    return function.__code__
+
+
+def body(version: FunctionType, code: types.CodeType) -> FunctionType:
+    """Return a twin of ``version`` running its own code: what pinned readers of its generation call."""
+    body = FunctionType(code, version.__globals__, version.__name__, version.__defaults__, version.__closure__)
+    body.__kwdefaults__ = version.__kwdefaults__
+    body.__qualname__ = version.__qualname__
+    body.__dict__ = version.__dict__
+    body.__doc__ = version.__doc__
+    body.__module__ = version.__module__
+    return body
+
+
+_PLACEHOLDER = "__versioned_import_lineage__"
+_SERIAL_PLACEHOLDER = 918_273_645
+# serial -> lineage, for every lineage some forwarder may call; released when
+# the lineage is forgotten or asleep and its last forwarded version died.
+FORWARDING: dict[int, FunctionLineage] = {}
+_serials = itertools.count(1)
+_TEMPLATES = {
+    0: "def forward(*args, **kwargs): return {p}({s}).resolve()(*args, **kwargs){keep}",
+    CO_COROUTINE: "async def forward(*args, **kwargs): return (await {p}({s}).resolve()(*args, **kwargs)){keep}",
+    CO_GENERATOR: "def forward(*args, **kwargs): return (yield from {p}({s}).resolve()(*args, **kwargs)){keep}",
+    CO_ASYNC_GENERATOR: """\
+async def forward(*args, **kwargs):
+    inner = {p}({s}).resolve()(*args, **kwargs){keep}
+    try:
+        value = await inner.__anext__()
+    except StopAsyncIteration:
+        return
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            await inner.aclose()
+            raise
+        except BaseException as exc:
+            try:
+                value = await inner.athrow(exc)
+            except StopAsyncIteration:
+                return
+        else:
+            try:
+                value = await (inner.__anext__() if sent is None else inner.asend(sent))
+            except StopAsyncIteration:
+                return
+""",
+}
+_template_cache: dict[tuple[int, int], types.CodeType] = {}
+
+
+def _template(kind: int, cells: int) -> types.CodeType:
+    """Compile the forwarder for ``kind`` with ``cells`` unused free variables.
+
+    ``func.__code__`` may only be replaced by code with as many free
+    variables as the function has closure cells, so wrappers (closures) get a
+    forwarder with the same number of never-read cells.
+    """
+    cached = _template_cache.get((kind, cells))
+    if cached is not None:
+        return cached
+    names = [f"_cell{i}" for i in range(cells)]
+    keep = f" if 1 else ({', '.join(names)},)" if cells else ""
+    body = _TEMPLATES.get(kind, _TEMPLATES[0]).format(p=repr(_PLACEHOLDER), s=_SERIAL_PLACEHOLDER, keep=keep)
+    lines = ["def outer():"]
+    lines += [f"    {name} = None" for name in names]
+    lines += ["    " + line for line in body.splitlines()]
+    lines.append("    return forward")
+    namespace: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # "'str' object is not callable": replaced below
+        compiled = compile("\n".join(lines), "<versioned_import forwarder>", "exec", dont_inherit=True)
+    exec(compiled, namespace)
+    code = namespace["outer"]().__code__
+    assert len(code.co_freevars) == cells, (kind, cells, code.co_freevars)
+    _template_cache[(kind, cells)] = code
+    return code
+
+
+def forwarder(lineage: FunctionLineage, own: types.CodeType, target: types.CodeType, cells: int) -> types.CodeType:
+    template = _template(kind(own), cells)
+    # The code holds the lookup and a number, never the lineage itself: the
+    # collector cannot see through code objects, so a lineage referenced from
+    # code could keep dead generations alive in a cycle it never detects.
+    FORWARDING[lineage.serial] = lineage
+    consts = tuple(FORWARDING.__getitem__ if c == _PLACEHOLDER
+                   else lineage.serial if (type(c) is int and c == _SERIAL_PLACEHOLDER) else c
+                   for c in template.co_consts)
+    # Named and placed like the newest code, so tracebacks and inspect show the source that runs.
+    return template.replace(co_consts=consts, co_name=target.co_name, co_qualname=target.co_qualname,
+                            co_filename=target.co_filename, co_firstlineno=target.co_firstlineno)
