@@ -596,18 +596,17 @@ def _notify(state: State, report: ReloadReport) -> None:
 
 def changed(state: State) -> list[str]:
     """Return the versioned modules whose source bytes differ from their current generation (G8)."""
-    import os
 
     with state.lock:
         records = [r for r in state.records.values() if r.current is not None]
     result = []
+    stat = os.stat
     for record in records:
         try:
-            st = os.stat(record.path)
+            key = stat_key(stat(record.path))
         except OSError:
             result.append(record.name)  # gone: a reload will say so clearly
             continue
-        key = stat_key(st)
         if key == record.seen_stat and not record.seen_racy:
             continue
         try:
