@@ -11,10 +11,10 @@ as the newest code: *continuity*.
 
 Layers, bottom to top (imports flow one way)::
 
-    _errors  _graph  _source  _proxy         pure data, source bytes, proxy mechanics
+    _errors  _graph  _source  _proxy         pure data, source bytes, proxy mechanics, views
     _registry                                the one state object
     _finder                                  meta path finder, wrapping loader, scope
-    _continuity                              carrying classes and functions over
+    _forwarders  _continuity                 carrying functions and classes over
     _reload                                  the transaction: stage, publish, rollback, unload
     _api  _watcher                           what this module re-exports
     _cli  _demo  __main__                    the command line
