@@ -236,11 +236,24 @@ class Plan:
         self.do: list[tuple] = []
         self.undo: list[tuple] = []
         self.replaced: list[Any] = []
+        self.bodies: list[tuple] = []
         self._after: list[Any] = []
 
     def add(self, do: tuple, undo: tuple) -> None:
         self.do.append(do)
         self.undo.append(undo)
+
+    def make_bodies(self) -> None:
+        """Give the generations being forwarded away from bodies that pinned readers can call.
+
+        Called by the publisher under the state lock, where no pin can start:
+        only a pin held at that moment can be pinned to a generation the
+        publish leaves behind.
+        """
+        for generation_ref, key, version, code in self.bodies:
+            generation = generation_ref()
+            if generation is not None and generation.continuity is not None:
+                generation.continuity.bodies.setdefault(key, _forwarders.body(version, code))
 
     def committed(self) -> None:
         """Finish bookkeeping once the operations are published."""
@@ -263,9 +276,6 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     from ._reload import Replaced
 
     lineages = _lineages(state)
-    # Bodies of old generations are only ever called by readers pinned to
-    # them, and only a pin already held now can be pinned to them.
-    pinned = bool(state.world.pins or state.pinned_stale)
     result = Plan()
     mapping: dict[int, tuple[Any, Any]] = {}  # id(new object) -> (new object, identity)
     continued: list[tuple[str, str, type, type, Any]] = []
@@ -338,7 +348,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         # Old instances of a replaced class keep it, so its methods keep their
         # code: the new methods start lineages of their own.
         prefixes = tuple(prefix for module, prefix in restarted if module == record.name)
-        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, pinned, prefixes)
+        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, prefixes)
         if republish and old is not None and old.continuity is not None:
             _restore_dropped_definitions(result, lineages, record.name, old.continuity, new.continuity)
         _plan_dormancy(result, lineages, record.name, old, new)
@@ -631,7 +641,7 @@ def _replace_contents(result: Plan, target: dict | set, contents: dict | set) ->
 # -- functions ------------------------------------------------------------------
 
 def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
-                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any, pinned: bool,
+                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any,
                     restart: tuple[str, ...] = ()) -> None:
     module = record.name
     definitions: Definitions = new.continuity
@@ -680,9 +690,8 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 version = reference()
                 if version is None or version is function:
                     continue
-                generation = generation_ref() if pinned else None
-                if generation is not None and generation.continuity is not None:
-                    generation.continuity.bodies.setdefault(key, _forwarders.body(version, code))
+                # Made only if a reader is pinned when the publish happens (see Plan.make_bodies).
+                result.bodies.append((generation_ref, key, version, code))
                 forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
                 result.add((setattr, version, "__code__", forwarder), (setattr, version, "__code__", version.__code__))
             if republish:  # the function is an old version becoming current again

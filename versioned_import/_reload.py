@@ -500,6 +500,8 @@ def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: A
     finishers: list[Callable[[], None]] = []
     if old_world.pins:
         state.pinned_stale.add(old_world)
+    if state.pinned_stale:
+        plans.make_bodies()
     # Pinned readers must be on the view class before the namespace moves.
     for record, generation in pairs:
         operation = set_view_class(record.proxy, state.needs_view(record, generation))
