@@ -491,3 +491,18 @@ class OnReloadArgumentsTest(ApiInputCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FlagArgumentsTest(unittest.TestCase):
+    def test_dependents_takes_a_bool(self):
+        for call in (lambda v: vi.reload("anything", dependents=v), lambda v: vi.reload_changed(dependents=v)):
+            for value in ("yes", 1, None):
+                with self.subTest(value=value):
+                    with self.assertRaises(TypeError) as caught:
+                        call(value)
+                    self.assertIn("dependents", str(caught.exception))
+
+    def test_rollback_depth_is_not_a_bool(self):
+        with self.assertRaises(ValueError) as caught:
+            vi.install(roots=[os.getcwd()], rollback_depth=True)
+        self.assertIn("rollback_depth", str(caught.exception))

@@ -55,6 +55,12 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
         globals()["watch"](interval)
 
 
+def _flag(caller: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{caller}(dependents=...) takes True or False, not {value!r}")
+    return value
+
+
 def _checked_interval(caller: str, interval: object) -> float:
     if isinstance(interval, bool) or not isinstance(interval, (int, float)):
         raise TypeError(f"{caller}(interval=...) takes a number of seconds, not {type(interval).__name__}")
@@ -86,12 +92,12 @@ def reload(*names: str | ModuleType, dependents: bool = True) -> ReloadReport:
     """
     if not names:
         raise TypeError("reload() needs at least one module name, e.g. reload('app.views')")
-    return _reload.reload(state, names, dependents=dependents)
+    return _reload.reload(state, names, dependents=_flag("reload", dependents))
 
 
 def reload_changed(dependents: bool = True) -> ReloadReport:
     """Reload every versioned module whose source bytes changed (and their dependents)."""
-    return _reload.reload_changed(state, dependents=dependents)
+    return _reload.reload_changed(state, dependents=_flag("reload_changed", dependents))
 
 
 def changed() -> list[str]:
