@@ -14,7 +14,8 @@ Layers, bottom to top (imports flow one way)::
     _errors  _graph  _source  _proxy         pure data, source bytes, proxy mechanics, views
     _registry                                the one state object
     _finder                                  meta path finder, wrapping loader, scope
-    _forwarders  _continuity                 carrying functions and classes over
+    _operations  _forwarders  _classes       the publish plan, forwarders, class states
+    _references  _continuity                 reference rewriting; carrying functions and classes over
     _reload                                  the transaction: stage, publish, rollback, unload
     _api  _watcher                           what this module re-exports
     _cli  _demo  __main__                    the command line

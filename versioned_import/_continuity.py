@@ -28,37 +28,21 @@ namespaces.
 from __future__ import annotations
 
 import functools
-import gc
 import types
-import warnings
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import _forwarders
+from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
+                       map_enum_members, merge_abc, snapshot)
 from ._forwarders import FORWARDING, KIND_NAMES, FunctionLineage, kind, version_ref
-
-try:
-    import _abc
-except ImportError:  # pragma: no cover - only the pure-Python _py_abc interpreters
-    _abc = None
+from ._operations import Plan, mapped, nothing
+from ._references import rewrite_references
 
 __all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
 
 FunctionType = types.FunctionType
-_LAYOUT_KEYS = frozenset({"__dict__", "__weakref__"})
-_KEEP_KEYS = frozenset({"_abc_impl"})  # belongs to the identity: its registry and caches
-_HEAPTYPE = 1 << 9
-_HAVE_GC = 1 << 14
-
-
-@dataclass(eq=False)
-class ClassState:
-    """What one generation says a class is: applied to the identity object on publish."""
-
-    identity: type
-    attributes: dict[str, Any]
-    bases: tuple[type, ...]
 
 
 @dataclass(eq=False)
@@ -183,7 +167,7 @@ def adopt(state: Any, module: str, generation: Any) -> None:
     definitions: Definitions = generation.continuity
     proxy_id = id(state.records[module].proxy)
     for qualname, cls in definitions.classes.items():
-        definitions.states[qualname] = _snapshot(cls, cls, {})
+        definitions.states[qualname] = snapshot(cls, cls, {})
         lineages.classes[(module, qualname)] = ClassLineage(cls, definitions.states[qualname])
     _adopt_caches(lineages, module, definitions)
     for key, function in definitions.functions.items():
@@ -229,42 +213,6 @@ def forget(state: Any, module: str) -> None:
 
 # -- planning a publish -------------------------------------------------------
 
-class Plan:
-    """Operations that carry continuity over, run by the publisher in one step."""
-
-    def __init__(self) -> None:
-        self.do: list[tuple] = []
-        self.undo: list[tuple] = []
-        self.replaced: list[Any] = []
-        self.bodies: list[tuple] = []
-        self._after: list[Any] = []
-
-    def add(self, do: tuple, undo: tuple) -> None:
-        self.do.append(do)
-        self.undo.append(undo)
-
-    def make_bodies(self) -> None:
-        """Give the generations being forwarded away from bodies that pinned readers can call.
-
-        Called by the publisher under the state lock, where no pin can start:
-        only a pin held at that moment can be pinned to a generation the
-        publish leaves behind.
-        """
-        for generation_ref, key, version, code in self.bodies:
-            generation = generation_ref()
-            if generation is not None and generation.continuity is not None:
-                generation.continuity.bodies.setdefault(key, _forwarders.body(version, code))
-
-    def committed(self) -> None:
-        """Finish bookkeeping once the operations are published."""
-        for action in self._after:
-            action()
-        self._after.clear()
-
-
-def _nothing(*_: Any) -> None:
-    pass
-
 
 def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = False) -> Plan:
     """Plan publishing ``(record, old_generation, new_generation)`` triples.
@@ -291,7 +239,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
                 if lineage is not None:
                     result._after.append(lambda lineage=lineage, state=class_state: (
                         lineage.revive(state.identity), setattr(lineage, "state", weakref.ref(state))))
-                _apply_state(result, class_state)
+                apply_state(result, class_state)
             if old is not None and old.continuity is not None:
                 # Classes the rolled-back generation continued but the republished one
                 # does not define go back to the state they had before it.
@@ -299,7 +247,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
                     lineage = lineages.classes.get((module, qualname))
                     previous = reference() if reference is not None else None
                     if qualname not in definitions.states and previous is not None and lineage is not None:
-                        _apply_state(result, previous)
+                        apply_state(result, previous)
                         result._after.append(lambda lineage=lineage, reference=reference:
                                              setattr(lineage, "state", reference))
             continue
@@ -309,7 +257,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             if identity is None or identity is cls:
                 fresh.append((module, qualname, cls, new))
                 continue
-            reason = (_incompatibility(identity, cls) or _enum_incompatibility(identity, cls)
+            reason = (incompatibility(identity, cls) or enum_incompatibility(identity, cls)
                       or _bases_incompatibility(identity, cls, lineages, module))
             if reason is not None:
                 result.replaced.append(Replaced(module, qualname, reason))
@@ -325,17 +273,17 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     continued.sort(key=lambda item: len(item[3].__mro__))
     fresh.sort(key=lambda item: len(item[2].__mro__))
     for module, qualname, identity, cls, new in continued:
-        _map_enum_members(result, mapping, identity, cls)
+        map_enum_members(result, mapping, identity, cls)
     for module, qualname, identity, cls, new in continued:
-        class_state = _snapshot(cls, identity, mapping)
+        class_state = snapshot(cls, identity, mapping)
         new.continuity.states[qualname] = class_state
         lineage = lineages.classes[(module, qualname)]
         new.continuity.previous_states[qualname] = lineage.state
         result._after.append(lambda lineage=lineage, state=class_state: setattr(lineage, "state", weakref.ref(state)))
-        _apply_state(result, class_state)
-        _merge_abc(result, identity, cls, mapping)
+        apply_state(result, class_state)
+        merge_abc(result, identity, cls, mapping)
     for module, qualname, cls, new in fresh:
-        class_state = _snapshot(cls, cls, mapping)
+        class_state = snapshot(cls, cls, mapping)
         new.continuity.states[qualname] = class_state
         if class_state.bases != cls.__bases__:
             result.add((type.__setattr__, cls, "__bases__", class_state.bases),
@@ -356,7 +304,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             new.continuity.classes = {}
     if mapping:
         own = {id(continued), id(fresh), *(id(item) for item in continued), *(id(item) for item in fresh)}
-        _rewrite_references(result, mapping, triples, own)
+        rewrite_references(result, mapping, triples, own)
     return result
 
 
@@ -435,128 +383,6 @@ def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Defin
                                             "place; references to the old function keep the old code"))
 
 
-def _static_base(cls: type) -> type:
-    for base in cls.__mro__:
-        if not base.__flags__ & _HEAPTYPE:
-            return base
-    return object
-
-
-def _incompatibility(identity: type, new: type) -> str | None:
-    """Say why ``identity`` cannot become ``new`` in place, or None if it can."""
-    if type(identity) is not type(new):
-        return (f"its metaclass changed ({type(identity).__qualname__} -> {type(new).__qualname__}); "
-                "existing instances keep the old class")
-    old_slots = identity.__dict__.get("__slots__")
-    new_slots = new.__dict__.get("__slots__")
-    if old_slots != new_slots:
-        return "its __slots__ changed, so instances have another layout; existing instances keep the old class"
-    if (identity.__basicsize__, identity.__itemsize__, identity.__dictoffset__, identity.__weakrefoffset__,
-            _static_base(identity)) != (new.__basicsize__, new.__itemsize__, new.__dictoffset__,
-                                        new.__weakrefoffset__, _static_base(new)):
-        return ("its base classes changed the instance layout (a different built-in base); existing instances "
-                "keep the old class")
-    return None
-
-
-def _mapped(value: Any, mapping: dict[int, tuple[Any, Any]]) -> Any:
-    entry = mapping.get(id(value))
-    return entry[1] if entry is not None and entry[0] is value else value
-
-
-def _snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) -> ClassState:
-    attributes = {}
-    for key, value in cls.__dict__.items():
-        if key in _LAYOUT_KEYS or key in _KEEP_KEYS:
-            continue
-        if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is cls:
-            continue  # a __slots__ descriptor: the identity keeps its own, same layout
-        attributes[key] = _mapped(value, mapping)
-    bases = tuple(_mapped(base, mapping) for base in cls.__bases__)
-    return ClassState(identity, attributes, bases)
-
-
-_MISSING = object()
-# Names the metaclass handles with a descriptor that does store into the class dict.
-_STORED_BY_TYPE = frozenset({"__doc__", "__module__", "__abstractmethods__", "__annotations__", "__qualname__",
-                             "__name__", "__bases__", "__type_params__", "__text_signature__"})
-
-
-def _raw_key(identity: type, key: str) -> bool:
-    """Whether ``type.__setattr__(identity, key, v)`` would hit a metaclass descriptor, not the class dict.
-
-    A class body may define ``__class__`` (proxies and mocks do): assigning it
-    through ``type.__setattr__`` would try to change the class's metaclass.
-    """
-    if key in _STORED_BY_TYPE or not (key.startswith("__") and key.endswith("__")):
-        return False
-    for owner in type(identity).__mro__:
-        descriptor = owner.__dict__.get(key)
-        if descriptor is not None:
-            return hasattr(type(descriptor), "__set__")
-    return False
-
-
-def _set_operations(identity: type, key: str, value: Any) -> tuple[tuple, ...]:
-    if not _raw_key(identity, key):
-        return ((type.__setattr__, identity, key, value),)
-    # Write the real dict, then any ordinary type attribute write invalidates the type cache.
-    return ((dict.__setitem__, _real_dict(identity), key, value), _touch(identity))
-
-
-def _del_operations(identity: type, key: str) -> tuple[tuple, ...]:
-    if not _raw_key(identity, key):
-        return ((type.__delattr__, identity, key),)
-    return ((dict.__delitem__, _real_dict(identity), key), _touch(identity))
-
-
-def _touch(identity: type) -> tuple:
-    return (type.__setattr__, identity, "__doc__", identity.__dict__.get("__doc__"))
-
-
-def _add_sequence(result: Plan, do: tuple[tuple, ...], undo: tuple[tuple, ...]) -> None:
-    # The undo of a sequence sits on its first step (undos run in reverse).
-    for index, operation in enumerate(do):
-        result.add(operation, (_run_all, undo) if index == 0 else (_nothing,))
-
-
-def _run_all(operations: tuple[tuple, ...]) -> None:
-    for function, *arguments in operations:
-        function(*arguments)
-
-
-def _apply_state(result: Plan, class_state: ClassState) -> None:
-    identity = class_state.identity
-    current = identity.__dict__
-    if class_state.bases != identity.__bases__:
-        result.add((type.__setattr__, identity, "__bases__", class_state.bases),
-                   (type.__setattr__, identity, "__bases__", identity.__bases__))
-    for key, value in current.items():
-        if key in class_state.attributes or key in _LAYOUT_KEYS or key in _KEEP_KEYS:
-            continue
-        if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is identity:
-            continue
-        _add_sequence(result, _del_operations(identity, key), _set_operations(identity, key, value))
-    for key, value in class_state.attributes.items():
-        before = current.get(key, _MISSING)
-        if before is value:
-            continue
-        undo = _del_operations(identity, key) if before is _MISSING else _set_operations(identity, key, before)
-        _add_sequence(result, _set_operations(identity, key, value), undo)
-    if _abc is not None and "_abc_impl" in current:
-        result.add((_abc._reset_caches, identity), (_abc._reset_caches, identity))
-
-
-def _merge_abc(result: Plan, identity: type, new: type, mapping: dict[int, tuple[Any, Any]]) -> None:
-    if _abc is None or "_abc_impl" not in new.__dict__ or "_abc_impl" not in identity.__dict__:
-        return
-    registry = _abc._get_dump(new)[0]
-    for reference in registry:
-        subclass = reference()
-        if subclass is not None:
-            result.add((_abc._abc_register, identity, _mapped(subclass, mapping)), (_nothing,))
-
-
 def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module: str) -> str | None:
     """Probe whether CPython accepts the new bases on the identity, in one step nobody else can observe."""
     bases = []
@@ -565,7 +391,7 @@ def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module
         identity_of_base = lineage.get() if lineage is not None else None
         bases.append(identity_of_base if identity_of_base is not None else base)
     bases = tuple(bases)
-    if bool(identity.__base__.__flags__ & _HAVE_GC) != bool(new.__base__.__flags__ & _HAVE_GC):
+    if bool(identity.__base__.__flags__ & HAVE_GC) != bool(new.__base__.__flags__ & HAVE_GC):
         # CPython refuses this __bases__ assignment ("deallocator differs"),
         # e.g. a class that derived from object alone now derives from a class.
         return (f"its base changed from {identity.__base__.__qualname__} to {new.__base__.__qualname__}, which "
@@ -577,65 +403,10 @@ def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module
     try:
         apply_atomically([(type.__setattr__, identity, "__bases__", bases),
                           (type.__setattr__, identity, "__bases__", identity.__bases__)],
-                         [(type.__setattr__, identity, "__bases__", identity.__bases__), (_nothing,)])
+                         [(type.__setattr__, identity, "__bases__", identity.__bases__), (nothing,)])
     except TypeError as error:
         return f"its new base classes cannot be applied in place ({error}); existing instances keep the old class"
     return None
-
-
-def _enum_incompatibility(identity: type, new: type) -> str | None:
-    """An int/str/tuple-based enum member carries its value in the object itself: it cannot change."""
-    new_members = new.__dict__.get("_member_map_")
-    old_members = identity.__dict__.get("_member_map_")
-    if not isinstance(new_members, dict) or not isinstance(old_members, dict):
-        return None
-    if new.__dict__.get("_member_type_", object) is object:
-        return None
-    for name, member in new_members.items():
-        old = old_members.get(name)
-        if old is not None and getattr(old, "_value_", None) != getattr(member, "_value_", None):
-            return (f"member {name} of this {new.__dict__['_member_type_'].__name__}-based enum changed value, "
-                    "and such a member holds its value inside the object; existing members keep the old class")
-    return None
-
-
-def _map_enum_members(result: Plan, mapping: dict[int, tuple[Any, Any]], identity: type, new: type) -> None:
-    new_members = new.__dict__.get("_member_map_")
-    old_members = identity.__dict__.get("_member_map_")
-    if not isinstance(new_members, dict) or not isinstance(old_members, dict):
-        return
-    # Pseudo-members (Flag composites such as R|W) made before the reload stay
-    # the very objects they were, so values taken earlier still compare equal.
-    new_values = new.__dict__.get("_value2member_map_")
-    old_values = identity.__dict__.get("_value2member_map_")
-    if isinstance(new_values, dict) and isinstance(old_values, dict):
-        canonical = {id(m) for m in old_members.values()}
-        for value, member in old_values.items():
-            if value not in new_values and id(member) not in canonical:
-                new_values[value] = member
-    # An old member stays the very same object: it takes the new member's state.
-    for name, member in new_members.items():
-        old = old_members.get(name)
-        if old is None or type(old) is not identity or not hasattr(old, "__dict__"):
-            continue
-        mapping[id(member)] = (member, old)
-    for name, member in new_members.items():
-        old = _mapped(member, mapping)
-        if old is not member:
-            _replace_contents(result, old.__dict__, {k: _mapped(v, mapping) for k, v in member.__dict__.items()})
-
-
-def _replace_contents(result: Plan, target: dict | set, contents: dict | set) -> None:
-    """Plan ``target.clear(); target.update(contents)`` as two C calls.
-
-    ``update`` from an exact dict reuses the stored hashes, so no Python
-    ``__hash__`` runs inside the publishing step. The restore sits on the
-    ``clear`` so that an undo after either step leaves ``target`` as it was.
-    """
-    before = target.copy()
-    restore = _restore_dict if isinstance(target, dict) else _restore_set
-    result.add((type(target).clear, target), (restore, target, before))
-    result.add((type(target).update, target, contents), (_nothing,))
 
 
 # -- functions ------------------------------------------------------------------
@@ -648,7 +419,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
     proxy_id = id(record.proxy)
     for key, function in definitions.functions.items():
         if not republish and mapping and function.__defaults__:
-            defaults = tuple(_mapped(v, mapping) for v in function.__defaults__)
+            defaults = tuple(mapped(v, mapping) for v in function.__defaults__)
             if any(a is not b for a, b in zip(defaults, function.__defaults__)):
                 result.add((setattr, function, "__defaults__", defaults),
                            (setattr, function, "__defaults__", function.__defaults__))
@@ -710,7 +481,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
             cache = reference()
             # A republished wrapper may hold results its stale callers computed with the newer body.
             if cache is not None and (republish or cache is not definitions.caches[key]):
-                result.add((cache.cache_clear,), (_nothing,))
+                result.add((cache.cache_clear,), (nothing,))
         if not republish:
             live.append(weakref.ref(definitions.caches[key]))
         result._after.append(lambda k=(module, key), live=live: lineages.caches.__setitem__(k, live))
@@ -718,119 +489,4 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
 
 # -- rewriting references to new objects ----------------------------------------
 
-def _rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list, own: set[int]) -> None:
-    """Point every reference to a continued new object at its identity.
 
-    One ``gc.get_referrers`` pass finds namespaces, registries, closure cells
-    (``super()``'s ``__class__``), attributes of objects and instances created
-    while the new generation executed. Tuples cannot change, so a tuple that
-    holds a new class (``ERRORS = (E1, E2)``) is itself replaced by a mapped
-    copy wherever it is held, found by a second pass.
-    """
-    targets = tuple(new for new, _ in mapping.values())
-    # Our own bookkeeping refers to the new objects too; it is never rewritten
-    # (and its tuples must not trigger the second, tuple-holder scan).
-    skip = {id(mapping), id(targets), *(id(entry) for entry in mapping.values()), *own}
-    for _, _, new_generation in triples:
-        if new_generation.continuity is not None:
-            skip.add(id(new_generation.continuity.classes))
-    class_dicts = set()
-    for new, identity in mapping.values():
-        if isinstance(new, type):
-            class_dicts.add(id(_real_dict(new)))
-            class_dicts.add(id(_real_dict(identity)))
-    new_types = {id(new): identity for new, identity in mapping.values() if isinstance(new, type)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        holders = gc.get_referrers(*targets)
-        tuples = [h for h in holders if type(h) is tuple and id(h) not in skip and not _class_internal(h)]
-        if tuples:
-            for held in tuples:
-                mapping[id(held)] = (held, tuple(_mapped(v, mapping) for v in held))
-            holders += gc.get_referrers(*tuples)
-    done: set[int] = set()
-    for holder in holders:
-        if id(holder) in skip or id(holder) in class_dicts or id(holder) in done:
-            continue
-        done.add(id(holder))
-        kind = type(holder)
-        if kind is dict:
-            owner = _owning_type(holder)
-            if owner is not None:
-                for key, value in list(holder.items()):
-                    mapped = _mapped(value, mapping)
-                    if mapped is not value:
-                        _add_sequence(result, _set_operations(owner, key, mapped), _set_operations(owner, key, value))
-                continue
-            _replace_contents(result, holder, {_mapped(k, mapping): _mapped(v, mapping) for k, v in holder.items()})
-        elif kind is list:
-            before = list(holder)
-            result.add((list.__setitem__, holder, slice(None), [_mapped(v, mapping) for v in before]),
-                       (list.__setitem__, holder, slice(None), before))
-        elif kind is set:
-            _replace_contents(result, holder, {_mapped(v, mapping) for v in holder})
-        elif kind is types.CellType:
-            try:
-                value = holder.cell_contents
-            except ValueError:
-                continue
-            result.add((setattr, holder, "cell_contents", _mapped(value, mapping)),
-                       (setattr, holder, "cell_contents", value))
-        elif kind is FunctionType:
-            for attribute in ("__defaults__",):
-                value = getattr(holder, attribute)
-                if value is not None and _mapped(value, mapping) is not value:
-                    result.add((setattr, holder, attribute, _mapped(value, mapping)), (setattr, holder, attribute, value))
-        elif kind.__flags__ & _HEAPTYPE and not isinstance(holder, type):
-            if id(kind) in new_types:
-                result.add((object.__setattr__, holder, "__class__", new_types[id(kind)]),
-                           (object.__setattr__, holder, "__class__", kind))
-            # An object whose attributes live inline (3.11+) is its own referrer: rewrite its dict.
-            try:
-                attributes = object.__getattribute__(holder, "__dict__")
-            except AttributeError:
-                continue
-            if type(attributes) is dict and id(attributes) not in done:
-                done.add(id(attributes))
-                after = {k: _mapped(v, mapping) for k, v in attributes.items()}
-                if any(after[k] is not v for k, v in attributes.items()):
-                    _replace_contents(result, attributes, after)
-
-
-def _class_internal(candidate: tuple) -> bool:
-    """Whether ``candidate`` is some class's ``__mro__`` or ``__bases__`` (changed by __bases__ assignment)."""
-    for holder in candidate[:1]:
-        if isinstance(holder, type) and holder.__mro__ is candidate:
-            return True
-    for value in candidate:
-        if isinstance(value, type):
-            for subclass in value.__subclasses__():
-                if subclass.__bases__ is candidate:
-                    return True
-    return False
-
-
-def _restore_dict(target: dict, contents: dict) -> None:
-    target.clear()
-    target.update(contents)
-
-
-def _restore_set(target: set, contents: set) -> None:
-    target.clear()
-    target.update(contents)
-
-
-def _real_dict(cls: type) -> Any:
-    referents = gc.get_referents(cls.__dict__)
-    return referents[0] if referents else None
-
-
-def _owning_type(candidate: dict) -> type | None:
-    # A class's own dict must change through type.__setattr__, or the type's
-    # attribute cache goes stale. Class dicts always carry __module__.
-    if "__module__" not in candidate:
-        return None
-    for owner in gc.get_referrers(candidate):
-        if isinstance(owner, type) and _real_dict(owner) is candidate:
-            return owner
-    return None

@@ -1,0 +1,196 @@
+"""Class states: what one generation says a class is, and how an existing class object becomes it.
+
+A continued class keeps its identity; publishing applies the new state to the
+identity with ``type.__setattr__``/``type.__delattr__`` (or straight into the
+class dict for names a metaclass descriptor would intercept), merges ABC
+registrations and carries Enum members over. The ``*incompatibility``
+functions say when that is impossible, with the reason users read in
+``ReloadReport.replaced``.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from ._operations import Plan, add_sequence, mapped, nothing, real_dict, replace_contents
+
+try:
+    import _abc
+except ImportError:  # pragma: no cover - only the pure-Python _py_abc interpreters
+    _abc = None
+
+__all__ = ["ClassState", "snapshot", "apply_state", "set_operations", "merge_abc", "incompatibility",
+           "enum_incompatibility", "map_enum_members", "HEAPTYPE", "HAVE_GC"]
+
+
+_LAYOUT_KEYS = frozenset({"__dict__", "__weakref__"})
+
+
+_KEEP_KEYS = frozenset({"_abc_impl"})  # belongs to the identity: its registry and caches
+
+
+HEAPTYPE = 1 << 9
+
+
+HAVE_GC = 1 << 14
+
+
+@dataclass(eq=False)
+class ClassState:
+    """What one generation says a class is: applied to the identity object on publish."""
+
+    identity: type
+    attributes: dict[str, Any]
+    bases: tuple[type, ...]
+
+
+def _static_base(cls: type) -> type:
+    for base in cls.__mro__:
+        if not base.__flags__ & HEAPTYPE:
+            return base
+    return object
+
+
+def incompatibility(identity: type, new: type) -> str | None:
+    """Say why ``identity`` cannot become ``new`` in place, or None if it can."""
+    if type(identity) is not type(new):
+        return (f"its metaclass changed ({type(identity).__qualname__} -> {type(new).__qualname__}); "
+                "existing instances keep the old class")
+    old_slots = identity.__dict__.get("__slots__")
+    new_slots = new.__dict__.get("__slots__")
+    if old_slots != new_slots:
+        return "its __slots__ changed, so instances have another layout; existing instances keep the old class"
+    if (identity.__basicsize__, identity.__itemsize__, identity.__dictoffset__, identity.__weakrefoffset__,
+            _static_base(identity)) != (new.__basicsize__, new.__itemsize__, new.__dictoffset__,
+                                        new.__weakrefoffset__, _static_base(new)):
+        return ("its base classes changed the instance layout (a different built-in base); existing instances "
+                "keep the old class")
+    return None
+
+
+def snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) -> ClassState:
+    attributes = {}
+    for key, value in cls.__dict__.items():
+        if key in _LAYOUT_KEYS or key in _KEEP_KEYS:
+            continue
+        if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is cls:
+            continue  # a __slots__ descriptor: the identity keeps its own, same layout
+        attributes[key] = mapped(value, mapping)
+    bases = tuple(mapped(base, mapping) for base in cls.__bases__)
+    return ClassState(identity, attributes, bases)
+
+
+_MISSING = object()
+
+
+# Names the metaclass handles with a descriptor that does store into the class dict.
+_STORED_BY_TYPE = frozenset({"__doc__", "__module__", "__abstractmethods__", "__annotations__", "__qualname__",
+                             "__name__", "__bases__", "__type_params__", "__text_signature__"})
+
+
+def _raw_key(identity: type, key: str) -> bool:
+    """Whether ``type.__setattr__(identity, key, v)`` would hit a metaclass descriptor, not the class dict.
+
+    A class body may define ``__class__`` (proxies and mocks do): assigning it
+    through ``type.__setattr__`` would try to change the class's metaclass.
+    """
+    if key in _STORED_BY_TYPE or not (key.startswith("__") and key.endswith("__")):
+        return False
+    for owner in type(identity).__mro__:
+        descriptor = owner.__dict__.get(key)
+        if descriptor is not None:
+            return hasattr(type(descriptor), "__set__")
+    return False
+
+
+def set_operations(identity: type, key: str, value: Any) -> tuple[tuple, ...]:
+    if not _raw_key(identity, key):
+        return ((type.__setattr__, identity, key, value),)
+    # Write the real dict, then any ordinary type attribute write invalidates the type cache.
+    return ((dict.__setitem__, real_dict(identity), key, value), _touch(identity))
+
+
+def _del_operations(identity: type, key: str) -> tuple[tuple, ...]:
+    if not _raw_key(identity, key):
+        return ((type.__delattr__, identity, key),)
+    return ((dict.__delitem__, real_dict(identity), key), _touch(identity))
+
+
+def _touch(identity: type) -> tuple:
+    return (type.__setattr__, identity, "__doc__", identity.__dict__.get("__doc__"))
+
+
+def apply_state(result: Plan, class_state: ClassState) -> None:
+    identity = class_state.identity
+    current = identity.__dict__
+    if class_state.bases != identity.__bases__:
+        result.add((type.__setattr__, identity, "__bases__", class_state.bases),
+                   (type.__setattr__, identity, "__bases__", identity.__bases__))
+    for key, value in current.items():
+        if key in class_state.attributes or key in _LAYOUT_KEYS or key in _KEEP_KEYS:
+            continue
+        if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is identity:
+            continue
+        add_sequence(result, _del_operations(identity, key), set_operations(identity, key, value))
+    for key, value in class_state.attributes.items():
+        before = current.get(key, _MISSING)
+        if before is value:
+            continue
+        undo = _del_operations(identity, key) if before is _MISSING else set_operations(identity, key, before)
+        add_sequence(result, set_operations(identity, key, value), undo)
+    if _abc is not None and "_abc_impl" in current:
+        result.add((_abc._reset_caches, identity), (_abc._reset_caches, identity))
+
+
+def merge_abc(result: Plan, identity: type, new: type, mapping: dict[int, tuple[Any, Any]]) -> None:
+    if _abc is None or "_abc_impl" not in new.__dict__ or "_abc_impl" not in identity.__dict__:
+        return
+    registry = _abc._get_dump(new)[0]
+    for reference in registry:
+        subclass = reference()
+        if subclass is not None:
+            result.add((_abc._abc_register, identity, mapped(subclass, mapping)), (nothing,))
+
+
+def enum_incompatibility(identity: type, new: type) -> str | None:
+    """An int/str/tuple-based enum member carries its value in the object itself: it cannot change."""
+    new_members = new.__dict__.get("_member_map_")
+    old_members = identity.__dict__.get("_member_map_")
+    if not isinstance(new_members, dict) or not isinstance(old_members, dict):
+        return None
+    if new.__dict__.get("_member_type_", object) is object:
+        return None
+    for name, member in new_members.items():
+        old = old_members.get(name)
+        if old is not None and getattr(old, "_value_", None) != getattr(member, "_value_", None):
+            return (f"member {name} of this {new.__dict__['_member_type_'].__name__}-based enum changed value, "
+                    "and such a member holds its value inside the object; existing members keep the old class")
+    return None
+
+
+def map_enum_members(result: Plan, mapping: dict[int, tuple[Any, Any]], identity: type, new: type) -> None:
+    new_members = new.__dict__.get("_member_map_")
+    old_members = identity.__dict__.get("_member_map_")
+    if not isinstance(new_members, dict) or not isinstance(old_members, dict):
+        return
+    # Pseudo-members (Flag composites such as R|W) made before the reload stay
+    # the very objects they were, so values taken earlier still compare equal.
+    new_values = new.__dict__.get("_value2member_map_")
+    old_values = identity.__dict__.get("_value2member_map_")
+    if isinstance(new_values, dict) and isinstance(old_values, dict):
+        canonical = {id(m) for m in old_members.values()}
+        for value, member in old_values.items():
+            if value not in new_values and id(member) not in canonical:
+                new_values[value] = member
+    # An old member stays the very same object: it takes the new member's state.
+    for name, member in new_members.items():
+        old = old_members.get(name)
+        if old is None or type(old) is not identity or not hasattr(old, "__dict__"):
+            continue
+        mapping[id(member)] = (member, old)
+    for name, member in new_members.items():
+        old = mapped(member, mapping)
+        if old is not member:
+            replace_contents(result, old.__dict__, {k: mapped(v, mapping) for k, v in member.__dict__.items()})
