@@ -16,7 +16,7 @@ Layers, bottom to top (imports flow one way)::
     _finder                                  meta path finder, wrapping loader, scope
     _operations  _forwarders  _classes       the publish plan, forwarders, class states
     _references  _continuity                 reference rewriting; carrying functions and classes over
-    _reload                                  the transaction: stage, publish, rollback, unload
+    _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
     _api  _watcher                           what this module re-exports
     _cli  _demo  __main__                    the command line
 

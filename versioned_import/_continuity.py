@@ -37,7 +37,7 @@ from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
                        map_enum_members, merge_abc, snapshot)
 from ._forwarders import FORWARDING, KIND_NAMES, FunctionLineage, kind, version_ref
-from ._operations import Plan, mapped, nothing
+from ._operations import Plan, apply_atomically, mapped, nothing
 from ._references import rewrite_references
 
 __all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
@@ -398,8 +398,6 @@ def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module
                 "CPython cannot apply to an existing class; existing instances keep the old class")
     if bases == identity.__bases__ or any(base is identity or identity in base.__mro__ for base in bases):
         return None  # unchanged, or an inverted hierarchy that only works once the bases are continued too
-    from ._reload import apply_atomically
-
     try:
         apply_atomically([(type.__setattr__, identity, "__bases__", bases),
                           (type.__setattr__, identity, "__bases__", identity.__bases__)],

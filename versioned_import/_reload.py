@@ -9,16 +9,12 @@ before that pass, the new dicts are simply dropped.
 
 from __future__ import annotations
 
-import collections
-import gc
-import itertools
 import linecache
-import operator
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -26,12 +22,14 @@ from typing import Any
 from . import _continuity
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer, in_scope
-from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, swap_operations, view
+from ._operations import apply_atomically  # noqa: F401  (re-exported: tests and tools drive it)
+from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, view
+from ._publish import commit, register_linecache
 from ._registry import Generation, ModuleRecord, State
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
 __all__ = ["ReloadReport", "Replaced", "execute_first", "reload", "reload_changed", "changed", "rollback", "unload",
-           "resolve_records"]
+           "resolve_records", "apply_atomically"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
 
@@ -409,7 +407,7 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
 def _abandon(state: State, transaction: _Transaction) -> None:
     """Clean up after a transaction that will not publish."""
     for record in transaction.records:
-        _register_linecache(record.current)  # the files no longer show the running source
+        register_linecache(record.current)  # the files no longer show the running source
     for record in reversed(transaction.first_imports):
         # Modules the abandoned generations imported for the first time go too.
         if state.records.get(record.name) is record:
@@ -474,7 +472,7 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         for item in staged:
             item.generation.number = item.record.counter + 1
             generations[item.record.name] = item.generation.number
-        _commit(state, [(s.record, s.generation) for s in staged], plans)
+        commit(state, [(s.record, s.generation) for s in staged], plans)
         for item in staged:
             item.record.counter = item.generation.number  # only once published: a refusal uses no number
             state.graph.replace_imports(item.record.name, item.generation.imports)
@@ -489,97 +487,6 @@ def _adopt_lazily(state: State, record: ModuleRecord) -> None:
     if current is not None and current.continuity is None:
         current.continuity = _continuity.capture(record.name, current.namespace)
         _continuity.adopt(state, record.name, current)
-
-
-def _commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any, keep_history: bool = True) -> None:
-    """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
-    old_world = state.world
-    new_world = state.next_world({id(r.proxy): g for r, g in pairs})
-    do: list[tuple] = []
-    undo: list[tuple] = []
-    finishers: list[Callable[[], None]] = []
-    if old_world.pins:
-        state.pinned_stale.add(old_world)
-    if state.pinned_stale:
-        plans.make_bodies()
-    # Pinned readers must be on the view class before the namespace moves.
-    for record, generation in pairs:
-        operation = set_view_class(record.proxy, state.needs_view(record, generation))
-        if operation is not None:
-            do.append(operation)
-            undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))
-    do.extend(plans.do)
-    undo.extend(plans.undo)
-    for record, generation in pairs:
-        swap_do, swap_undo, finish = swap_operations(record.proxy, generation.namespace)
-        do.extend(swap_do)
-        undo.extend(swap_undo)
-        finishers.append(finish)
-    do.append((object.__setattr__, state, "world", new_world))
-    undo.append((object.__setattr__, state, "world", old_world))
-    try:
-        apply_atomically(do, undo)
-    finally:
-        for finish in finishers:
-            finish()
-    for record, generation in pairs:
-        if keep_history and record.current is not None and record.current is not generation:
-            record.history.append(record.current)
-            while len(record.history) > state.rollback_depth:
-                record.history.popleft()
-        record.current = generation
-        _register_linecache(generation)
-    plans.committed()
-    state.refresh_views([r for r, _ in pairs])
-
-
-def apply_atomically(do: list[tuple], undo: list[tuple]) -> None:
-    """Run ``do`` (each ``(c_callable, *args)``) as one step for every other thread.
-
-    Every callable is a C function, iterated by C code (``starmap`` drained by
-    a zero-length ``deque``): no bytecode executes, so the interpreter never
-    reaches a point where it hands the GIL to another thread. The collector is
-    paused so no finaliser runs Python code in between. If an operation fails,
-    the ones already applied are undone in reverse and the error re-raised.
-    """
-    progress = itertools.count()
-    steps = []
-    for operation in do:
-        steps.append(operation)
-        steps.append((next, progress))
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        collections.deque(itertools.starmap(operator.call, steps), maxlen=0)
-    except BaseException:
-        applied = next(progress)
-        collections.deque(itertools.starmap(operator.call, reversed(undo[:applied])), maxlen=0)
-        raise
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _register_linecache(generation: Generation | None) -> None:
-    """Make tracebacks and ``inspect`` show the source that actually runs."""
-    if generation is not None and generation.source is not None:
-        _register_source(generation.source)
-
-
-def _register_source(source: Source) -> None:
-    """Put ``source`` in linecache for its path: the text of the published generation.
-
-    Registered at every publish (and rollback), so tracebacks and ``inspect``
-    keep showing the code that runs even after the file is edited again or a
-    reload is refused. A refusal's message quotes the failing new line itself.
-    """
-    try:
-        text = source.text()
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        linecache.cache.pop(source.path, None)  # undecodable: let linecache read what it can
-        return
-    # mtime None: linecache.checkcache() leaves such entries alone.
-    linecache.cache[source.path] = (len(text), None, text.splitlines(keepends=True), source.path)
 
 
 def _notify(state: State, report: ReloadReport) -> None:
@@ -620,7 +527,7 @@ def changed(state: State) -> list[str]:
         if current is not None and source.digest == current.digest:
             record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
-            _register_linecache(record.current)  # the file no longer shows the running source
+            register_linecache(record.current)  # the file no longer shows the running source
             result.append(record.name)
     return sorted(result, key=lambda n: state.graph._rank.get(n, 0))
 
@@ -654,7 +561,7 @@ def rollback(state: State, name: object) -> int:
             previous.number = number
             try:
                 # The rolled-back generation is not pushed to history: rollback pops it.
-                _commit(state, [(record, previous)], plans, keep_history=False)
+                commit(state, [(record, previous)], plans, keep_history=False)
             except Exception as exc:
                 previous.number = previous_number
                 record.history.append(previous)
