@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import linecache
 import os
@@ -12,12 +11,15 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 import unittest
 
 import versioned_import as vi
 from versioned_import import _registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# How long a test may wait for a thread or a condition: a bound against hangs, never a timing.
+WAIT = 60.0
 
 
 class Sandbox(unittest.TestCase):
@@ -88,3 +90,47 @@ class Sandbox(unittest.TestCase):
     def assertProcessOK(self, result) -> None:
         if result.returncode != 0:
             self.fail(f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+
+    def run_threads(self, targets, main=None) -> None:
+        """Start ``targets`` (callables taking ``(barrier, stop)``), run ``main(stop)`` here, then stop and join.
+
+        The threads and this one meet at a barrier before anything runs; an
+        exception a thread raises fails the test instead of being lost.
+        """
+        barrier = threading.Barrier(len(targets) + 1)
+        stop = threading.Event()
+        crashed = []
+
+        def wrap(target):
+            def run():
+                try:
+                    target(barrier, stop)
+                except BaseException as exc:  # reported by the test, never lost
+                    crashed.append(exc)
+                    barrier.abort()
+            return run
+
+        threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
+        for thread in threads:
+            thread.start()
+        try:
+            barrier.wait()
+            if main is not None:
+                main(stop)
+        except threading.BrokenBarrierError:
+            pass  # a thread crashed before the start; reported below
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(WAIT)
+        self.assertFalse([t for t in threads if t.is_alive()], "a thread did not finish (deadlock?)")
+        self.assertEqual(crashed, [])
+
+    def wait_until(self, predicate, what: str, detail=lambda: "") -> None:
+        """Poll ``predicate`` until it holds; fail after ``WAIT`` seconds (a bound, not a timing)."""
+        deadline = time.monotonic() + WAIT
+        pause = threading.Event()
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.fail(f"timed out after {WAIT:.0f} s waiting for {what} {detail()}".rstrip())
+            pause.wait(0.005)

@@ -35,7 +35,6 @@ import os
 import stat
 import sys
 import threading
-import time
 import traceback
 import types
 import unittest
@@ -499,15 +498,6 @@ class SetFaultsTest(FaultSandbox):
                         lambda: f"reports: {[(r.reloaded, r.error and str(r.error).splitlines()[0]) for r in reports]}")
         self.assertEqual((vi.generation("ft_a"), vi.generation("ft_b")), (2, 2))
         self.assertEqual((self.ft_b.twice(), self.held_twice(), self.thing.describe()), (14, 14, "new 7"))
-
-    def wait_until(self, predicate, what: str, detail=lambda: "") -> None:
-        deadline = time.monotonic() + WAIT
-        pause = threading.Event()
-        while not predicate():
-            if time.monotonic() > deadline:
-                self.fail(f"timed out after {WAIT:.0f} s waiting for {what} {detail()}")
-            pause.wait(0.01)
-
 
 # -- reloads requested by module code ---------------------------------------------------------
 

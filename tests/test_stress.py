@@ -71,36 +71,6 @@ class StressSandbox(Sandbox):
             stream.write(source)
         os.replace(temporary, path)
 
-    def run_threads(self, targets, main=None) -> None:
-        """Start ``targets`` (callables taking (barrier, stop)), run ``main`` here, then stop and join them."""
-        barrier = threading.Barrier(len(targets) + 1)
-        stop = threading.Event()
-        crashed = []
-
-        def wrap(target):
-            def run():
-                try:
-                    target(barrier, stop)
-                except BaseException as exc:  # reported by the test, never lost
-                    crashed.append(exc)
-                    barrier.abort()
-            return run
-
-        threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
-        for thread in threads:
-            thread.start()
-        try:
-            barrier.wait()
-            if main is not None:
-                main(stop)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(WAIT)
-        self.assertFalse([t for t in threads if t.is_alive()], "a thread did not finish (deadlock?)")
-        self.assertEqual(crashed, [])
-
-
 # -- 8 readers, 2 writers, an interdependent pair ---------------------------------------------
 
 def base_source(v: int, broken: bool = False) -> str:
@@ -888,15 +858,3 @@ class WatcherRaceTest(StressSandbox):
         from versioned_import import _registry
 
         return _registry.state.watcher is not None and _registry.state.watcher.alive()
-
-    def wait_until(self, predicate, what: str) -> None:
-        deadline = time.monotonic() + WAIT
-        pause = threading.Event()
-        while not predicate():
-            if time.monotonic() > deadline:
-                self.fail(f"timed out after {WAIT:.0f} s waiting for {what}")
-            pause.wait(0.005)
-
-
-if __name__ == "__main__":
-    unittest.main()

@@ -53,41 +53,6 @@ class TransactionSandbox(Sandbox):
         sys.setswitchinterval(1e-5)
         self.addCleanup(sys.setswitchinterval, previous)
 
-    def run_threads(self, targets, main=None):
-        """Start ``targets`` (callables taking (barrier, stop)), run ``main`` here, stop and join them.
-
-        Returns the exceptions the threads raised (they should catch and record their own).
-        """
-        barrier = threading.Barrier(len(targets) + 1)
-        stop = threading.Event()
-        crashed = []
-
-        def wrap(target):
-            def run():
-                try:
-                    target(barrier, stop)
-                except BaseException as exc:  # reported by the test, never lost
-                    crashed.append(exc)
-                    barrier.abort()
-            return run
-
-        threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
-        for thread in threads:
-            thread.start()
-        try:
-            barrier.wait()
-            if main is not None:
-                main()
-        except threading.BrokenBarrierError:
-            pass  # a thread crashed before the start; reported below
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(60)
-        self.assertFalse([t for t in threads if t.is_alive()], "a thread did not finish (deadlock?)")
-        self.assertEqual(crashed, [])
-
-
 # -- G5 atomic publish -----------------------------------------------------------------
 
 def atomic_source(v, broken=None):
@@ -156,7 +121,7 @@ class AtomicPublishTest(TransactionSandbox):
 
         refused = []
 
-        def main():
+        def main(stop):
             for v in range(2, self.RELOADS + 2):
                 if v % 40 == 0:
                     # A refused reload publishes nothing: its values must never be seen.
@@ -208,7 +173,7 @@ class AtomicPublishTest(TransactionSandbox):
                 except Exception as exc:
                     errors.append(("exception", repr(exc)))
 
-        def main():
+        def main(stop):
             for v in range(2, 202):
                 self.write("tx_churn.py", source(v))
                 vi.reload("tx_churn")
@@ -244,7 +209,7 @@ class AtomicPublishTest(TransactionSandbox):
                 except Exception as exc:
                     errors.append(("exception", repr(exc)))
 
-        def main():
+        def main(stop):
             for v in range(2, 102):
                 self.write("tx_pa.py", f"VERSION = {v}\n")
                 self.write("tx_pb.py", f"import tx_pa\nVERSION = {v}\nPA = tx_pa.VERSION\n")
@@ -725,7 +690,7 @@ if VERSION > 1:
                 last = number
                 asked[0] += 1
 
-        def main():
+        def main(stop):
             for _ in range(250):
                 vi.reload("tx_resolve")
                 vi.rollback("tx_resolve")

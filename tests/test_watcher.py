@@ -15,15 +15,6 @@ WAIT = 10.0  # the most any test waits for the watcher thread to act (seconds)
 
 
 class WatcherCase(Sandbox):
-    def wait_until(self, predicate, what: str) -> None:
-        """Poll ``predicate`` until it holds; fail after ``WAIT`` seconds (a bound, not a timing)."""
-        deadline = time.monotonic() + WAIT
-        pause = threading.Event()
-        while not predicate():
-            if time.monotonic() > deadline:
-                self.fail(f"timed out after {WAIT:.0f} s waiting for {what}")
-            pause.wait(0.01)
-
     def watcher(self):
         watcher = _registry.state.watcher
         self.assertIsNotNone(watcher, "no watcher is running")
