@@ -134,3 +134,18 @@ class Sandbox(unittest.TestCase):
             if time.monotonic() > deadline:
                 self.fail(f"timed out after {WAIT:.0f} s waiting for {what} {detail()}".rstrip())
             pause.wait(0.005)
+
+
+class raises:
+    """``with raises(E):`` for plain assertions inside hypothesis state machines (no TestCase there)."""
+
+    def __init__(self, expected: type[BaseException]) -> None:
+        self.expected = expected
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        if kind is None:
+            raise AssertionError(f"{self.expected.__name__} not raised")
+        return issubclass(kind, self.expected)

@@ -67,7 +67,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
     run_state_machine_as_test
 
 import versioned_import as vi
-from tests.support import Sandbox
+from tests.support import Sandbox, raises
 from versioned_import import _registry
 
 LOG = "gp_log"
@@ -223,19 +223,6 @@ class ModuleModel:
     last_defined: dict[str, int] = field(default_factory=dict)
 
 
-class _raises:
-    """``with _raises(E):`` for plain assertions inside the state machine; the error is not kept."""
-
-    def __init__(self, expected: type[BaseException]) -> None:
-        self.expected = expected
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, traceback) -> bool:
-        if kind is None:
-            raise AssertionError(f"{self.expected.__name__} not raised")
-        return issubclass(kind, self.expected)
 
 
 class ProgramMachine(RuleBasedStateMachine):
@@ -461,7 +448,7 @@ class ProgramMachine(RuleBasedStateMachine):
         reports = len(self.reports)
         mark = len(self.log.EXECUTED)
         if not via_changed and not all(self.models[i].present for i in indices):
-            with _raises(vi.NotVersionedError):
+            with raises(vi.NotVersionedError):
                 vi.reload(*names)
             STATS["reloads refused (not imported)"] += 1
             assert self.log.EXECUTED[mark:] == [], "a refused request executed module code"
@@ -531,7 +518,7 @@ class ProgramMachine(RuleBasedStateMachine):
         name, model = self.names[index], self.models[index]
         mark = len(self.log.EXECUTED)
         if not model.present:
-            with _raises(vi.NotVersionedError):
+            with raises(vi.NotVersionedError):
                 vi.rollback(name)
             STATS["rollbacks refused (not imported)"] += 1
         elif not model.history:
@@ -560,7 +547,7 @@ class ProgramMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.names) - 1), label="index")
         mark = len(self.log.EXECUTED)
         if not self.models[index].present:
-            with _raises(vi.NotVersionedError):
+            with raises(vi.NotVersionedError):
                 vi.unload(self.names[index])
             STATS["unloads refused (not imported)"] += 1
             return
@@ -601,7 +588,7 @@ class ProgramMachine(RuleBasedStateMachine):
         for index, (name, model) in enumerate(zip(self.names, self.models)):
             if not model.present:
                 assert name not in sys.modules, name
-                with _raises(vi.NotVersionedError):
+                with raises(vi.NotVersionedError):
                     vi.generation(name)
                 continue
             proxy = sys.modules[name]

@@ -28,7 +28,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, p
                                 run_state_machine_as_test)
 
 import versioned_import as vi
-from tests.support import Sandbox
+from tests.support import Sandbox, raises
 from versioned_import import _registry
 
 COUNT = 3  # m0 <- m1 <- m2 (each imports the one before it)
@@ -179,7 +179,7 @@ class ReloadMachine(RuleBasedStateMachine):
     def reload(self, index: int) -> None:
         name = self.names[index]
         if not self.models[index].present:
-            with _raises(vi.NotVersionedError):
+            with raises(vi.NotVersionedError):
                 vi.reload(name)
             return
         members = [i for i in range(index, COUNT) if self.models[i].present]
@@ -206,7 +206,7 @@ class ReloadMachine(RuleBasedStateMachine):
     def rollback(self, index: int) -> None:
         name, model = self.names[index], self.models[index]
         if not model.present or not model.history:
-            with _raises(vi.ReloadError):
+            with raises(vi.ReloadError):
                 vi.rollback(name)
             return
         number = vi.rollback(name)
@@ -239,7 +239,7 @@ class ReloadMachine(RuleBasedStateMachine):
         for name, model in zip(self.names, self.models):
             if not model.present:
                 assert name not in sys.modules, name
-                with _raises(vi.NotVersionedError):
+                with raises(vi.NotVersionedError):
                     vi.generation(name)
                 continue
             module = sys.modules[name]
@@ -258,19 +258,6 @@ class ReloadMachine(RuleBasedStateMachine):
         assert set(vi.changed()) == expected, (vi.changed(), expected)
 
 
-class _raises:
-    """``with _raises(E):`` for plain assertions inside the state machine."""
-
-    def __init__(self, expected: type[BaseException]) -> None:
-        self.expected = expected
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, traceback) -> bool:
-        if kind is None:
-            raise AssertionError(f"{self.expected.__name__} not raised")
-        return issubclass(kind, self.expected)
 
 
 class ModelTest(Sandbox):
