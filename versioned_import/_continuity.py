@@ -36,7 +36,7 @@ from typing import Any
 from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
                        map_enum_members, merge_abc, snapshot)
-from ._forwarders import FORWARDING, KIND_NAMES, FunctionLineage, kind, version_ref
+from ._forwarders import KIND_NAMES, FunctionLineage, kind, version_ref
 from ._operations import Plan, apply_atomically, mapped, nothing
 from ._references import rewrite_references
 
@@ -91,6 +91,10 @@ class Lineages:
         # Every live functools.lru_cache wrapper ever made at one place: all
         # are cleared when the body behind them changes.
         self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref]] = {}
+        # serial -> lineage for every lineage a forwarder may call. Forwarder
+        # code refers to lineages through this table, never directly; an entry
+        # goes when the lineage is forgotten or asleep and nothing forwards to it.
+        self.forwarding: dict[int, FunctionLineage] = {}
 
 
 def _lineages(state: Any) -> Lineages:
@@ -171,7 +175,7 @@ def adopt(state: Any, module: str, generation: Any) -> None:
         lineages.classes[(module, qualname)] = ClassLineage(cls, definitions.states[qualname])
     _adopt_caches(lineages, module, definitions)
     for key, function in definitions.functions.items():
-        lineage = FunctionLineage(module, key, proxy_id)
+        lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
         lineage.current = function
         lineage.generation = generation
         lineage.versions.append((version_ref(function, lineage), function.__code__, weakref.ref(generation)))
@@ -206,7 +210,7 @@ def forget(state: Any, module: str) -> None:
                 version.__code__ = code
         lineage.versions = []
         lineage.current = None
-        FORWARDING.pop(lineage.serial, None)
+        lineage.table.pop(lineage.serial, None)
     for key in [k for k in lineages.caches if k[0] == module]:
         del lineages.caches[key]
 
@@ -423,7 +427,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                            (setattr, function, "__defaults__", function.__defaults__))
         lineage = lineages.functions.get((module, key))
         if lineage is None or (restart and key[0].startswith(restart)):
-            lineage = FunctionLineage(module, key, proxy_id)
+            lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
             result._after.append(lambda k=(module, key), lineage=lineage: lineages.functions.__setitem__(k, lineage))
         own_code = definitions.codes[key]
         if not republish:

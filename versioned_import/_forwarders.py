@@ -20,8 +20,7 @@ from typing import Any
 
 from ._proxy import view
 
-__all__ = ["FunctionLineage", "version_ref", "kind", "KIND_NAMES", "meta", "own_code", "body", "forwarder",
-           "FORWARDING"]
+__all__ = ["FunctionLineage", "version_ref", "kind", "KIND_NAMES", "meta", "own_code", "body", "forwarder"]
 
 FunctionType = types.FunctionType
 
@@ -37,9 +36,9 @@ class FunctionLineage:
     """
 
     __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "dormant", "sleep",
-                 "serial", "forgotten", "__weakref__")
+                 "serial", "table", "forgotten", "__weakref__")
 
-    def __init__(self, module: str, key: tuple[str, str], proxy_id: int) -> None:
+    def __init__(self, module: str, key: tuple[str, str], proxy_id: int, table: dict[int, Any]) -> None:
         self.module = module
         self.key = key
         self.proxy_id = proxy_id
@@ -55,6 +54,9 @@ class FunctionLineage:
         self.dormant: weakref.ref | None = None
         self.sleep: Any = None  # set while the source no longer defines it
         self.serial = next(_serials)
+        # The forwarding table of this lineage's state: serial -> lineage, for
+        # every lineage a forwarder may call (see forwarder()).
+        self.table = table
         self.forgotten = False
 
     def target(self) -> FunctionType | None:
@@ -76,7 +78,7 @@ class FunctionLineage:
     def release_if_unused(self) -> None:
         """Drop the forwarding entry once no forwarder can call it and the registry no longer needs it."""
         if (self.forgotten or self.current is None) and not self.forwarders_alive():
-            FORWARDING.pop(self.serial, None)
+            self.table.pop(self.serial, None)
 
     def resolve(self) -> FunctionType:
         """Return the function a forwarder should call in the caller's view."""
@@ -139,9 +141,6 @@ def body(version: FunctionType, code: types.CodeType) -> FunctionType:
 
 _PLACEHOLDER = "__versioned_import_lineage__"
 _SERIAL_PLACEHOLDER = 918_273_645
-# serial -> lineage, for every lineage some forwarder may call; released when
-# the lineage is forgotten or asleep and its last forwarded version died.
-FORWARDING: dict[int, FunctionLineage] = {}
 _serials = itertools.count(1)
 _TEMPLATES = {
     0: "def forward(*args, **kwargs): return {p}({s}).resolve()(*args, **kwargs){keep}",
@@ -208,8 +207,8 @@ def forwarder(lineage: FunctionLineage, own: types.CodeType, target: types.CodeT
     # The code holds the lookup and a number, never the lineage itself: the
     # collector cannot see through code objects, so a lineage referenced from
     # code could keep dead generations alive in a cycle it never detects.
-    FORWARDING[lineage.serial] = lineage
-    consts = tuple(FORWARDING.__getitem__ if c == _PLACEHOLDER
+    lineage.table[lineage.serial] = lineage
+    consts = tuple(lineage.table.__getitem__ if c == _PLACEHOLDER
                    else lineage.serial if (type(c) is int and c == _SERIAL_PLACEHOLDER) else c
                    for c in template.co_consts)
     # Named and placed like the newest code, so tracebacks and inspect show the source that runs.
