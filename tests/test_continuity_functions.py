@@ -792,3 +792,23 @@ class MatchingByDefinitionTest(FunctionContinuity):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StaleSignatureTest(FunctionContinuity):
+    """Frameworks introspect the handlers they hold: a stale function reports the newest signature."""
+
+    def test_inspect_signature_of_a_stale_function_is_the_newest(self):
+        import inspect
+
+        self.install()
+        self.write("cf_sig.py", "def handler(request):\n    return ('v1', request)\n")
+        module = importlib.import_module("cf_sig")
+        stale = module.handler
+        self.write("cf_sig.py", "def handler(request, *, user=None):\n    return ('v2', request, user)\n")
+        vi.reload("cf_sig")
+        self.assertEqual(str(inspect.signature(stale)), "(request, *, user=None)")
+        self.assertEqual(stale("r", user="u"), ("v2", "r", "u"))
+        self.assertIn("user=None", inspect.getsource(stale))
+        vi.rollback("cf_sig")
+        self.assertEqual(str(inspect.signature(stale)), "(request)")
+        self.assertNotIn("__wrapped__", stale.__dict__)  # its own code again: nothing of ours left on it

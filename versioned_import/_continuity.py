@@ -36,7 +36,7 @@ from typing import Any
 from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
                        map_enum_members, merge_abc, snapshot)
-from ._forwarders import KIND_NAMES, FunctionLineage, kind, version_ref
+from ._forwarders import ABSENT, KIND_NAMES, FunctionLineage, kind, version_ref, wrapped_operations
 from ._operations import Plan, apply_atomically, mapped, nothing
 from ._references import rewrite_references
 
@@ -53,6 +53,7 @@ class Definitions:
     functions: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
     caches: dict[tuple[str, str], Any] = field(default_factory=dict)
     codes: dict[tuple[str, str], types.CodeType] = field(default_factory=dict)
+    wrapped: dict[tuple[str, str], Any] = field(default_factory=dict)  # each function's own __wrapped__, if any
     states: dict[str, ClassState] = field(default_factory=dict)
     # What each lineage resolved to before this generation was published, so
     # that rolling it back restores definitions the republished source lacks.
@@ -130,6 +131,7 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
                 if key not in found.functions:
                     found.functions[key] = value
                     found.codes[key] = value.__code__
+                    found.wrapped[key] = value.__dict__.get("__wrapped__", ABSENT)
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
                 visit(wrapped)
@@ -208,6 +210,8 @@ def forget(state: Any, module: str) -> None:
             version = reference()
             if version is not None and version.__code__ is not code:
                 version.__code__ = code
+                operation, _ = wrapped_operations(version, _own_wrapped(version, key[1], lineage))
+                operation[0](*operation[1:])
         lineage.versions = []
         lineage.current = None
         lineage.table.pop(lineage.serial, None)
@@ -326,6 +330,17 @@ def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, 
             result.add((setattr, lineage, "generation", None), (setattr, lineage, "generation", lineage.generation))
 
 
+def _own_wrapped(version: FunctionType, key: tuple[str, str], lineage: FunctionLineage) -> Any:
+    """Return what ``version.__wrapped__`` was before it was forwarded (``ABSENT`` if nothing)."""
+    for reference, _, generation_ref in lineage.versions:
+        if reference() is version:
+            generation = generation_ref()
+            if generation is not None and generation.continuity is not None:
+                return generation.continuity.wrapped.get(key, ABSENT)
+    current = version.__dict__.get("__wrapped__", ABSENT)
+    return ABSENT if isinstance(current, _forwarders.Newest) else current
+
+
 def _plan_dormancy(result: Plan, lineages: Lineages, module: str, old: Any, new: Any) -> None:
     """Let definitions the published generation lacks stop pinning old generations (G10)."""
     definitions: Definitions = new.continuity
@@ -435,6 +450,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
             definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
         if function.__code__ is not own_code:  # republished after being forwarded
             result.add((setattr, function, "__code__", own_code), (setattr, function, "__code__", function.__code__))
+            result.add(*wrapped_operations(function, definitions.wrapped.get(key, ABSENT)))
         meta = _forwarders.meta(own_code)
         entry = (version_ref(function, lineage), own_code, weakref.ref(new))
         versions = lineage.versions
@@ -449,6 +465,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 version = reference()
                 if version is not None and version is not function and version.__code__ is not code:
                     result.add((setattr, version, "__code__", code), (setattr, version, "__code__", version.__code__))
+                    result.add(*wrapped_operations(version, _own_wrapped(version, key, lineage)))
             kept = [entry]
         else:
             if lineage.meta == meta:
@@ -467,6 +484,9 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                 result.bodies.append((generation_ref, key, version, code))
                 forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
                 result.add((setattr, version, "__code__", forwarder), (setattr, version, "__code__", version.__code__))
+                if "__wrapped__" not in version.__dict__ or isinstance(version.__dict__["__wrapped__"], _forwarders.Newest):
+                    # A functools.wraps wrapper keeps its own __wrapped__ (the inner function, itself forwarded).
+                    result.add(*wrapped_operations(version, lineage.newest))
             if republish:  # the function is an old version becoming current again
                 kept = [v for v in kept if v[0]() is not function]
             kept.append(entry)

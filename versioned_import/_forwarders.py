@@ -20,7 +20,8 @@ from typing import Any
 
 from ._proxy import view
 
-__all__ = ["FunctionLineage", "version_ref", "kind", "KIND_NAMES", "meta", "own_code", "body", "forwarder"]
+__all__ = ["FunctionLineage", "Newest", "version_ref", "kind", "KIND_NAMES", "meta", "own_code", "body", "forwarder",
+           "wrapped_operations", "ABSENT"]
 
 FunctionType = types.FunctionType
 
@@ -36,7 +37,7 @@ class FunctionLineage:
     """
 
     __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "dormant", "sleep",
-                 "serial", "table", "forgotten", "__weakref__")
+                 "serial", "table", "forgotten", "newest", "__weakref__")
 
     def __init__(self, module: str, key: tuple[str, str], proxy_id: int, table: dict[int, Any]) -> None:
         self.module = module
@@ -58,6 +59,7 @@ class FunctionLineage:
         # every lineage a forwarder may call (see forwarder()).
         self.table = table
         self.forgotten = False
+        self.newest = Newest(self)
 
     def target(self) -> FunctionType | None:
         """Return the newest definition, held strongly or (dormant) weakly."""
@@ -94,6 +96,49 @@ class FunctionLineage:
 
     def __repr__(self) -> str:
         return f"<lineage {self.module}.{self.key[0]}>"
+
+
+class Newest:
+    """A forwarded function's ``__wrapped__``: its lineage's newest definition, for ``inspect``.
+
+    The forwarder's own signature is ``(*args, **kwargs)``; ``inspect.signature``
+    and ``inspect.unwrap`` (so ``inspect.getsource``) follow ``__wrapped__`` to
+    this object, which answers for the newest definition at the moment asked.
+    """
+
+    __slots__ = ("lineage",)
+
+    def __init__(self, lineage: FunctionLineage) -> None:
+        self.lineage = lineage
+
+    @property
+    def __wrapped__(self) -> FunctionType | None:
+        return self.lineage.target()
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect
+
+        return inspect.signature(self.lineage.target())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.lineage.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<newest definition of {self.lineage.module}.{self.lineage.key[0]}>"
+
+
+ABSENT = object()
+
+
+def wrapped_operations(version: FunctionType, value: Any) -> tuple[tuple, tuple]:
+    """Plan setting ``version.__wrapped__`` to ``value`` (``ABSENT``: removing it), with the undo."""
+    attributes = version.__dict__
+    before = attributes.get("__wrapped__", ABSENT)
+    do = (attributes.pop, "__wrapped__", None) if value is ABSENT else (dict.__setitem__, attributes, "__wrapped__", value)
+    undo = (attributes.pop, "__wrapped__", None) if before is ABSENT else \
+        (dict.__setitem__, attributes, "__wrapped__", before)
+    return do, undo
 
 
 def version_ref(function: FunctionType, lineage: FunctionLineage) -> weakref.ref:
