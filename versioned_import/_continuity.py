@@ -200,8 +200,13 @@ def forget(state: Any, module: str) -> None:
     lineages = _lineages(state)
     for key in [k for k in lineages.classes if k[0] == module]:
         del lineages.classes[key]
-    for key in [k for k in lineages.functions if k[0] == module]:
-        lineage = lineages.functions.pop(key)
+    doomed = [lineages.functions.pop(k) for k in [k for k in lineages.functions if k[0] == module]]
+    # Lineages a replaced class left behind are no longer registered, but may
+    # still be in the forwarding table: they go too.
+    doomed += [lineage for lineage in lineages.forwarding.values()
+               if lineage.module == module and all(lineage is not other for other in doomed)]
+    for lineage in doomed:
+        key = (module, lineage.key)
         lineage.forgotten = True
         # An unloaded module is forgotten entirely: every version held
         # elsewhere runs its own code again (what its own generation defined),
@@ -442,6 +447,11 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                            (setattr, function, "__defaults__", function.__defaults__))
         lineage = lineages.functions.get((module, key))
         if lineage is None or (restart and key[0].startswith(restart)):
+            if lineage is not None:
+                # The replaced class's methods keep their lineage for the old instances;
+                # unregistered, it is released once nothing forwards to it.
+                result._after.append(lambda orphan=lineage: (setattr(orphan, "forgotten", True),
+                                                              orphan.release_if_unused()))
             lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
             result._after.append(lambda k=(module, key), lineage=lineage: lineages.functions.__setitem__(k, lineage))
         own_code = definitions.codes[key]
