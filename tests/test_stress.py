@@ -146,11 +146,6 @@ class ReadersAndWritersTest(StressSandbox):
         straddled = [0] * READERS
         seen_base: set[int] = set()
         seen_dep: set[int] = set()
-        stale_function_races: list[tuple] = []  # see the known open race in the pinned block below
-        held_positions = (4, 5, 10, 11)  # held_snapshot, held_nested, held_combined, held_dep_snapshot
-
-        def exact(world):
-            return tuple(value for position, value in enumerate(world) if position not in held_positions)
 
         def fail(*what):
             if len(errors) < 50:
@@ -247,22 +242,18 @@ class ReadersAndWritersTest(StressSandbox):
                             for _ in range(3):
                                 time.sleep(0)  # a yield: let writers publish in the middle of the block
                                 again = read_pinned_world()
-                                # Known open race (about one run in ten on 3.13): a function object held
-                                # since generation 1, called in a pinned block that publishes straddle, can
-                                # run newer code than the pin. Recorded, not failed, until fixed (see the
-                                # closing note of the reliability issue); module attributes and functions
-                                # read through the proxies stay exact.
-                                if exact(again) != exact(first):
+                                # Functions held since generation 1 included: this caught a lineage
+                                # that read its newest function and generation in two steps.
+                                if again != first:
                                     fail("pinned", "changed within the block", first, again)
                                     break
-                                if again != first:
-                                    stale_function_races.append((first, again))
                         (v, tag, snap, nested, held, held_n, dv, seen, dsnap, comb, held_comb, held_dsnap) = first
                         check_base("pinned", v)
                         check_dep("pinned", dv)
                         expected = ((v, v, v, v * v), (v, v, v), (dv, dv, v), (dv, v, v, v))
-                        if (tag, snap, nested, seen, dsnap, comb) != (
-                                ("base", v), expected[0], expected[1], v, expected[2], expected[3]):
+                        if (tag, snap, held, nested, held_n, seen, dsnap, held_dsnap, comb, held_comb) != (
+                                ("base", v), expected[0], expected[0], expected[1], expected[1], v,
+                                expected[2], expected[2], expected[3], expected[3]):
                             fail("pinned", "one world was not one generation", first)
                         pinned_blocks[index] += 1
                         if vi.generation("st_dep") != entered:

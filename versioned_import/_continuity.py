@@ -180,6 +180,7 @@ def adopt(state: Any, module: str, generation: Any) -> None:
         lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
         lineage.current = function
         lineage.generation = generation
+        lineage.head = (function, generation)
         lineage.versions.append((version_ref(function, lineage), function.__code__, weakref.ref(generation)))
         lineage.meta = _forwarders.meta(function.__code__)
         lineages.functions[(module, key)] = lineage
@@ -219,6 +220,7 @@ def forget(state: Any, module: str) -> None:
                 operation[0](*operation[1:])
         lineage.versions = []
         lineage.current = None
+        lineage.head = (None, None)
         lineage.table.pop(lineage.serial, None)
     for key in [k for k in lineages.caches if k[0] == module]:
         del lineages.caches[key]
@@ -333,6 +335,7 @@ def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, 
         if lineage is not None and target is not None and lineage.current is not target:
             result.add((setattr, lineage, "current", target), (setattr, lineage, "current", lineage.current))
             result.add((setattr, lineage, "generation", None), (setattr, lineage, "generation", lineage.generation))
+            result.add((setattr, lineage, "head", (target, None)), (setattr, lineage, "head", lineage.head))
 
 
 def _own_wrapped(version: FunctionType, key: tuple[str, str], lineage: FunctionLineage) -> Any:
@@ -366,10 +369,12 @@ def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) ->
     if current is None:
         return
     lineage.generation = None
+    lineage.head = (current, None)
     lineage.sleep = lambda lineage: _sleep_function(lineages, key, lineage)
     if any(r() is not None and r() is not current for r, _, _ in lineage.versions):
         return  # an older version still forwards to it; version_died calls again when the last one goes
     lineage.current = None
+    lineage.head = (None, None)
     lineage.sleep = None
     lineage.release_if_unused()
 
@@ -504,6 +509,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         result.add((setattr, lineage, "dormant", None), (setattr, lineage, "dormant", lineage.dormant))
         result.add((setattr, lineage, "sleep", None), (setattr, lineage, "sleep", lineage.sleep))
         result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
+        result.add((setattr, lineage, "head", (function, new)), (setattr, lineage, "head", lineage.head))
         result._after.append(lambda lineage=lineage, kept=kept, meta=meta: (
             setattr(lineage, "versions", kept), setattr(lineage, "meta", meta)))
     # No cache may serve a result computed by a body that is no longer current.

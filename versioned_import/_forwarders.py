@@ -36,7 +36,7 @@ class FunctionLineage:
     forwarder, however many old versions are still alive.
     """
 
-    __slots__ = ("module", "key", "proxy_id", "current", "generation", "versions", "meta", "dormant", "sleep",
+    __slots__ = ("module", "key", "proxy_id", "current", "generation", "head", "versions", "meta", "dormant", "sleep",
                  "serial", "table", "forgotten", "newest", "__weakref__")
 
     def __init__(self, module: str, key: tuple[str, str], proxy_id: int, table: dict[int, Any]) -> None:
@@ -45,6 +45,10 @@ class FunctionLineage:
         self.proxy_id = proxy_id
         self.current: FunctionType | None = None
         self.generation: Any = None
+        # (current, generation) as one object: resolve() reads it in one step,
+        # so a publish landing between two reads cannot pair a newer function
+        # with an older generation. Every publish writes it with the other two.
+        self.head: tuple[FunctionType | None, Any] = (None, None)
         # (function, its own code, its generation), all weak: an old version
         # lives exactly as long as somebody still holds it.
         self.versions: list[tuple[weakref.ref, types.CodeType, weakref.ref]] = []
@@ -84,15 +88,16 @@ class FunctionLineage:
 
     def resolve(self) -> FunctionType:
         """Return the function a forwarder should call in the caller's view."""
+        current, generation = self.head
         world = view.get()
         if world is not None:
-            generation = world.generations.get(self.proxy_id)
-            if generation is not None and generation is not self.generation:
-                definitions = generation.continuity
+            pinned = world.generations.get(self.proxy_id)
+            if pinned is not None and pinned is not generation:
+                definitions = pinned.continuity
                 body = definitions.bodies.get(self.key) if definitions is not None else None
                 if body is not None:
                     return body
-        return self.target()
+        return current if current is not None else self.target()
 
     def __repr__(self) -> str:
         return f"<lineage {self.module}.{self.key[0]}>"
