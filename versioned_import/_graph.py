@@ -29,6 +29,10 @@ class DependencyGraph:
             self._imports.setdefault(name, set())
             self._importers.setdefault(name, set())
 
+    def rank(self, name: str) -> int:
+        """Return the first-import order of ``name`` (-1 if unknown)."""
+        return self._rank.get(name, -1)
+
     def __contains__(self, name: object) -> bool:
         return name in self._rank
 
@@ -40,14 +44,6 @@ class DependencyGraph:
         self.add_module(imported)
         self._imports[importer].add(imported)
         self._importers[imported].add(importer)
-
-    def imports_of(self, name: str) -> frozenset[str]:
-        """Return the modules ``name`` imported."""
-        return frozenset(self._imports.get(name, ()))
-
-    def importers_of(self, name: str) -> frozenset[str]:
-        """Return the modules that imported ``name`` directly."""
-        return frozenset(self._importers.get(name, ()))
 
     def replace_imports(self, name: str, imported: Iterable[str]) -> None:
         """Make ``imported`` the complete set of ``name``'s imports (after a re-execution)."""
@@ -85,12 +81,12 @@ class DependencyGraph:
         and between independent groups the earlier first import comes first, so
         a cycle re-executes entered from the same module as its first import.
         """
-        members = sorted(set(names), key=lambda n: self._rank.get(n, -1))
+        members = sorted(set(names), key=self.rank)
         inside = set(members)
         groups = _strongly_connected(members, lambda n: sorted(
-            (m for m in self._imports.get(n, ()) if m in inside), key=self._rank.get))
+            (m for m in self._imports.get(n, ()) if m in inside), key=self.rank))
         # Tarjan emits a group only after every group it imports: dependencies first.
-        return [sorted(group, key=lambda n: self._rank.get(n, -1)) for group in groups]
+        return [sorted(group, key=self.rank) for group in groups]
 
 
 def _strongly_connected(nodes, successors):

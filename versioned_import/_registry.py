@@ -139,10 +139,6 @@ class State:
                 while len(record.history) > depth:
                     record.history.popleft()
 
-    def versioned_paths(self) -> dict[str, str]:
-        """Return name -> source path for every versioned module."""
-        with self.lock:
-            return {name: record.path for name, record in self.records.items()}
 
     # -- worlds and views ----------------------------------------------------------
 

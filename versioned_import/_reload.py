@@ -9,6 +9,7 @@ before that pass, the new dicts are simply dropped.
 
 from __future__ import annotations
 
+import contextvars
 import linecache
 import os
 import sys
@@ -101,8 +102,6 @@ def _not_versioned_message(state: State, action: str, name: str) -> str:
                 "to reload")
     module = sys.modules.get(name)
     if module is not None:
-        from ._finder import in_scope
-
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
         if in_scope(name, origin, True, finder.scope):
@@ -438,20 +437,13 @@ def _run_staged(state: State, transaction: _Transaction) -> None:
     state.refresh_views(proxies)
     try:
         # A copied context: the staging view never leaks into the caller's context.
-        context = _fresh_context()
-        context.run(_stage_in_view, staging, transaction)
+        contextvars.copy_context().run(_stage_in_view, staging, transaction)
     finally:
         with state.lock:
             state.staging.difference_update(transaction.by_proxy)
         # Views are switched back after publish (or now, on failure).
         if transaction.failure is not None or any(s.state != "done" for s in transaction.by_proxy.values()):
             state.refresh_views(proxies)
-
-
-def _fresh_context():
-    import contextvars
-
-    return contextvars.copy_context()
 
 
 def _stage_in_view(staging: _Staging, transaction: _Transaction) -> None:
@@ -505,31 +497,35 @@ def _notify(state: State, report: ReloadReport) -> None:
 
 def changed(state: State) -> list[str]:
     """Return the versioned modules whose source bytes differ from their current generation (G8)."""
+    return list(changed_sources(state))
 
+
+def changed_sources(state: State) -> dict[str, Source | None]:
+    """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable)."""
     with state.lock:
         records = [r for r in state.records.values() if r.current is not None]
-    result = []
+    result: dict[str, Source | None] = {}
     stat = os.stat
     for record in records:
         try:
             key = stat_key(stat(record.path))
         except OSError:
-            result.append(record.name)  # gone: a reload will say so clearly
+            result[record.name] = None  # gone: a reload will say so clearly
             continue
         if key == record.seen_stat and not record.seen_racy:
             continue
         try:
             source = read_source(record.path)
         except OSError:
-            result.append(record.name)
+            result[record.name] = None
             continue
         current = record.current.source
         if current is not None and source.digest == current.digest:
             record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
             register_linecache(record.current)  # the file no longer shows the running source
-            result.append(record.name)
-    return sorted(result, key=lambda n: state.graph._rank.get(n, 0))
+            result[record.name] = source
+    return {name: result[name] for name in sorted(result, key=state.graph.rank)}
 
 
 def reload_changed(state: State, dependents: bool = True) -> ReloadReport:

@@ -9,13 +9,12 @@ retried on the next tick instead of being refused. Each distinct refusal
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
 
 from ._errors import ReloadError
-from ._source import stat_key
+from ._reload import changed_sources, reload
 
 __all__ = ["Watcher"]
 
@@ -56,22 +55,13 @@ class Watcher:
 
     def tick(self) -> None:
         """Reload what changed and has settled; each distinct refusal is attempted, logged and reported once."""
-        from ._reload import changed, reload
-        from ._source import read_source
-
         state = self._state
-        names = changed(state)
+        sources = changed_sources(state)
         now = time.time_ns()
         settled = []
-        for name in names:
-            record = state.records.get(name)
-            if record is None:
-                continue
-            try:
-                key = stat_key(os.stat(record.path))
-                digest = read_source(record.path).digest
-            except OSError:
-                key, digest = None, b"<unreadable>"
+        for name, source in sources.items():
+            # The bytes changed_sources() just read: no second read here.
+            key, digest = (source.stat_key, source.digest) if source is not None else (None, b"<unreadable>")
             old_enough = key is not None and key[0] < now - int(self.interval * 1e9)
             if key is None or old_enough or self._pending.get(name) == key:
                 settled.append((name, digest))
@@ -79,7 +69,7 @@ class Watcher:
             else:
                 self._pending[name] = key  # seen changing: give the writer one more tick
         for name in list(self._pending):
-            if name not in names:
+            if name not in sources:
                 del self._pending[name]
         if not settled:
             return
