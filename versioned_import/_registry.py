@@ -149,7 +149,7 @@ class State:
         return World(generations)
 
     def replace_world(self, world: World) -> None:
-        """Make ``world`` current outside a publish (a first import, an unload); caller holds ``lock``.
+        """Make ``world`` current outside a publish (an unload); caller holds ``lock``.
 
         Readers pinned to the old world keep it: it joins the stale worlds,
         so a later publish switches their modules to the view class.
@@ -172,15 +172,12 @@ class State:
                 self.refresh_views(list(self.records.values()) + self.detached)
                 self.detached = [r for r in self.detached if self.needs_view(r)]
 
-    def needs_view(self, record: ModuleRecord, current: Generation | None = None, world: World | None = None) -> bool:
-        """Whether some reader must see ``record`` through a view other than its published dict."""
+    def needs_view(self, record: ModuleRecord, current: Generation | None = None) -> bool:
+        """Whether some reader must see ``record`` through a view other than ``current`` (default: its published one)."""
         if id(record.proxy) in self.staging:
             return True
         current = record.current if current is None else current
-        stale = set(self.pinned_stale)
-        if world is not None and world.pins:
-            stale.add(world)
-        return any(w.generation(record.proxy) not in (None, current) for w in stale)
+        return any(w.generation(record.proxy) not in (None, current) for w in self.pinned_stale)
 
     def refresh_views(self, records: Any) -> None:
         """Switch each proxy to the view class exactly while some reader needs it."""
