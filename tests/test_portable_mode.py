@@ -13,6 +13,8 @@ BATTERIES = [
     "tests.test_generations",
     "tests.test_continuity_functions",
     "tests.test_continuity_classes",
+    "tests.test_class_realcode",
+    "tests.test_class_holders_model",
     "tests.test_dependents",
     "tests.test_runtime",
     "tests.test_transactions",

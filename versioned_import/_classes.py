@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from ._operations import Plan, add_sequence, mapped, nothing, real_dict, replace_contents
+from ._holders import bases_of, dict_of, mro_of, set_bases
+from ._operations import Plan, add_sequence, apply_atomically, mapped, nothing, real_dict, replace_contents
 
 try:
     import _abc
 except ImportError:  # pragma: no cover - only the pure-Python _py_abc interpreters
     _abc = None
 
-__all__ = ["ClassState", "snapshot", "apply_state", "set_operations", "merge_abc", "incompatibility",
+__all__ = ["ClassState", "snapshot", "apply_state", "set_operations", "merge_abc", "incompatibility", "probe",
            "enum_incompatibility", "map_enum_members", "HEAPTYPE", "HAVE_GC"]
 
 
@@ -47,38 +49,61 @@ class ClassState:
 
 
 def _static_base(cls: type) -> type:
-    for base in cls.__mro__:
+    for base in mro_of(cls):
         if not base.__flags__ & HEAPTYPE:
             return base
     return object
 
 
-def incompatibility(identity: type, new: type) -> str | None:
-    """Say why ``identity`` cannot become ``new`` in place, or None if it can."""
-    if type(identity) is not type(new):
-        return (f"its metaclass changed ({type(identity).__qualname__} -> {type(new).__qualname__}); "
-                "existing instances keep the old class")
-    old_slots = identity.__dict__.get("__slots__")
-    new_slots = new.__dict__.get("__slots__")
+_LAYOUT = tuple(type.__dict__[name].__get__ for name in
+                ("__basicsize__", "__itemsize__", "__dictoffset__", "__weakrefoffset__"))
+
+
+def _layout(cls: type) -> tuple[Any, ...]:
+    return (*(read(cls) for read in _LAYOUT), _static_base(cls))
+
+
+def incompatibility(identity: type, new: type, mapped: Callable[[Any], Any]) -> str | None:
+    """Say why ``identity`` cannot become ``new`` in place, or None if it can.
+
+    ``mapped`` gives the identity of each class decided so far: a metaclass
+    re-executed with the module that defines it is the same metaclass.
+    """
+    metaclass = mapped(type(new))
+    if metaclass is not type(identity):
+        old_name, new_name = type(identity).__qualname__, type(new).__qualname__
+        detail = f"{old_name} -> {new_name}" if old_name != new_name else f"{old_name} was itself replaced"
+        return f"its metaclass changed ({detail}); existing instances keep the old class"
+    old_slots = dict_of(identity).get("__slots__")
+    new_slots = dict_of(new).get("__slots__")
     if old_slots != new_slots:
         return "its __slots__ changed, so instances have another layout; existing instances keep the old class"
-    if (identity.__basicsize__, identity.__itemsize__, identity.__dictoffset__, identity.__weakrefoffset__,
-            _static_base(identity)) != (new.__basicsize__, new.__itemsize__, new.__dictoffset__,
-                                        new.__weakrefoffset__, _static_base(new)):
+    if _layout(identity) != _layout(new):
         return ("its base classes changed the instance layout (a different built-in base); existing instances "
                 "keep the old class")
     return None
 
 
+def probe(operations: list[tuple[tuple, tuple]]) -> TypeError | None:
+    """Apply ``(do, undo)`` pairs and undo them, in one step nobody can observe; return CPython's refusal, if any."""
+    do = [pair[0] for pair in operations] + [pair[1] for pair in reversed(operations)]
+    undo = [pair[1] for pair in operations] + [(nothing,)] * len(operations)
+    try:
+        apply_atomically(do, undo)
+    except TypeError as error:
+        return error
+    return None
+
+
 def snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) -> ClassState:
     attributes = {}
-    for key, value in cls.__dict__.items():
+    for key, value in dict_of(cls).items():
         if key in _LAYOUT_KEYS or key in _KEEP_KEYS:
             continue
         if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is cls:
             continue  # a __slots__ descriptor: the identity keeps its own, same layout
         attributes[key] = mapped(value, mapping)
-    bases = tuple(mapped(base, mapping) for base in cls.__bases__)
+    bases = tuple(mapped(base, mapping) for base in bases_of(cls))
     return ClassState(identity, attributes, bases)
 
 
@@ -87,7 +112,7 @@ _MISSING = object()
 
 # Names the metaclass handles with a descriptor that does store into the class dict.
 _STORED_BY_TYPE = frozenset({"__doc__", "__module__", "__abstractmethods__", "__annotations__", "__qualname__",
-                             "__name__", "__bases__", "__type_params__", "__text_signature__"})
+                             "__name__", "__type_params__", "__text_signature__"})
 
 
 def _raw_key(identity: type, key: str) -> bool:
@@ -98,8 +123,8 @@ def _raw_key(identity: type, key: str) -> bool:
     """
     if key in _STORED_BY_TYPE or not (key.startswith("__") and key.endswith("__")):
         return False
-    for owner in type(identity).__mro__:
-        descriptor = owner.__dict__.get(key)
+    for owner in mro_of(type(identity)):
+        descriptor = dict_of(owner).get(key)
         if descriptor is not None:
             return hasattr(type(descriptor), "__set__")
     return False
@@ -119,15 +144,15 @@ def _del_operations(identity: type, key: str) -> tuple[tuple, ...]:
 
 
 def _touch(identity: type) -> tuple:
-    return (type.__setattr__, identity, "__doc__", identity.__dict__.get("__doc__"))
+    return (type.__setattr__, identity, "__doc__", dict_of(identity).get("__doc__"))
 
 
 def apply_state(result: Plan, class_state: ClassState) -> None:
     identity = class_state.identity
-    current = identity.__dict__
-    if class_state.bases != identity.__bases__:
-        result.add((type.__setattr__, identity, "__bases__", class_state.bases),
-                   (type.__setattr__, identity, "__bases__", identity.__bases__))
+    current = dict_of(identity)
+    if class_state.bases != bases_of(identity):
+        result.add((set_bases, identity, class_state.bases),
+                   (set_bases, identity, bases_of(identity)))
     for key, value in current.items():
         if key in class_state.attributes or key in _LAYOUT_KEYS or key in _KEEP_KEYS:
             continue
@@ -145,7 +170,7 @@ def apply_state(result: Plan, class_state: ClassState) -> None:
 
 
 def merge_abc(result: Plan, identity: type, new: type, mapping: dict[int, tuple[Any, Any]]) -> None:
-    if _abc is None or "_abc_impl" not in new.__dict__ or "_abc_impl" not in identity.__dict__:
+    if _abc is None or "_abc_impl" not in dict_of(new) or "_abc_impl" not in dict_of(identity):
         return
     registry = _abc._get_dump(new)[0]
     for reference in registry:
@@ -156,29 +181,29 @@ def merge_abc(result: Plan, identity: type, new: type, mapping: dict[int, tuple[
 
 def enum_incompatibility(identity: type, new: type) -> str | None:
     """An int/str/tuple-based enum member carries its value in the object itself: it cannot change."""
-    new_members = new.__dict__.get("_member_map_")
-    old_members = identity.__dict__.get("_member_map_")
+    new_members = dict_of(new).get("_member_map_")
+    old_members = dict_of(identity).get("_member_map_")
     if not isinstance(new_members, dict) or not isinstance(old_members, dict):
         return None
-    if new.__dict__.get("_member_type_", object) is object:
+    if dict_of(new).get("_member_type_", object) is object:
         return None
     for name, member in new_members.items():
         old = old_members.get(name)
         if old is not None and getattr(old, "_value_", None) != getattr(member, "_value_", None):
-            return (f"member {name} of this {new.__dict__['_member_type_'].__name__}-based enum changed value, "
+            return (f"member {name} of this {dict_of(new)['_member_type_'].__name__}-based enum changed value, "
                     "and such a member holds its value inside the object; existing members keep the old class")
     return None
 
 
 def map_enum_members(result: Plan, mapping: dict[int, tuple[Any, Any]], identity: type, new: type) -> None:
-    new_members = new.__dict__.get("_member_map_")
-    old_members = identity.__dict__.get("_member_map_")
+    new_members = dict_of(new).get("_member_map_")
+    old_members = dict_of(identity).get("_member_map_")
     if not isinstance(new_members, dict) or not isinstance(old_members, dict):
         return
     # Pseudo-members (Flag composites such as R|W) made before the reload stay
     # the very objects they were, so values taken earlier still compare equal.
-    new_values = new.__dict__.get("_value2member_map_")
-    old_values = identity.__dict__.get("_value2member_map_")
+    new_values = dict_of(new).get("_value2member_map_")
+    old_values = dict_of(identity).get("_value2member_map_")
     if isinstance(new_values, dict) and isinstance(old_values, dict):
         canonical = {id(m) for m in old_members.values()}
         for value, member in old_values.items():

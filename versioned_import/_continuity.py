@@ -30,15 +30,19 @@ from __future__ import annotations
 import functools
 import types
 import weakref
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
-                       map_enum_members, merge_abc, snapshot)
+                       map_enum_members, merge_abc, probe, snapshot)
 from ._forwarders import ABSENT, KIND_NAMES, FunctionLineage, kind, version_ref, wrapped_operations
-from ._operations import Plan, apply_atomically, mapped, nothing
-from ._references import rewrite_references
+from ._holders import bases_of, dict_of, mro_of, set_bases, retype_operations
+from ._operations import Plan, mapped, nothing, real_dict
+from ._referrers import ReferrerScope
+from ._references import Holders, discover, internal_tuples, mapper, rewrite
+from ._report import Replaced
 
 __all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
 
@@ -229,98 +233,311 @@ def forget(state: Any, module: str) -> None:
 # -- planning a publish -------------------------------------------------------
 
 
-def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = False) -> Plan:
+def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = False,
+         scope: ReferrerScope | None = None) -> Plan:
     """Plan publishing ``(record, old_generation, new_generation)`` triples.
+
+    The pipeline: match each new class to its lineage; find what holds the
+    new objects (``_references.discover``); decide, bases and metaclasses
+    first, which classes continue (``_decide``); map copies of immutable
+    holders; plan class states, then functions, then the rewrite of every
+    holder. ``scope`` bounds the search to objects created during the reload
+    (see ``_referrers``); without one the whole heap is searched.
 
     With ``republish`` the new generations were published before (rollback):
     their class states are re-applied and their functions become current
     again; nothing new exists, so nothing is rewritten.
     """
-    from ._reload import Replaced
-
     lineages = _lineages(state)
     result = Plan()
-    mapping: dict[int, tuple[Any, Any]] = {}  # id(new object) -> (new object, identity)
-    continued: list[tuple[str, str, type, type, Any]] = []
-    restarted: list[tuple[str, str]] = []  # (module, "Class.") of replaced classes
-    fresh: list[tuple[str, str, type, Any]] = []
-
-    for record, old, new in triples:
-        module = record.name
-        definitions: Definitions = new.continuity
-        if republish:
-            for qualname, class_state in definitions.states.items():
-                lineage = lineages.classes.get((module, qualname))
-                if lineage is not None:
-                    result._after.append(lambda lineage=lineage, state=class_state: (
-                        lineage.revive(state.identity), setattr(lineage, "state", weakref.ref(state))))
-                apply_state(result, class_state)
-            if old is not None and old.continuity is not None:
-                # Classes the rolled-back generation continued but the republished one
-                # does not define go back to the state they had before it.
-                for qualname, reference in old.continuity.previous_states.items():
-                    lineage = lineages.classes.get((module, qualname))
-                    previous = reference() if reference is not None else None
-                    if qualname not in definitions.states and previous is not None and lineage is not None:
-                        apply_state(result, previous)
-                        result._after.append(lambda lineage=lineage, reference=reference:
-                                             setattr(lineage, "state", reference))
-            continue
-        for qualname, cls in definitions.classes.items():
-            lineage = lineages.classes.get((module, qualname))
-            identity = lineage.get() if lineage is not None else None
-            if identity is None or identity is cls:
-                fresh.append((module, qualname, cls, new))
-                continue
-            reason = (incompatibility(identity, cls) or enum_incompatibility(identity, cls)
-                      or _bases_incompatibility(identity, cls, lineages, module))
-            if reason is not None:
-                result.replaced.append(Replaced(module, qualname, reason))
-                fresh.append((module, qualname, cls, new))
-                restarted.append((module, qualname + "."))
-                continue
-            mapping[id(cls)] = (cls, identity)
-            continued.append((module, qualname, identity, cls, new))
-        _report_kind_changes(result, module, old, definitions, Replaced)
-
-    # Bases before subclasses: a new source may invert a hierarchy, and each
-    # __bases__ assignment is checked against the classes as they are then.
-    continued.sort(key=lambda item: len(item[3].__mro__))
-    fresh.sort(key=lambda item: len(item[2].__mro__))
-    for module, qualname, identity, cls, new in continued:
-        map_enum_members(result, mapping, identity, cls)
-    for module, qualname, identity, cls, new in continued:
-        class_state = snapshot(cls, identity, mapping)
-        new.continuity.states[qualname] = class_state
-        lineage = lineages.classes[(module, qualname)]
-        new.continuity.previous_states[qualname] = lineage.state
-        result._after.append(lambda lineage=lineage, state=class_state: setattr(lineage, "state", weakref.ref(state)))
-        apply_state(result, class_state)
-        merge_abc(result, identity, cls, mapping)
-    for module, qualname, cls, new in fresh:
-        class_state = snapshot(cls, cls, mapping)
-        new.continuity.states[qualname] = class_state
-        if class_state.bases != cls.__bases__:
-            result.add((type.__setattr__, cls, "__bases__", class_state.bases),
-                       (type.__setattr__, cls, "__bases__", cls.__bases__))
-        # Bookkeeping changes only once the publish succeeded (see Plan.committed).
-        result._after.append(lambda key=(module, qualname), cls=cls, state=class_state:
-                             lineages.classes.__setitem__(key, ClassLineage(cls, state)))
-
+    if republish:
+        for record, old, new in triples:
+            _plan_republished_classes(result, lineages, record.name, old, new)
+    matching = _Matching() if republish else _match(lineages, triples, result)
+    if matching.candidates:
+        with ExitStack() as stack:
+            if scope is None:
+                scope = stack.enter_context(ReferrerScope())
+                scope.widen()
+            _plan_classes(result, lineages, matching, scope)
+    else:
+        _plan_fresh_classes(result, lineages, matching)
     for record, old, new in triples:
         # Old instances of a replaced class keep it, so its methods keep their
         # code: the new methods start lineages of their own.
-        prefixes = tuple(prefix for module, prefix in restarted if module == record.name)
-        _plan_functions(result, lineages, record, old, new, mapping, republish, Replaced, prefixes)
+        prefixes = tuple(prefix for module, prefix in matching.restarted if module == record.name)
+        _plan_functions(result, lineages, record, old, new, matching.mapping, republish, prefixes)
         if republish and old is not None and old.continuity is not None:
             _restore_dropped_definitions(result, lineages, record.name, old.continuity, new.continuity)
         _plan_dormancy(result, lineages, record.name, old, new)
         if not republish:
             new.continuity.classes = {}
-    if mapping:
-        own = {id(continued), id(fresh), *(id(item) for item in continued), *(id(item) for item in fresh)}
-        rewrite_references(result, mapping, triples, own)
+    if matching.found is not None:
+        rewrite(result, matching.found, matching.mapped, matching.class_dicts, matching.scope)
+    matching.release()
     return result
+
+
+@dataclass(eq=False)
+class _Matching:
+    """The classes of one publish: which continue (``mapping``: new -> identity), which start afresh."""
+
+    candidates: list[tuple[str, str, type, type, Any]] = field(default_factory=list)
+    continued: list[tuple[str, str, type, type, Any]] = field(default_factory=list)
+    fresh: list[tuple[str, str, type, Any]] = field(default_factory=list)
+    restarted: list[tuple[str, str]] = field(default_factory=list)  # (module, "Class.") of replaced classes
+    mapping: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    found: Holders | None = None
+    mapped: Any = None
+    class_dicts: set[int] = field(default_factory=set)
+    scope: Any = None
+
+    def own(self) -> set[int]:
+        """The ids of this bookkeeping, which refers to the new objects and is never rewritten."""
+        ids = {id(self.candidates), id(self.continued), id(self.fresh), id(self.mapping)}
+        ids.update(id(item) for item in self.candidates)
+        ids.update(id(item) for item in self.fresh)
+        return ids
+
+    def release(self) -> None:
+        self.candidates, self.continued, self.fresh, self.found, self.mapped, self.scope = [], [], [], None, None, None
+
+
+def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> _Matching:
+    matching = _Matching()
+    for record, old, new in triples:
+        module = record.name
+        definitions: Definitions = new.continuity
+        for qualname, cls in definitions.classes.items():
+            lineage = lineages.classes.get((module, qualname))
+            identity = lineage.get() if lineage is not None else None
+            if identity is None or identity is cls:
+                matching.fresh.append((module, qualname, cls, new))
+            else:
+                matching.candidates.append((module, qualname, identity, cls, new))
+        _report_kind_changes(result, module, old, definitions)
+    # Bases and metaclasses before the classes that use them, across modules:
+    # each decision sees the identities of what it builds on.
+    rank = _ranks([item[3] for item in matching.candidates] + [item[2] for item in matching.fresh])
+    matching.candidates.sort(key=lambda item: rank[id(item[3])])
+    matching.fresh.sort(key=lambda item: rank[id(item[2])])
+    return matching
+
+
+def _ranks(classes: list[type]) -> dict[int, int]:
+    """Rank each new class after its bases and its metaclass (those not new rank 0)."""
+    new = {id(cls): cls for cls in classes}
+    ranks: dict[int, int] = {}
+
+    def rank(cls: type) -> int:
+        key = id(cls)
+        if key not in new:
+            return 0
+        if key not in ranks:
+            ranks[key] = 0  # a cycle is impossible; this only guards against a malformed class
+            ranks[key] = 1 + max([rank(base) for base in bases_of(cls)] + [rank(type(cls))])
+        return ranks[key]
+
+    for cls in classes:
+        rank(cls)
+    return ranks
+
+
+def _plan_classes(result: Plan, lineages: Lineages, matching: _Matching, scope: ReferrerScope) -> None:
+    # No local variable of this frame may refer to a new class during the
+    # search: reference counts decide whether it must see the whole heap.
+    targets, skip = _search_targets(matching)
+    found = discover(scope, targets, skip)
+    del targets[:]
+    instances = _first_instances(found)
+    _decide_all(result, matching, instances)
+    instances.clear()
+    for _, _, identity, cls, _ in matching.continued:
+        map_enum_members(result, matching.mapping, identity, cls)
+    matching.found, matching.scope = found, scope
+    matching.mapped = mapper(matching.mapping, found)
+    for module, qualname, identity, cls, new in matching.continued:
+        matching.class_dicts.add(id(real_dict(cls)))
+        matching.class_dicts.add(id(real_dict(identity)))
+        class_state = snapshot(cls, identity, matching.mapping)
+        new.continuity.states[qualname] = class_state
+        lineage = lineages.classes[(module, qualname)]
+        new.continuity.previous_states[qualname] = lineage.state
+        result._after.append(lambda lineage=lineage, state=class_state: setattr(lineage, "state", weakref.ref(state)))
+        apply_state(result, class_state)
+        merge_abc(result, identity, cls, matching.mapping)
+    _plan_fresh_classes(result, lineages, matching)
+
+
+def _search_targets(matching: _Matching) -> tuple[list[Any], set[int]]:
+    """Return the new objects whose holders are searched, and the ids of the bookkeeping that holds them."""
+    skip = matching.own()
+    targets: list[Any] = []
+    skip.add(id(targets))
+    for _, _, _, cls, new in matching.candidates:
+        targets.append(cls)
+        targets.extend(_enum_members(cls))
+        skip.add(id(new.continuity.classes))
+    for _, _, cls, new in matching.fresh:
+        skip.add(id(new.continuity.classes))
+    skip |= internal_tuples([item[3] for item in matching.candidates] + [item[2] for item in matching.fresh])
+    return targets, skip
+
+
+class _Cascade(Exception):
+    """A new class cannot be put on the identities of its bases: those bases must be replaced too."""
+
+    def __init__(self, bases: list[type], reason: str) -> None:
+        super().__init__(reason)
+        self.bases = bases
+        self.reason = reason
+
+
+def _decide_all(result: Plan, matching: _Matching, instances: dict[int, Any]) -> None:
+    """Decide every candidate, bases and metaclasses first; a base no subclass can sit on is replaced.
+
+    Deciding puts each new class on the identities of its bases (it is still
+    private to the reload). Where CPython refuses that for a subclass (3.11
+    compares int-derived and ``__weakref__``-slotted layouts strictly), the
+    bases it names are decided again as replaced, and everything restarts
+    from the original bases: no class ends up on a base that was not kept.
+    """
+    fresh, forced = list(matching.fresh), {}
+    original = {id(cls): (cls, bases_of(cls)) for cls in [c[3] for c in matching.candidates] + [c[2] for c in fresh]}
+    mapped_so_far = functools.partial(mapped, mapping=matching.mapping)
+    for _ in range(len(original) + 1):
+        replaced: list[Replaced] = []
+        try:
+            for module, qualname, identity, cls, new in matching.candidates:
+                reason = forced.get(id(cls)) or _decide(identity, cls, mapped_so_far, instances.get(id(cls)))
+                if reason is not None:
+                    replaced.append(Replaced(module, qualname, reason))
+                    matching.fresh.append((module, qualname, cls, new))
+                    matching.restarted.append((module, qualname + "."))
+                else:
+                    matching.mapping[id(cls)] = (cls, identity)
+                    matching.continued.append((module, qualname, identity, cls, new))
+            for module, qualname, cls, new in matching.fresh:
+                _rebase(cls, mapped_so_far, f"{module}.{qualname}")
+        except _Cascade as cascade:
+            for base in cascade.bases:
+                forced[id(base)] = cascade.reason
+            for cls, bases in original.values():
+                if bases_of(cls) != bases:
+                    set_bases(cls, bases)
+            matching.mapping.clear()
+            matching.continued.clear()
+            matching.restarted.clear()
+            matching.fresh[:] = fresh
+            continue
+        result.replaced.extend(replaced)
+        return
+    raise AssertionError("class decisions did not settle")  # each round forces at least one more base
+
+
+def _rebase(cls: type, mapped: Any, where: str) -> None:
+    """Put the new class ``cls`` on the identities of its bases, or say which bases cannot be kept."""
+    bases = tuple(map(mapped, bases_of(cls)))
+    if bases == bases_of(cls):
+        return
+    try:
+        set_bases(cls, bases)
+    except TypeError as error:
+        raise _Cascade(_offending(cls, bases), f"its subclass {where} cannot be put on the existing class ({error}); "
+                       "the new class takes its place and existing instances keep the old class") from None
+
+
+def _offending(cls: type, bases: tuple[type, ...]) -> list[type]:
+    """Return the bases of ``cls`` that CPython refuses to see replaced by their identity (all, if none alone)."""
+    original = bases_of(cls)
+    changed = [index for index, (new, identity) in enumerate(zip(original, bases)) if identity is not new]
+    offending = []
+    for index in changed:
+        trial = original[:index] + (bases[index],) + original[index + 1:]
+        if probe([((set_bases, cls, trial), (set_bases, cls, original))]) is not None:
+            offending.append(original[index])
+    return offending or [original[index] for index in changed]
+
+
+def _enum_members(cls: type) -> list[Any]:
+    members = dict_of(cls).get("_member_map_")
+    return list(members.values()) if type(members) is dict else []
+
+
+def _first_instances(found: Holders) -> dict[int, Any]:
+    """One instance of each class among the holders (instances hold their class), for probing retyping."""
+    instances: dict[int, Any] = {}
+    for holder, _ in found.rewrites:
+        instances.setdefault(id(type(holder)), holder)
+    for holder in found.copies.values():
+        instances.setdefault(id(type(holder)), holder)
+    return instances
+
+
+def _decide(identity: type, cls: type, mapped: Any, instance: Any) -> str | None:
+    """Say why ``cls`` cannot continue ``identity`` (None: it can), asking CPython itself where it decides.
+
+    The new class is first put on the identities of its bases (``_rebase``),
+    so that its instances created at import can take the identity's class:
+    CPython compares the layouts of both classes up to a common base.
+    """
+    reason = incompatibility(identity, cls, mapped) or enum_incompatibility(identity, cls)
+    if reason is not None:
+        return reason
+    if bool(identity.__base__.__flags__ & HAVE_GC) != bool(cls.__base__.__flags__ & HAVE_GC):
+        # CPython refuses this __bases__ assignment ("deallocator differs"),
+        # e.g. a class that derived from object alone now derives from a class.
+        return (f"its base changed from {identity.__base__.__qualname__} to {cls.__base__.__qualname__}, which "
+                "CPython cannot apply to an existing class; existing instances keep the old class")
+    if instance is not None:
+        # Its instances must be able to take the identity's class; without any, the new class
+        # is dropped after the publish and its own bases never matter.
+        _rebase(cls, mapped, f"{cls.__module__}.{cls.__qualname__}")
+    bases = tuple(map(mapped, bases_of(cls)))
+    steps = []
+    inverted = any(base is identity or identity in mro_of(base) for base in bases)
+    if bases != bases_of(identity) and not inverted:
+        # An inverted hierarchy only works once the bases are continued too: not probed.
+        steps.append(((set_bases, identity, bases), (set_bases, identity, bases_of(identity))))
+    if instance is not None and not inverted:
+        steps.append(retype_operations(instance, identity))
+    refusal = probe(steps) if steps else None
+    if refusal is None:
+        return None
+    if instance is not None and len(steps) == 1:
+        return (f"an instance created at import cannot take the existing class ({refusal}); the new class takes "
+                "its place and existing instances keep the old class")
+    return f"its new base classes cannot be applied in place ({refusal}); existing instances keep the old class"
+
+
+def _plan_fresh_classes(result: Plan, lineages: Lineages, matching: _Matching) -> None:
+    for module, qualname, cls, new in matching.fresh:
+        # Already on the identities of its bases (``_decide_all``).
+        class_state = snapshot(cls, cls, matching.mapping)
+        new.continuity.states[qualname] = class_state
+        # Bookkeeping changes only once the publish succeeded (see Plan.committed).
+        result._after.append(lambda key=(module, qualname), cls=cls, state=class_state:
+                             lineages.classes.__setitem__(key, ClassLineage(cls, state)))
+
+
+def _plan_republished_classes(result: Plan, lineages: Lineages, module: str, old: Any, new: Any) -> None:
+    definitions: Definitions = new.continuity
+    for qualname, class_state in definitions.states.items():
+        lineage = lineages.classes.get((module, qualname))
+        if lineage is not None:
+            result._after.append(lambda lineage=lineage, state=class_state: (
+                lineage.revive(state.identity), setattr(lineage, "state", weakref.ref(state))))
+        apply_state(result, class_state)
+    if old is not None and old.continuity is not None:
+        # Classes the rolled-back generation continued but the republished one
+        # does not define go back to the state they had before it.
+        for qualname, reference in old.continuity.previous_states.items():
+            lineage = lineages.classes.get((module, qualname))
+            previous = reference() if reference is not None else None
+            if qualname not in definitions.states and previous is not None and lineage is not None:
+                apply_state(result, previous)
+                result._after.append(lambda lineage=lineage, reference=reference:
+                                     setattr(lineage, "state", reference))
 
 
 def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, dropped: Definitions,
@@ -397,7 +614,7 @@ def _sleep_class(lineages: Lineages, key: tuple, lineage: ClassLineage) -> None:
     lineage.identity, lineage.dormant = None, weakref.ref(identity, gone)
 
 
-def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Definitions, Replaced: Any) -> None:
+def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Definitions) -> None:
     if old is None or old.continuity is None:
         return
     previous: Definitions = old.continuity
@@ -412,35 +629,10 @@ def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Defin
                                             "place; references to the old function keep the old code"))
 
 
-def _bases_incompatibility(identity: type, new: type, lineages: Lineages, module: str) -> str | None:
-    """Probe whether CPython accepts the new bases on the identity, in one step nobody else can observe."""
-    bases = []
-    for base in new.__bases__:
-        lineage = lineages.classes.get((module, base.__qualname__)) if base.__module__ == module else None
-        identity_of_base = lineage.get() if lineage is not None else None
-        bases.append(identity_of_base if identity_of_base is not None else base)
-    bases = tuple(bases)
-    if bool(identity.__base__.__flags__ & HAVE_GC) != bool(new.__base__.__flags__ & HAVE_GC):
-        # CPython refuses this __bases__ assignment ("deallocator differs"),
-        # e.g. a class that derived from object alone now derives from a class.
-        return (f"its base changed from {identity.__base__.__qualname__} to {new.__base__.__qualname__}, which "
-                "CPython cannot apply to an existing class; existing instances keep the old class")
-    if bases == identity.__bases__ or any(base is identity or identity in base.__mro__ for base in bases):
-        return None  # unchanged, or an inverted hierarchy that only works once the bases are continued too
-    try:
-        apply_atomically([(type.__setattr__, identity, "__bases__", bases),
-                          (type.__setattr__, identity, "__bases__", identity.__bases__)],
-                         [(type.__setattr__, identity, "__bases__", identity.__bases__), (nothing,)])
-    except TypeError as error:
-        return f"its new base classes cannot be applied in place ({error}); existing instances keep the old class"
-    return None
-
-
 # -- functions ------------------------------------------------------------------
 
 def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
-                    mapping: dict[int, tuple[Any, Any]], republish: bool, Replaced: Any,
-                    restart: tuple[str, ...] = ()) -> None:
+                    mapping: dict[int, tuple[Any, Any]], republish: bool, restart: tuple[str, ...] = ()) -> None:
     module = record.name
     definitions: Definitions = new.continuity
     proxy_id = id(record.proxy)

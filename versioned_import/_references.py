@@ -1,125 +1,138 @@
-"""Rewriting references: every reference to a new class (or Enum member) points at its identity.
+"""Rewriting references: every holder of a continued new class or Enum member points at its identity.
 
-One ``gc.get_referrers`` pass over the heap finds namespaces, registries,
-closure cells (``super()``'s ``__class__``), object attributes and instances
-created while the new generation executed; tuples cannot change, so a tuple
-holding a new class is replaced by a mapped copy wherever it is held, found by
-a second pass over its holders.
+The search runs in rounds. Round one finds the holders of the new objects
+(and their weak references); an immutable holder (a tuple, frozenset, union,
+alias, bound method or weak reference) cannot change, so it gets a mapped
+copy, and the next round finds *its* holders, until no immutable holder is
+left. Then every mutable holder is planned by its kind's rewriter
+(``_holders``). Searches go through a ``ReferrerScope``: objects created
+during the reload, or the whole heap only when reference counts say an older
+object holds something too.
 """
 
 from __future__ import annotations
 
-import gc
-import types
-import warnings
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._classes import HEAPTYPE, set_operations
-from ._operations import Plan, add_sequence, mapped, real_dict, replace_contents
+from ._classes import set_operations
+from ._holders import bases_of, is_class, is_user_class, lookup, mro_of, rewrite_object
+from ._operations import Plan, add_sequence
+from ._referrers import ReferrerScope, cache_dicts
 
-__all__ = ["rewrite_references"]
+__all__ = ["Holders", "discover", "rewrite"]
 
-FunctionType = types.FunctionType
+Mapping = dict[int, tuple[Any, Any]]
 
 
-def rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list, own: set[int]) -> None:
-    """Point every reference to a continued new object at its identity.
+@dataclass(eq=False)
+class Holders:
+    """What ``discover`` found: immutable holders to copy (by id) and mutable holders to rewrite, in order found.
 
-    One ``gc.get_referrers`` pass finds namespaces, registries, closure cells
-    (``super()``'s ``__class__``), attributes of objects and instances created
-    while the new generation executed. Tuples cannot change, so a tuple that
-    holds a new class (``ERRORS = (E1, E2)``) is itself replaced by a mapped
-    copy wherever it is held, found by a second pass.
+    No container here pairs a holder with anything in a tuple: such a tuple
+    would itself hold the holder, and be found by the next round.
     """
-    targets = tuple(new for new, _ in mapping.values())
-    # Our own bookkeeping refers to the new objects too; it is never rewritten
-    # (and its tuples must not trigger the second, tuple-holder scan).
-    skip = {id(mapping), id(targets), *(id(entry) for entry in mapping.values()), *own}
-    for _, _, new_generation in triples:
-        if new_generation.continuity is not None:
-            skip.add(id(new_generation.continuity.classes))
-    class_dicts = set()
-    for new, identity in mapping.values():
-        if isinstance(new, type):
-            class_dicts.add(id(real_dict(new)))
-            class_dicts.add(id(real_dict(identity)))
-    new_types = {id(new): identity for new, identity in mapping.values() if isinstance(new, type)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        holders = gc.get_referrers(*targets)
-        tuples = [h for h in holders if type(h) is tuple and id(h) not in skip and not _class_internal(h)]
-        if tuples:
-            for held in tuples:
-                mapping[id(held)] = (held, tuple(mapped(v, mapping) for v in held))
-            holders += gc.get_referrers(*tuples)
+
+    copies: dict[int, Any] = field(default_factory=dict)
+    copiers: dict[int, Callable[..., Any]] = field(default_factory=dict)
+    rewrites: list[tuple[Any, Callable[..., Any] | None]] = field(default_factory=list)
+
+
+def discover(scope: ReferrerScope, targets: list[Any], skip: set[int]) -> Holders:
+    """Find every holder of ``targets``, through immutable holders, weak references included.
+
+    ``skip`` holds the ids of the caller's own bookkeeping, which refers to
+    the targets too and is never rewritten.
+    """
+    found = Holders()
+    seen = set(skip)
+    seen.update((id(found.copies), id(found.copiers), id(found.rewrites)))
+    seen.update(cache_dicts())  # typing's memo dicts: keys that name a throwaway class are never looked up again
+    frontier = list(targets)
+    while frontier:
+        seen.add(id(frontier))
+        holders = scope.holders(frontier)
+        seen.add(id(holders))
+        for target in frontier:
+            # Weak references (WeakSet, WeakValueDictionary, WeakKeyDictionary, ABC registries) are
+            # invisible to gc.get_referrers; each is an immutable holder of its referent.
+            holders.extend(weakref.getweakrefs(target))
+        following: list[Any] = []
+        seen.add(id(following))
+        for holder in holders:
+            if id(holder) in seen:
+                continue
+            seen.add(id(holder))
+            action, handler = lookup(holder)
+            if action == "copy":
+                found.copies[id(holder)] = holder
+                found.copiers[id(holder)] = handler
+                following.append(holder)
+            elif action == "rewrite":
+                found.rewrites.append((holder, handler))
+        holder = target = None
+        frontier = following
+    return found
+
+
+def mapper(mapping: Mapping, found: Holders) -> Callable[[Any], Any]:
+    """Return ``mapped(value)``: its identity, its mapped copy (all made here), or itself."""
+    pending = dict(found.copies)
+
+    def mapped(value: Any) -> Any:
+        entry = mapping.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        if pending.get(id(value), _NONE) is not value:
+            return value
+        del pending[id(value)]
+        copy = found.copiers[id(value)](value, mapped)  # copies its parts first: nested holders map inside out
+        if copy is not value:
+            mapping[id(value)] = (value, copy)
+        return copy
+
+    for holder in list(pending.values()):
+        mapped(holder)
+    return mapped
+
+
+_NONE = object()
+
+
+def internal_tuples(classes: Iterable[type]) -> set[int]:
+    """The ids of ``__mro__`` and ``__bases__`` tuples of ``classes``: changed only by class states."""
+    ids = set()
+    for cls in classes:
+        ids.add(id(mro_of(cls)))
+        ids.add(id(bases_of(cls)))
+    return ids
+
+
+def rewrite(result: Plan, found: Holders, mapped: Callable[[Any], Any], class_dicts: set[int],
+            scope: ReferrerScope) -> None:
+    """Plan every mutable holder in ``found`` to refer to identities and copies instead."""
     done: set[int] = set()
-    for holder in holders:
-        if id(holder) in skip or id(holder) in class_dicts or id(holder) in done:
-            continue
+    for holder, rewriter in found.rewrites:
+        if id(holder) in class_dicts or id(holder) in done or mapped(holder) is not holder:
+            continue  # a new Enum member that an old one replaces is left as it is
         done.add(id(holder))
-        kind = type(holder)
-        if kind is dict:
-            owner = _owning_type(holder)
+        if type(holder) is dict and "__module__" in holder:
+            # A class's own dict must change through type.__setattr__, or the
+            # type's attribute cache goes stale. Class dicts always carry __module__.
+            owner = scope.class_of_dict(holder)
             if owner is not None:
                 for key, value in list(holder.items()):
-                    target = mapped(value, mapping)
+                    target = mapped(value)
                     if target is not value:
                         add_sequence(result, set_operations(owner, key, target), set_operations(owner, key, value))
                 continue
-            replace_contents(result, holder, {mapped(k, mapping): mapped(v, mapping) for k, v in holder.items()})
-        elif kind is list:
-            before = list(holder)
-            result.add((list.__setitem__, holder, slice(None), [mapped(v, mapping) for v in before]),
-                       (list.__setitem__, holder, slice(None), before))
-        elif kind is set:
-            replace_contents(result, holder, {mapped(v, mapping) for v in holder})
-        elif kind is types.CellType:
-            try:
-                value = holder.cell_contents
-            except ValueError:
-                continue
-            result.add((setattr, holder, "cell_contents", mapped(value, mapping)),
-                       (setattr, holder, "cell_contents", value))
-        elif kind is FunctionType:
-            for attribute in ("__defaults__",):
-                value = getattr(holder, attribute)
-                if value is not None and mapped(value, mapping) is not value:
-                    result.add((setattr, holder, attribute, mapped(value, mapping)), (setattr, holder, attribute, value))
-        elif kind.__flags__ & HEAPTYPE and not isinstance(holder, type):
-            if id(kind) in new_types:
-                result.add((object.__setattr__, holder, "__class__", new_types[id(kind)]),
-                           (object.__setattr__, holder, "__class__", kind))
-            # An object whose attributes live inline (3.11+) is its own referrer: rewrite its dict.
-            try:
-                attributes = object.__getattribute__(holder, "__dict__")
-            except AttributeError:
-                continue
-            if type(attributes) is dict and id(attributes) not in done:
-                done.add(id(attributes))
-                after = {k: mapped(v, mapping) for k, v in attributes.items()}
-                if any(after[k] is not v for k, v in attributes.items()):
-                    replace_contents(result, attributes, after)
-
-
-def _class_internal(candidate: tuple) -> bool:
-    """Whether ``candidate`` is some class's ``__mro__`` or ``__bases__`` (changed by __bases__ assignment)."""
-    for holder in candidate[:1]:
-        if isinstance(holder, type) and holder.__mro__ is candidate:
-            return True
-    for value in candidate:
-        if isinstance(value, type):
-            for subclass in value.__subclasses__():
-                if subclass.__bases__ is candidate:
-                    return True
-    return False
-
-
-def _owning_type(candidate: dict) -> type | None:
-    # A class's own dict must change through type.__setattr__, or the type's
-    # attribute cache goes stale. Class dicts always carry __module__.
-    if "__module__" not in candidate:
-        return None
-    for owner in gc.get_referrers(candidate):
-        if isinstance(owner, type) and real_dict(owner) is candidate:
-            return owner
-    return None
+        if rewriter is not None:
+            rewriter(result, holder, mapped)
+        if is_user_class(type(holder)):
+            rewrite_object(result, holder, mapped, done)
+    for holder in found.copies.values():
+        # A NamedTuple of a continued class with unchanged contents keeps its identity: only its class changes.
+        if mapped(holder) is holder and is_user_class(type(holder)) and mapped(type(holder)) is not type(holder):
+            rewrite_object(result, holder, mapped, done)

@@ -103,6 +103,8 @@ class State:
         self.watcher: Any = None
         self.lineages: Any = None  # the continuity registry, created by _continuity
         self.reloading_thread: int | None = None
+        # Reloads whose search for holders of new classes had to see the whole heap (see _referrers).
+        self.heap_searches = 0
 
     # -- records -------------------------------------------------------------------
 

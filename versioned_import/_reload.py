@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -26,49 +25,15 @@ from ._finder import EdgeSink, VersionedLoader, importer, in_scope
 from ._operations import apply_atomically  # noqa: F401  (re-exported: tests and tools drive it)
 from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, view
 from ._publish import commit, register_linecache
+from ._referrers import ReferrerScope
 from ._registry import Generation, ModuleRecord, State
+from ._report import ReloadReport, Replaced
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
 __all__ = ["ReloadReport", "Replaced", "execute_first", "reload", "reload_changed", "changed", "rollback", "unload",
            "resolve_records", "apply_atomically"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
-
-
-@dataclass(frozen=True)
-class Replaced:
-    """An object that could not be continued: the new one took its place (G7)."""
-
-    module: str
-    qualname: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.module}.{self.qualname}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class ReloadReport:
-    """What one reload, rollback or refused attempt did.
-
-    ``reloaded`` lists the modules executed (or republished), in execution
-    order; ``generations`` maps each to its new generation number;
-    ``elapsed`` is in seconds; ``replaced`` lists objects that could not be
-    continued, with why. A refused attempt has ``error`` set and publishes
-    nothing.
-    """
-
-    reloaded: tuple[str, ...] = ()
-    generations: dict[str, int] = field(default_factory=dict)
-    elapsed: float = 0.0
-    replaced: tuple[Replaced, ...] = ()
-    error: ReloadError | None = None
-    action: str = "reload"
-
-    @property
-    def ok(self) -> bool:
-        """True when the attempt published (or had nothing to do)."""
-        return self.error is None
 
 
 # -- naming and lookup -------------------------------------------------------------
@@ -223,6 +188,7 @@ class _Transaction:
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
         self.failure: tuple[ModuleRecord, BaseException, str] | None = None
+        self.scope: ReferrerScope | None = None
 
     def load_sources(self) -> None:
         for record in self.records:
@@ -378,17 +344,21 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
             members = [state.records[n] for n in order if n in state.records]
         transaction = _Transaction(state, members)
         try:
-            _run_staged(state, transaction)
-            try:
-                report = _publish(state, transaction, started)
-            except Exception as exc:
-                # Nothing was published (apply_atomically undid what it had
-                # applied); the error is ours or an unsupported class change.
-                state.refresh_views([s.record for s in transaction.by_proxy.values()])
-                transaction.failure = transaction.failure or (
-                    transaction.records[0], exc, "the new definitions could not be published; the old ones "
-                    "are intact — please report this with the traceback", None)
-                raise _Failure from exc
+            # Objects created from here on are the only ones a search for holders of new classes
+            # must see, unless reference counts say otherwise (see _referrers).
+            with ReferrerScope() as transaction.scope:
+                _run_staged(state, transaction)
+                try:
+                    report = _publish(state, transaction, started)
+                except Exception as exc:
+                    # Nothing was published (apply_atomically undid what it had
+                    # applied); the error is ours or an unsupported class change.
+                    state.refresh_views([s.record for s in transaction.by_proxy.values()])
+                    transaction.failure = transaction.failure or (
+                        transaction.records[0], exc, "the new definitions could not be published; the old ones "
+                        "are intact — please report this with the traceback", None)
+                    raise _Failure from exc
+            state.heap_searches += transaction.scope.widenings
         except _UNSTOPPABLE:
             _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
             raise
@@ -458,7 +428,8 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         _adopt_lazily(state, item.record)
     for item in staged:
         item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
-    plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged])
+    plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
+                             scope=transaction.scope)
     generations = {}
     with state.lock:
         for item in staged:

@@ -23,6 +23,7 @@ One module per group of figures:
     imports     importing a 300-module package with the finder installed
     reloads     reload vs restart, and what continuity costs
     scans       changed() vs os.stat
+    heap        reload cost against heap size; a realistic 200-module app
     memory      memory and live generations over many reloads
     runner      the command line, the table, JSON, --check
 """

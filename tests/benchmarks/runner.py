@@ -11,10 +11,10 @@ import sys
 import time
 import traceback
 
-from . import harness, imports, memory, reads, reloads, scans
+from . import harness, heap, imports, memory, reads, reloads, scans
 from .harness import Row, Settings
 
-GROUPS = {"reads": reads, "imports": imports, "reloads": reloads, "scans": scans, "memory": memory}
+GROUPS = {"reads": reads, "imports": imports, "reloads": reloads, "heap": heap, "scans": scans, "memory": memory}
 
 
 def machine() -> dict[str, object]:

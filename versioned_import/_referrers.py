@@ -1,0 +1,225 @@
+"""Finding what holds an object, at a cost bounded by what the reload created.
+
+``gc.get_referrers`` visits every object the collector tracks: a search for
+the holders of a new class costs time proportional to the whole heap. But an
+object created during a reload can only be held by objects created during it,
+or by older containers that the new code mutated (a registry in a module that
+was not re-executed). A reload's ``ReferrerScope`` therefore pauses automatic
+collections while it runs: every object the collector starts tracking in the
+meantime — each one created, and each old container that became tracked
+because a new object was put in it — stays in the youngest generation, and a
+search looks only there (``gc.get_objects(0)``).
+
+A search is then checked against reference counts: when the holders found
+(and the few holders the collector cannot see, listed in ``_invisible``) do
+not explain an object's reference count, something older holds it too, and
+only then is the whole heap searched for the objects left unexplained. A
+wrong explanation can only ever cost a wider search, never a missed holder:
+every reference counted is one actually found. A collection during the reload
+(module code calling ``gc.collect()``, another thread) moves young objects
+out of sight, so it makes every later search see the whole heap.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import sys
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["ReferrerScope", "cache_dicts"]
+
+_TYPE_BASES = type.__dict__["__bases__"].__get__
+
+# CPython 3.12 freezes a few hundred objects of its own at start-up: only
+# objects frozen beyond those are the application's.
+_FROZEN_AT_START = gc.get_freeze_count()
+
+
+class ReferrerScope:
+    """The objects a reload searches for holders: those it created, or the whole heap."""
+
+    def __init__(self) -> None:
+        self.widened = False
+        self.widenings = 0  # searches that had to see the whole heap (read by tests and benchmarks)
+        self._collecting = False
+        self._active = False
+        self._young: list[Any] | None = None
+        self._cache_keys: dict[int, int] | None = None
+        self._class_dicts: dict[int, type] | None = None
+
+    def __enter__(self) -> ReferrerScope:
+        self._collecting = gc.isenabled()
+        gc.disable()
+        gc.callbacks.append(self._collected)
+        self._active = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._active = False
+        self._young = self._class_dicts = self._cache_keys = None
+        try:
+            gc.callbacks.remove(self._collected)
+        except ValueError:
+            pass  # somebody cleared gc.callbacks meanwhile
+        if self._collecting:
+            gc.enable()
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.widen()  # young objects may move to older generations: the young list is no longer complete
+
+    def widen(self) -> None:
+        """Let every later search see the whole heap."""
+        if not self.widened:
+            self.widened = True
+            self.widenings += 1
+            self._young = None
+
+    def holders(self, targets: Sequence[Any]) -> list[Any]:
+        """Return every tracked object that refers to one of ``targets`` (duplicates possible)."""
+        if not targets:
+            return []
+        if self.widened or not self._active:
+            return _whole_heap(targets)
+        # Taken afresh: the bookkeeping of earlier rounds refers to these targets too, and must be
+        # counted; the previous list must not be (it would be found as a holder of young targets).
+        self._young = None
+        self._young = gc.get_objects(0)
+        ids = set(map(id, targets))
+        referents = gc.get_referents
+        found = [holder for holder in self._young if not ids.isdisjoint(map(id, referents(holder)))]
+        unexplained = self._unexplained(targets, found)
+        if unexplained:
+            self.widen()
+            found += _whole_heap(unexplained)
+        return found
+
+    def _unexplained(self, targets: Sequence[Any], found: list[Any]) -> list[Any]:
+        """Return the targets whose reference count the holders in ``found`` do not explain."""
+        counts = dict.fromkeys(map(id, targets), 0)
+        for holder in found:
+            for referent in gc.get_referents(holder):
+                key = id(referent)
+                if key in counts:
+                    counts[key] += 1
+        referent = holder = None
+        # Our own lists refer to the targets that are young, or that hold other targets.
+        for group in (self._young or (), found):
+            for holder in group:
+                key = id(holder)
+                if key in counts:
+                    counts[key] += 1
+        holder = None
+        unexplained = []
+        getrefcount = sys.getrefcount
+        for target in targets:
+            # getrefcount's own argument and the loop variable ``target``.
+            explained = counts[id(target)] + 2 + self._invisible(target)
+            if getrefcount(target) > explained:
+                unexplained.append(target)
+        return unexplained
+
+
+    def _invisible(self, target: Any) -> int:
+        """Count the references to ``target`` held where the collector cannot see them, known to be harmless."""
+        kind = type(target)
+        if kind is weakref.ref and target.__callback__ is None:
+            # The canonical weak reference to a class is what its bases'
+            # subclass lists hold (never traversed by the collector).
+            referent = target()
+            if referent is not None and issubclass(type(referent), type):
+                return len(_TYPE_BASES(referent))
+            return 0
+        if kind is tuple:
+            if self._cache_keys is None:
+                self._cache_keys = _cache_keys()
+            return self._cache_keys.get(id(target), 0)
+        return 0
+
+    def class_of_dict(self, candidate: dict[str, Any]) -> type | None:
+        """Return the class whose own dict ``candidate`` is, or None (searched like holders)."""
+        if self.widened or not self._active:
+            for owner in _whole_heap([candidate]):
+                if issubclass(type(owner), type) and _real_dict(owner) is candidate:
+                    return owner
+            return None
+        if self._class_dicts is None:
+            if self._young is None:
+                self._young = gc.get_objects(0)
+            self._class_dicts = {id(_real_dict(cls)): cls for cls in self._young if issubclass(type(cls), type)}
+        return self._class_dicts.get(id(candidate))
+
+
+def _real_dict(cls: type) -> Any:
+    referents = gc.get_referents(_TYPE_DICT(cls))
+    return referents[0] if referents else None
+
+
+_TYPE_DICT = type.__dict__["__dict__"].__get__
+
+
+def _whole_heap(targets: Sequence[Any]) -> list[Any]:
+    """Search every tracked object; objects the application froze (``gc.freeze()``) are searched too.
+
+    Those stay frozen afterwards, with everything else alive at that moment:
+    the collector cannot unfreeze only some objects (a documented cost).
+    """
+    if gc.get_freeze_count() <= _FROZEN_AT_START:
+        return _referrers(targets)
+    gc.unfreeze()
+    try:
+        return _referrers(targets)
+    finally:
+        gc.freeze()
+
+
+class _Marker:
+    """Marks the argument tuple of our own ``gc.get_referrers`` calls, which 3.13 reports among the referrers."""
+
+    __slots__ = ()
+
+
+_MARKER = _Marker()
+
+
+def _referrers(targets: Sequence[Any]) -> list[Any]:
+    found = gc.get_referrers(_MARKER, *targets)
+    return [holder for holder in found if not (type(holder) is tuple and holder and holder[0] is _MARKER)]
+
+
+def _typing_caches() -> list[Any]:
+    """Return the ``functools.lru_cache`` wrappers ``typing`` memoises ``Optional[A]`` and friends in."""
+    typing = sys.modules.get("typing")
+    cleanups = getattr(typing, "_cleanups", None)
+    if not isinstance(cleanups, list):
+        return []
+    return [wrapper for wrapper in (getattr(c, "__self__", None) for c in list(cleanups))
+            if type(wrapper) is _LRU_WRAPPER]
+
+
+_LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(len))
+
+
+def _cache_keys() -> dict[int, int]:
+    """Map the ids of the keys of ``typing``'s caches to the references each cache entry holds to its key.
+
+    An entry holds its key tuple twice: as the cache dict's key and in the
+    entry's list link, which the collector does not track. Those caches are
+    never rewritten (see ``cache_dicts``): a key naming a throwaway class is
+    simply never looked up again, and the cache's size bound evicts it.
+    """
+    keys: dict[int, int] = {}
+    for cache in cache_dicts().values():
+        for key in cache:
+            if type(key) is tuple:
+                keys[id(key)] = 2
+    return keys
+
+
+def cache_dicts() -> dict[int, dict[Any, Any]]:
+    """Return ``typing``'s cache dicts by id: no rewrite may touch them (their stored hashes would lie)."""
+    return {id(referent): referent for wrapper in _typing_caches() for referent in gc.get_referents(wrapper)
+            if type(referent) is dict}
