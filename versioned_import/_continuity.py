@@ -87,12 +87,43 @@ class ClassLineage:
         self.identity, self.dormant = identity, None
 
 
+class _ByModule(dict):  # type: ignore[type-arg]
+    """A dict keyed by ``(module, ...)`` that also knows each module's keys: no walk over every module's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modules: dict[str, set[Any]] = {}
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.modules.setdefault(key[0], set()).add(key)
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._drop(key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        self._drop(key)
+        return value
+
+    def _drop(self, key: Any) -> None:
+        keys = self.modules.get(key[0])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self.modules[key[0]]
+
+    def keys_of(self, module: str) -> list[Any]:
+        return list(self.modules.get(module, ()))
+
+
 class Lineages:
     """The continuity registry of one ``State``."""
 
     def __init__(self) -> None:
-        self.classes: dict[tuple[str, str], ClassLineage] = {}
-        self.functions: dict[tuple[str, tuple[str, str]], FunctionLineage] = {}
+        self.classes: _ByModule = _ByModule()  # (module, qualname) -> ClassLineage
+        self.functions: _ByModule = _ByModule()  # (module, key) -> FunctionLineage
         # Every live functools.lru_cache wrapper ever made at one place: all
         # are cleared when the body behind them changes.
         self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref]] = {}
@@ -203,9 +234,9 @@ def _adopt_caches(lineages: Lineages, module: str, definitions: Definitions) -> 
 def forget(state: Any, module: str) -> None:
     """Drop the lineages of ``module`` (on unload); forwarders already made keep working."""
     lineages = _lineages(state)
-    for key in [k for k in lineages.classes if k[0] == module]:
+    for key in lineages.classes.keys_of(module):
         del lineages.classes[key]
-    doomed = [lineages.functions.pop(k) for k in [k for k in lineages.functions if k[0] == module]]
+    doomed = [lineages.functions.pop(k) for k in lineages.functions.keys_of(module)]
     # Lineages a replaced class left behind are no longer registered, but may
     # still be in the forwarding table: they go too.
     doomed += [lineage for lineage in lineages.forwarding.values()
@@ -573,12 +604,12 @@ def _plan_dormancy(result: Plan, lineages: Lineages, module: str, old: Any, new:
 
 
 def _settle(lineages: Lineages, module: str, definitions: Definitions) -> None:
-    for key, lineage in list(lineages.functions.items()):
-        if key[0] == module and key[1] not in definitions.functions:
-            _sleep_function(lineages, key, lineage)
-    for key, lineage in list(lineages.classes.items()):
-        if key[0] == module and key[1] not in definitions.states:
-            _sleep_class(lineages, key, lineage)
+    for key in lineages.functions.keys_of(module):
+        if key[1] not in definitions.functions:
+            _sleep_function(lineages, key, lineages.functions[key])
+    for key in lineages.classes.keys_of(module):
+        if key[1] not in definitions.states:
+            _sleep_class(lineages, key, lineages.classes[key])
 
 
 def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) -> None:
