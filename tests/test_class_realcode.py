@@ -427,6 +427,30 @@ class SearchScope(RealCode):
         self.assertEqual(sys.modules["rc_old_registry"].REGISTRY, [Job, Job])
         self.assertEqual(_registry.state.heap_searches, 1)
 
+    def test_an_old_abc_registering_a_new_class_needs_no_heap_search(self):
+        """collections.abc.Mapping.register(Context), as jinja2.runtime does: the registry is named, not searched."""
+        import collections.abc
+        import gc
+
+        from versioned_import import _registry
+
+        source = ("import collections.abc\nclass Context:\n    v = {v}\n    def __getitem__(self, key):\n"
+                  "        return key\ncollections.abc.Mapping.register(Context)\nCHECKED = isinstance(Context(), "
+                  "collections.abc.Sized)\n")
+        m = self.load("rc_abc_user", source.format(v=1))
+        Context = m.Context
+        gc.collect()
+        self.edit("rc_abc_user", source.format(v=2))
+        self.assertEqual(_registry.state.heap_searches, 0)
+        gc.collect()
+        self.assertIs(m.Context, Context)
+        self.assertTrue(issubclass(Context, collections.abc.Mapping))
+        self.assertIsInstance(Context(), collections.abc.Mapping)
+        registered = [r() for r in collections.abc.Mapping._abc_registry] if hasattr(
+            collections.abc.Mapping, "_abc_registry") else None
+        if registered is not None:
+            self.assertNotIn(None, registered)
+
     def test_objects_the_application_froze_stay_frozen_and_are_searched(self):
         """A pre-fork server calls gc.freeze() after loading its app; a worker's reload must honour both."""
         import gc

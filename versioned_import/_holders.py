@@ -133,9 +133,14 @@ COPIES: dict[type, Callable[[Any, Mapped], Any]] = {
 # -- mutable holders: operations in place -------------------------------------------
 
 def _replace_dict(result: Plan, holder: dict, mapped: Mapped, clear: Callable, update: Callable) -> None:
-    if not any(mapped(key) is not key or mapped(value) is not value for key, value in holder.items()):
+    contents = {}
+    changed = False
+    for key, value in holder.items():
+        new_key, new_value = mapped(key), mapped(value)
+        changed = changed or new_key is not key or new_value is not value
+        contents[new_key] = new_value
+    if not changed:
         return
-    contents = {mapped(key): mapped(value) for key, value in holder.items()}
     before = dict(holder)
     # The restore sits on the clear, so an undo after either step leaves the dict as it was.
     result.add((clear, holder), (_restore, clear, update, holder, before))

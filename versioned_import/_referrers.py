@@ -91,6 +91,7 @@ class ReferrerScope:
         ids = set(map(id, targets))
         referents = gc.get_referents
         found = [holder for holder in self._young if not ids.isdisjoint(map(id, referents(holder)))]
+        found += _abc_sets(targets)
         unexplained = self._unexplained(targets, found)
         if unexplained:
             self.widen()
@@ -159,6 +160,27 @@ def _real_dict(cls: type) -> Any:
 
 
 _TYPE_DICT = type.__dict__["__dict__"].__get__
+
+
+def _abc_sets(targets: Sequence[Any]) -> list[Any]:
+    """The sets of ABC registries and caches holding any of ``targets`` (weak references) — old, but named.
+
+    ``abc`` keeps a class's registrations and caches in sets of weak
+    references whose callback is bound to a weak reference to the set itself:
+    registering a new class with an old ABC needs no search of the heap.
+    """
+    sets = []
+    for target in targets:
+        if type(target) is weakref.ref:
+            callback = target.__callback__
+            owner = getattr(callback, "__self__", None) if type(callback) is _BUILTIN else None
+            holder = owner() if type(owner) is weakref.ref else None
+            if type(holder) is set and target in holder:
+                sets.append(holder)
+    return sets
+
+
+_BUILTIN = type(len)
 
 
 def _whole_heap(targets: Sequence[Any]) -> list[Any]:
