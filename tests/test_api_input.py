@@ -196,6 +196,14 @@ class NamesTest(ApiInputCase):
                 self.assertIn("before", str(error), f"the remedy does not say the module was imported before "
                                                     f"install(): {error}")
 
+    def test_a_module_outside_the_roots_names_its_file_and_the_roots(self):
+        error = self.refused(vi.NotVersionedError, vi.reload, "ai_out")
+        self.assertIn(self.out.__file__, str(error))
+        self.assertIn(os.path.realpath(self.inside), str(error))
+        self.assertIn("install(roots=", str(error))
+        # An unknown name says where the library looked, too.
+        self.assertIn(os.path.realpath(self.inside), str(self.refused(vi.NotVersionedError, vi.reload, "ai_typo")))
+
     def test_relative_and_empty_names(self):
         for action, call in ACTIONS.items():
             for name in (".ai_a", "..ai_a", ".", "..", ""):

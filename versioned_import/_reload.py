@@ -26,7 +26,7 @@ from ._finder import EdgeSink, VersionedLoader, importer, in_scope
 from ._operations import apply_atomically  # noqa: F401  (re-exported: tests and tools drive it)
 from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, view
 from ._publish import commit, register_linecache
-from ._registry import Generation, ModuleRecord, State
+from ._registry import Generation, ModuleRecord, Scope, State
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
 __all__ = ["ReloadReport", "Replaced", "execute_first", "reload", "reload_changed", "changed", "rollback", "unload",
@@ -100,19 +100,28 @@ def _not_versioned_message(state: State, action: str, name: str) -> str:
         return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
                 "module — call versioned_import.install() at start-up, before importing the modules you want "
                 "to reload")
+    configured = _scope_text(finder.scope)
     module = sys.modules.get(name)
     if module is not None:
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        where = f"its file {origin}" if origin and os.path.isabs(origin) else f"it has no source file ({origin})"
         if in_scope(name, origin, True, finder.scope):
             return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
-                    "not a versioned one — call install() earlier, before the first import of the modules you "
-                    "want to reload")
-        return (f"{action} of {name!r} refused: it is not a versioned module (the standard library, site-packages, "
-                "built-in and extension modules, and modules outside the roots are never versioned) — "
+                    f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
+                    "import of the modules you want to reload")
+        return (f"{action} of {name!r} refused: it is not a versioned module: {where} is outside {configured} "
+                "(the standard library, site-packages, built-in and extension modules are never versioned) — "
                 "check install(roots=..., packages=...)")
-    return (f"{action} of {name!r} refused: no versioned module of that name is imported — "
+    return (f"{action} of {name!r} refused: no versioned module of that name is imported ({configured}) — "
             "import it first (and check the spelling)")
+
+
+def _scope_text(scope: Scope) -> str:
+    """Say which roots and packages are versioned, for messages."""
+    roots = ", ".join(scope.roots) or "none"
+    packages = ", ".join(scope.packages) or "none"
+    return f"the versioned roots ({roots}) and packages ({packages})"
 
 
 # -- first import -----------------------------------------------------------------
