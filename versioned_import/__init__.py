@@ -23,6 +23,14 @@ Layers, bottom to top (imports flow one way)::
 The guarantees (G1–G13) are listed in ``docs/guarantees.md``.
 """
 
+import sys as _sys
+
+# Checked before anything else is imported: the implementation needs 3.11 (code.co_qualname, exception
+# notes), and an older interpreter should say so in one line, not fail somewhere inside.
+if _sys.version_info < (3, 11):
+    raise ImportError(f"versioned_import needs Python 3.11 or newer; this is Python "
+                      f"{'.'.join(map(str, _sys.version_info[:3]))}", name=__name__)
+
 from ._api import (
     ReloadReport,
     Replaced,
@@ -67,4 +75,4 @@ for _name in __all__:
         globals()[_name].__module__ = __name__
     except (AttributeError, TypeError):
         pass
-del _name
+del _name, _sys
