@@ -18,7 +18,8 @@ Layers, bottom to top (imports flow one way)::
     _references  _continuity                 reference rewriting; carrying functions and classes over
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
     _api  _watcher                           what this module re-exports
-    _cli  _demo  __main__                    the command line
+    _run  _cli  _ipython  _demo  __main__    the terminal: running a program as python would, the command
+                                             line, the IPython extension (IPython is never imported)
 
 The guarantees (G1–G13) are listed in ``docs/guarantees.md``.
 """
@@ -48,6 +49,7 @@ from ._api import (
     watch,
 )
 from ._errors import NotVersionedError, ReloadError
+from ._ipython import load_ipython_extension, unload_ipython_extension  # %load_ext versioned_import
 
 __all__ = [
     "install",
