@@ -183,9 +183,8 @@ class ParseRunTest(unittest.TestCase):
     def test_errors(self):
         for arguments in ([], ["--root"], ["--interval", "0", "x.py"], ["--interval", "soon", "x.py"], ["-m"],
                           ["--bogus", "x.py"], ["--"]):
-            with self.subTest(arguments=arguments):
-                with self.assertRaises(UsageError):
-                    parse_run(arguments)
+            with self.subTest(arguments=arguments), self.assertRaises(UsageError):
+                parse_run(arguments)
 
 
 if __name__ == "__main__":

@@ -139,9 +139,8 @@ class SubscriberTest(Sandbox):
 
         # A refusal still raises ReloadError (not the callback's error) and reaches everyone.
         self.write("rt_sub_raise.py", "VALUE = (\n")
-        with self.assertLogs("versioned_import", logging.ERROR):
-            with self.assertRaises(vi.ReloadError):
-                vi.reload("rt_sub_raise")
+        with self.assertLogs("versioned_import", logging.ERROR), self.assertRaises(vi.ReloadError):
+            vi.reload("rt_sub_raise")
         self.assertEqual(calls[2:], [("first", False), ("last", False)])
         self.assertEqual(rt_sub_raise.VALUE, 2)
 

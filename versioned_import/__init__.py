@@ -28,7 +28,7 @@ import sys as _sys
 
 # Checked before anything else is imported: the implementation needs 3.11 (code.co_qualname, exception
 # notes), and an older interpreter should say so in one line, not fail somewhere inside.
-if _sys.version_info < (3, 11):
+if _sys.version_info < (3, 11):  # noqa: UP036  (requires-python does not stop a plain checkout)
     raise ImportError(f"versioned_import needs Python 3.11 or newer; this is Python "
                       f"{'.'.join(map(str, _sys.version_info[:3]))}", name=__name__)
 
@@ -49,7 +49,8 @@ from ._api import (
     watch,
 )
 from ._errors import NotVersionedError, ReloadError
-from ._ipython import load_ipython_extension, unload_ipython_extension  # %load_ext versioned_import
+from ._ipython import load_ipython_extension as load_ipython_extension  # %load_ext versioned_import
+from ._ipython import unload_ipython_extension as unload_ipython_extension
 
 __all__ = [
     "install",

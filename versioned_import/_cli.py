@@ -124,7 +124,7 @@ def parse_run(arguments: Sequence[str]) -> RunOptions | None:
                 raise UsageError(f"--interval takes a number of seconds, not {text!r}") from None
             if not interval > 0:
                 raise UsageError("--interval must be positive")
-        elif argument.startswith("-m") or argument.startswith("-c"):
+        elif argument.startswith(("-m", "-c")):
             kind = "module" if argument[1] == "m" else "command"
             target, index = _option_value(arguments, index, argument[:2])
             return RunOptions(roots, interval, Program(kind, target, tuple(arguments[index:])))

@@ -23,7 +23,7 @@ from typing import Any
 from . import _continuity
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer, in_scope
-from ._operations import apply_atomically  # noqa: F401  (re-exported: tests and tools drive it)
+from ._operations import apply_atomically
 from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, view
 from ._publish import commit, register_linecache
 from ._registry import Generation, ModuleRecord, Scope, State
@@ -128,7 +128,7 @@ def _scope_text(scope: Scope) -> str:
 
 def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> None:
     """Execute generation 1 of a module in its own dict (the normal import path)."""
-    spec = module.__spec__
+    spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
     name = spec.name
     existing = state.records.get(name)
     if existing is not None and existing.proxy is module and existing.current is not None:
@@ -231,7 +231,7 @@ class _Transaction:
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
-        self.failure: tuple[ModuleRecord, BaseException, str] | None = None
+        self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
 
     def load_sources(self) -> None:
         for record in self.records:
@@ -270,7 +270,7 @@ class _Transaction:
         self.executed.append(staged)
         token = importer.set(staged.sink)
         try:
-            exec(staged.generation.code, staged.generation.namespace)
+            exec(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
         except _Failure:
             raise
         except _UNSTOPPABLE:
@@ -291,7 +291,7 @@ class _Transaction:
                 # An import of it failed inside another module that caught the error.
                 raise _Failure
             # A preset submodule the code names (``from . import sub``) is a real import.
-            names = set(staged.generation.code.co_names)
+            names = set(staged.generation.code.co_names)  # type: ignore[union-attr]  # staged: compiled
             preset = {key: value for key, value in staged.preset.items()
                       if key not in names and f"{staged.record.name}.{key}" not in names}
             staged.sink.scan(staged.generation.namespace, self.state, preset)
@@ -405,7 +405,7 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
             _abandon(state, transaction)
             error = _refusal(transaction)
             _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
-            raise error from transaction.failure[1]
+            raise error from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
     finally:
         _release(state)
     _notify(state, report)
@@ -424,7 +424,7 @@ def _abandon(state: State, transaction: _Transaction) -> None:
 
 
 def _refusal(transaction: _Transaction) -> ReloadError:
-    record, exc, remedy, source = transaction.failure
+    record, exc, remedy, source = transaction.failure  # type: ignore[misc]  # a _Failure always records one
     text = None
     if source is not None:
         try:
@@ -528,7 +528,7 @@ def changed_sources(state: State) -> dict[str, Source | None]:
         except OSError:
             result[record.name] = None
             continue
-        current = record.current.source
+        current = record.current.source  # type: ignore[union-attr]  # filtered above
         if current is not None and source.digest == current.digest:
             record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
@@ -560,7 +560,7 @@ def rollback(state: State, name: object) -> int:
                                   f"only one kept ({record.path}) — there is nothing to roll back to; reload a "
                                   "fixed file instead", module=record.name, path=record.path)
             previous = record.history.pop()
-            current = record.current
+            current: Any = record.current  # _still_versioned() checked it is not None
             plans = _continuity.plan(state, [(record, current, previous)], republish=True)
             number, previous_number = record.counter + 1, previous.number
             previous.number = number
@@ -608,7 +608,7 @@ def _forget(state: State, record: ModuleRecord) -> None:
             _continuity.forget(state, item.name)
             state.remove_record(item)
             cached = linecache.cache.get(item.path)
-            if cached is not None and cached[1] is None:
+            if cached is not None and len(cached) > 1 and cached[1] is None:  # a lazy entry is a 1-tuple
                 del linecache.cache[item.path]
             item.history.clear()
             if state.needs_view(item):
@@ -621,5 +621,5 @@ def _forget(state: State, record: ModuleRecord) -> None:
             if n.startswith(prefix) and n not in state.records:
                 module = sys.modules.get(n)
                 if module is not None and getattr(module, "__spec__", None) is not None and \
-                        isinstance(module.__spec__.loader, VersionedLoader):
+                        isinstance(module.__spec__.loader, VersionedLoader):  # type: ignore[union-attr]
                     del sys.modules[n]

@@ -71,7 +71,7 @@ def _run_script(program: Program) -> None:
     path = os.path.abspath(program.target)
     sys.argv = [program.target, *program.args]
     _set_path0(_script_dir(path))
-    if os.path.isdir(path) or not path.endswith(".py") and _is_zip(path):
+    if os.path.isdir(path) or (not path.endswith(".py") and _is_zip(path)):
         # A directory or zip file with __main__.py: runpy knows those layouts.
         runpy.run_path(path, run_name="__main__")
         return
