@@ -27,6 +27,7 @@ nothing).
 from __future__ import annotations
 
 import importlib
+import linecache
 import math
 import os
 import pathlib
@@ -288,6 +289,16 @@ class RollbackAndUnloadTest(ApiInputCase):
         for name in ("ai_typo", "ai_a.sub", "ai_pre", "json"):
             with self.subTest(name=name):
                 self.assertNotVersioned(self.refused(vi.NotVersionedError, vi.unload, name), "unload", name)
+
+    def test_unload_with_a_lazy_linecache_entry_for_the_file(self):
+        # traceback's lazycache() stores a 1-tuple; unload once indexed it as a full entry.
+        proxy = sys.modules["ai_fresh"]
+        path = proxy.__file__
+        linecache.cache.pop(path, None)
+        self.assertTrue(linecache.lazycache(path, vars(proxy)))
+        self.assertEqual(len(linecache.cache[path]), 1)
+        vi.unload("ai_fresh")
+        self.assertNotIn("ai_fresh", sys.modules)
 
     def test_unload_twice_by_name_and_by_proxy(self):
         proxy = sys.modules["ai_fresh"]
