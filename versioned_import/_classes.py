@@ -17,7 +17,7 @@ from typing import Any
 from ._operations import Plan, add_sequence, mapped, nothing, real_dict, replace_contents
 
 try:
-    import _abc
+    import _abc  # type: ignore[import-not-found]  # C module, no stubs
 except ImportError:  # pragma: no cover - only the pure-Python _py_abc interpreters
     _abc = None
 
@@ -98,27 +98,27 @@ def _raw_key(identity: type, key: str) -> bool:
     """
     if key in _STORED_BY_TYPE or not (key.startswith("__") and key.endswith("__")):
         return False
-    for owner in type(identity).__mro__:
+    for owner in type(identity).__mro__:  # type: ignore[attr-defined]  # a metaclass's own MRO
         descriptor = owner.__dict__.get(key)
         if descriptor is not None:
             return hasattr(type(descriptor), "__set__")
     return False
 
 
-def set_operations(identity: type, key: str, value: Any) -> tuple[tuple, ...]:
+def set_operations(identity: type, key: str, value: Any) -> tuple[tuple[Any, ...], ...]:
     if not _raw_key(identity, key):
         return ((type.__setattr__, identity, key, value),)
     # Write the real dict, then any ordinary type attribute write invalidates the type cache.
     return ((dict.__setitem__, real_dict(identity), key, value), _touch(identity))
 
 
-def _del_operations(identity: type, key: str) -> tuple[tuple, ...]:
+def _del_operations(identity: type, key: str) -> tuple[tuple[Any, ...], ...]:
     if not _raw_key(identity, key):
         return ((type.__delattr__, identity, key),)
     return ((dict.__delitem__, real_dict(identity), key), _touch(identity))
 
 
-def _touch(identity: type) -> tuple:
+def _touch(identity: type) -> tuple[Any, ...]:
     return (type.__setattr__, identity, "__doc__", identity.__dict__.get("__doc__"))
 
 

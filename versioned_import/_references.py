@@ -22,7 +22,7 @@ __all__ = ["rewrite_references"]
 FunctionType = types.FunctionType
 
 
-def rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list, own: set[int]) -> None:
+def rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triples: list[Any], own: set[int]) -> None:
     """Point every reference to a continued new object at its identity.
 
     One ``gc.get_referrers`` pass finds namespaces, registries, closure cells
@@ -101,11 +101,12 @@ def rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triple
                     replace_contents(result, attributes, after)
 
 
-def _class_internal(candidate: tuple) -> bool:
+def _class_internal(candidate: tuple[Any, ...]) -> bool:
     """Whether ``candidate`` is some class's ``__mro__`` or ``__bases__`` (changed by __bases__ assignment)."""
     for holder in candidate[:1]:
         if isinstance(holder, type) and holder.__mro__ is candidate:
             return True
+    subclass: type
     for value in candidate:
         if isinstance(value, type):
             for subclass in value.__subclasses__():
@@ -114,7 +115,7 @@ def _class_internal(candidate: tuple) -> bool:
     return False
 
 
-def _owning_type(candidate: dict) -> type | None:
+def _owning_type(candidate: dict[Any, Any]) -> type | None:
     # A class's own dict must change through type.__setattr__, or the type's
     # attribute cache goes stale. Class dicts always carry __module__.
     if "__module__" not in candidate:
