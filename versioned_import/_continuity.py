@@ -58,7 +58,7 @@ class Definitions:
     # What each lineage resolved to before this generation was published, so
     # that rolling it back restores definitions the republished source lacks.
     previous_targets: dict[tuple[str, str], Any] = field(default_factory=dict)
-    previous_states: dict[str, weakref.ref[Any] | None] = field(default_factory=dict)
+    previous_states: dict[str, weakref.ref | None] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
 
 
@@ -69,10 +69,10 @@ class ClassLineage:
 
     def __init__(self, identity: type, state: ClassState | None = None) -> None:
         self.identity: type | None = identity
-        self.dormant: weakref.ref[Any] | None = None
+        self.dormant: weakref.ref | None = None
         # The ClassState last applied to the identity, held weakly: it lives as
         # long as the generation that defined it is kept.
-        self.state: weakref.ref[Any] | None = weakref.ref(state) if state is not None else None
+        self.state: weakref.ref | None = weakref.ref(state) if state is not None else None
 
     def get(self) -> type | None:
         if self.identity is not None:
@@ -91,7 +91,7 @@ class Lineages:
         self.functions: dict[tuple[str, tuple[str, str]], FunctionLineage] = {}
         # Every live functools.lru_cache wrapper ever made at one place: all
         # are cleared when the body behind them changes.
-        self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref[Any]]] = {}
+        self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref]] = {}
         # serial -> lineage for every lineage a forwarder may call. Forwarder
         # code refers to lineages through this table, never directly; an entry
         # goes when the lineage is forgotten or asleep and nothing forwards to it.
@@ -364,7 +364,7 @@ def _settle(lineages: Lineages, module: str, definitions: Definitions) -> None:
             _sleep_class(lineages, key, lineage)
 
 
-def _sleep_function(lineages: Lineages, key: tuple[Any, ...], lineage: FunctionLineage) -> None:
+def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) -> None:
     current = lineage.current
     if current is None:
         return
@@ -385,7 +385,7 @@ def _sleep_function(lineages: Lineages, key: tuple[Any, ...], lineage: FunctionL
     lineage.dormant = weakref.ref(current, gone)
 
 
-def _sleep_class(lineages: Lineages, key: tuple[Any, ...], lineage: ClassLineage) -> None:
+def _sleep_class(lineages: Lineages, key: tuple, lineage: ClassLineage) -> None:
     identity = lineage.identity
     if identity is None:
         return
