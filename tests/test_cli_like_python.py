@@ -104,7 +104,7 @@ class LikePythonTest(LikePythonCase):
         self.assertSameAsPython("-m", "lp_pkg.bad")
 
     def test_missing_module_and_missing_script_are_pythons_one_line_messages(self):
-        for args in (["-m", "lp_nosuchmod"], ["lp_nosuch.py"], ["-m", "lp_nosuchpkg.sub"]):
+        for args in (["-m", "lp_nosuchmod"], ["lp_nosuch.py"], ["-m", "lp_nosuchpkg.sub"], ["lp_nodir/x.py"]):
             with self.subTest(args=args):
                 result = self.assertSameAsPython(*args)
                 self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)

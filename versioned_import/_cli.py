@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import _api
 from ._errors import error_location
 from ._reload import ReloadReport
-from ._run import Program, default_root, run_program
+from ._run import Program, cannot_open, default_root, run_program
 
 __all__ = ["main", "describe", "COMMANDS", "Command"]
 
@@ -169,6 +169,10 @@ def run(arguments: list[str]) -> int:
     if options is None:
         print(_RUN_HELP, end="")
         return 0
+    missing = cannot_open(options.program)
+    if missing is not None:  # before install(): the script's directory may not exist either
+        print(missing, file=sys.stderr)
+        return 2
     roots = options.roots or [default_root(options.program)]
     try:
         _api.install(roots=roots, watch=True, interval=options.interval)

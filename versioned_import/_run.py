@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.machinery import BuiltinImporter, SourceFileLoader
 
-__all__ = ["Program", "run_program", "default_root", "strip_frames"]
+__all__ = ["Program", "run_program", "default_root", "cannot_open", "strip_frames"]
 
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -218,14 +218,22 @@ def _die_by_sigint() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+def cannot_open(program: Program) -> str | None:
+    """Return the interpreter's message for a script that does not exist, else None."""
+    if program.kind != "script" or os.path.exists(program.target):
+        return None
+    path = os.path.abspath(program.target)
+    return f"{sys.executable}: can't open file {path!r}: [Errno 2] No such file or directory"
+
+
 def run_program(program: Program) -> int:
     """Run ``program`` in this process as ``python`` would; return the exit code (SystemExit propagates)."""
     interrupted: list[bool] = []
     # Registered before the program runs, so it runs after every atexit handler the program registers.
     atexit.register(lambda: _die_by_sigint() if interrupted else None)
-    if program.kind == "script" and not os.path.exists(program.target):
-        path = os.path.abspath(program.target)
-        print(f"{sys.executable}: can't open file {path!r}: [Errno 2] No such file or directory", file=sys.stderr)
+    missing = cannot_open(program)
+    if missing is not None:
+        print(missing, file=sys.stderr)
         return 2
     try:
         _RUNNERS[program.kind](program)
