@@ -23,7 +23,8 @@ from versioned_import._run import Program
 SHOW = """\
 import json, os, sys
 print(json.dumps({"file": globals().get("__file__"), "argv": sys.argv, "path0": sys.path[0],
-                  "name": __name__, "spec": getattr(__spec__, "name", None),
+                  "name": __name__, "spec": type(__spec__).__name__, "spec_name": getattr(__spec__, "name", None),
+                  "loader": type(__loader__).__name__ if not isinstance(__loader__, type) else __loader__.__name__,
                   "main_is_me": sys.modules["__main__"].__dict__ is globals(), "names": sorted(globals())}))
 """
 
@@ -82,7 +83,6 @@ class LikePythonTest(LikePythonCase):
         self.assertSameAsPython(os.path.join("sub", "lp_show2.py"))
 
     def test_the_loader_is_pythons(self):
-        # (With -m the module is found through the finder, so __loader__ is the wrapping loader: see docs.)
         loader = "print(__loader__ if isinstance(__loader__, type) else type(__loader__), __spec__)\n"
         self.write("lp_loader.py", loader)
         self.assertSameAsPython("lp_loader.py")
@@ -102,6 +102,12 @@ class LikePythonTest(LikePythonCase):
         self.write("lp_pkg/bad.py", "def f():\n    raise RuntimeError('bad')\n\nf()\n")
         self.assertSameAsPython("-m", "lp_pkg.main", "x", "--preload", "-w", "2", "app:app")
         self.assertSameAsPython("-m", "lp_pkg.bad")
+        self.write("lp_pkg/__main__.py", SHOW)  # a package: its __main__ runs, the package is versioned
+        self.assertSameAsPython("-m", "lp_pkg")
+        self.write("lp_pkg/check.py", "import sys, lp_pkg, versioned_import as vi\n"
+                                      "print(vi.generation(lp_pkg), type(sys.modules['__main__'].__loader__).__name__)\n")
+        _, ours = self.both("-m", "lp_pkg.check")
+        self.assertEqual(ours.stdout, "1 SourceFileLoader\n", ours.stderr)
 
     def test_missing_module_and_missing_script_are_pythons_one_line_messages(self):
         for args in (["-m", "lp_nosuchmod"], ["lp_nosuch.py"], ["-m", "lp_nosuchpkg.sub"], ["lp_nodir/x.py"]):

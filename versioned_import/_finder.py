@@ -190,6 +190,9 @@ class VersionedFinder:
         self.scope = scope
         self._execute = execute
         self._real_dirs: dict[str, str] = {}
+        # The module ``run -m`` is about to execute as __main__ (once): found as plain Python finds it,
+        # since __main__ is never versioned. For a package, its __main__ submodule is the one.
+        self.main: str | None = None
 
     def __repr__(self) -> str:
         return f"<versioned_import finder roots={list(self.scope.roots)} packages={list(self.scope.packages)}>"
@@ -211,6 +214,11 @@ class VersionedFinder:
                 break
         if spec is None or isinstance(spec.loader, VersionedLoader):
             return spec
+        if fullname == self.main:
+            if spec.submodule_search_locations is None:
+                self.main = None
+                return spec
+            self.main = fullname + ".__main__"  # the package itself is versioned as usual
         is_source = type(spec.loader) is SourceFileLoader
         if not in_scope(fullname, spec.origin, is_source, self.scope, self._realpath):
             return spec

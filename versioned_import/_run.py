@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.machinery import BuiltinImporter, SourceFileLoader
 
+from ._registry import state
+
 __all__ = ["Program", "run_program", "default_root", "cannot_open", "strip_frames"]
 
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -98,6 +100,8 @@ def _run_module(program: Program) -> None:
     sys.argv = ["-m", *program.args]
     _set_path0(os.getcwd())
     _fresh_main()
+    if state.finder is not None:
+        state.finder.main = program.target  # its __spec__ and __loader__ are Python's own
     # The interpreter's own -m: the same argv[0], the same "No module named ..." exit, the same frames.
     runpy._run_module_as_main(program.target, alter_argv=True)  # type: ignore[attr-defined]
 
