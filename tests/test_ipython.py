@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
+import logging
 import os
 import re
 import sys
@@ -168,6 +169,21 @@ class ExtensionTest(Sandbox):
         self.assertEqual(self.lines(), ([], []), "a report from another thread printed at once (into the prompt)")
         self.shell.run_cell(lambda: None)
         self.assertEqual(len(self.lines()[0]), 1)
+
+    def test_library_log_records_wait_for_the_next_cell_too(self):
+        self.extension.load()
+        thread = threading.Thread(target=logging.getLogger("versioned_import").error, args=("watcher trouble",))
+        thread.start()
+        thread.join()
+        refusal = threading.Thread(target=logging.getLogger("versioned_import").error, args=("refused",),
+                                   kwargs={"extra": {"refusal": True}})
+        refusal.start()
+        refusal.join()
+        self.assertEqual(self.lines(), ([], []))
+        self.shell.run_cell(lambda: None)
+        self.assertEqual(self.lines(), ([], ["[versioned_import] watcher trouble"]))
+        self.extension.unload()
+        self.assertNotIn(self.extension._log_handler, logging.getLogger("versioned_import").handlers)
 
     def test_unload_removes_what_load_added(self):
         self.extension.load()

@@ -4,9 +4,9 @@ Loading it installs the finder (roots: the working directory, unless
 ``versioned_import.install()`` was already called with a scope of its own),
 and before each cell reloads the versioned modules whose files changed, all-or-
 nothing. Each reload, refusal or rollback is one line printed *before* the
-cell runs, so it lands above the cell's output: reports that arrive from other
-threads (a watcher) wait for the next cell instead of printing into the
-prompt. A refusal is printed once; the same bytes are not retried until a file
+cell runs, so it lands above the cell's output: reports and library log
+records that arrive from other threads (a watcher) wait for the next cell
+instead of printing into the prompt. A refusal is printed once; the same bytes are not retried until a file
 changes again.
 
 Magics: ``%vi_reload [module ...]`` (no names: whatever changed),
@@ -20,6 +20,7 @@ interpreter.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -39,6 +40,19 @@ def _describe(report: _reload.ReloadReport) -> str:
     return describe(report)
 
 
+class _Waiting(logging.Handler):
+    """Queues the library's log records (a failed on_reload callback, a watcher error) for the next cell."""
+
+    def __init__(self, extension: Extension) -> None:
+        super().__init__(logging.WARNING)
+        self.extension = extension
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "refusal", False):
+            return  # the on_reload report of the same refusal has its own line
+        self.extension.wait_for_cell(f"[versioned_import] {self.format(record)}", True)
+
+
 class Extension:
     """The extension's state for one shell: its magics, its pre-cell hook, the lines waiting to print."""
 
@@ -52,6 +66,7 @@ class Extension:
         self._held: set[frozenset[tuple[str, bytes]]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._installed_here = False
+        self._log_handler = _Waiting(self)
         self.magics: dict[str, Callable[[str], object]] = {
             "vi_reload": self.reload_magic,
             "vi_rollback": self.rollback_magic,
@@ -66,6 +81,8 @@ class Extension:
             _api.install(roots=[os.getcwd()])
             self._installed_here = True
         self._unsubscribe = _api.on_reload(self._arrived)
+        # With no handler, logging's last resort would print from the watcher's thread into the prompt.
+        logging.getLogger("versioned_import").addHandler(self._log_handler)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         for name, magic in self.magics.items():
             self.shell.register_magic_function(magic, magic_kind="line", magic_name=name)
@@ -81,6 +98,7 @@ class Extension:
                 del line_magics[name]
         self._unsubscribe()
         self._unsubscribe = None
+        logging.getLogger("versioned_import").removeHandler(self._log_handler)
         if self._installed_here:
             _api.uninstall()  # proxies already imported keep working
             self._installed_here = False
@@ -91,8 +109,12 @@ class Extension:
         # Any thread may publish; the line waits for the main thread's next flush().
         if report.error is None and not report.reloaded:
             return
+        self.wait_for_cell(_describe(report), report.error is not None)
+
+    def wait_for_cell(self, line: str, to_stderr: bool) -> None:
+        """Keep ``line`` for the next flush (before the next cell, or after a magic)."""
         with self._lock:
-            self._waiting.append((_describe(report), report.error is not None))
+            self._waiting.append((line, to_stderr))
 
     def flush(self) -> None:
         """Print the lines that arrived since the last flush: reloads to stdout, refusals to stderr."""
