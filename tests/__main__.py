@@ -1,20 +1,106 @@
 """Run the test suite: ``python -m tests`` (unittest discovery, benchmarks excluded).
 
-Prints a closing ``N passed, N failed`` line and exits non-zero on any failure.
+Quiet by default: one line per failure or error (the test, where it failed, and
+the first line of the exception), then the closing ``N passed, N failed`` line.
+Output a test prints is captured and shown only with its failure. ``-v`` adds
+every test's name and the full traceback of each failure.
+
+Exits non-zero on any failure, and when no test ran.
 """
 
+from __future__ import annotations
+
 import sys
+import traceback
 import unittest
+from types import TracebackType
+from typing import TextIO
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+class QuietResult(unittest.TestResult):
+    """A result that prints one line per failure (and, verbosely, every test and every traceback)."""
+
+    def __init__(self, stream: TextIO, verbose: bool) -> None:
+        super().__init__(stream, None, 2 if verbose else 0)
+        self.stream = stream
+        self.verbose = verbose
+        self.buffer = True  # a test's stdout and stderr are shown only with its failure
+        self.failed_tests: set[str] = set()  # a test with failing subtests counts once
+        # Counted, not derived from testsRun: 3.12.1 leaves skipped tests out of testsRun, 3.11 and 3.13 do not.
+        self.passed = 0
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        super().startTest(test)
+        if self.verbose:
+            self.stream.write(f"{test.id()} ...\n")
+            self.stream.flush()
+
+    def addSuccess(self, test: unittest.TestCase) -> None:
+        super().addSuccess(test)
+        self.passed += 1
+
+    def addExpectedFailure(self, test: unittest.TestCase, err: _ExcInfo) -> None:  # type: ignore[override]
+        super().addExpectedFailure(test, err)
+        self.passed += 1
+
+    def addError(self, test: unittest.TestCase, err: _ExcInfo) -> None:  # type: ignore[override]
+        super().addError(test, err)
+        self._report("ERROR", test, err)
+
+    def addFailure(self, test: unittest.TestCase, err: _ExcInfo) -> None:  # type: ignore[override]
+        super().addFailure(test, err)
+        self._report("FAIL", test, err)
+
+    def addSubTest(self, test: unittest.TestCase, subtest: unittest.TestCase,
+                   err: _ExcInfo | None) -> None:  # type: ignore[override]
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._report("FAIL" if issubclass(err[0], test.failureException) else "ERROR", subtest, err)
+
+    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
+        super().addUnexpectedSuccess(test)
+        self.failed_tests.add(test.id())
+        self.stream.write(f"UNEXPECTED SUCCESS {test.id()}\n")
+
+    def _report(self, kind: str, test: unittest.TestCase, err: _ExcInfo) -> None:
+        self.failed_tests.add(getattr(test, "test_case", test).id())
+        self._mirrorOutput = False  # unittest would echo the captured output again after the test
+        self.stream.write(f"{kind} {test.id()}{_where(err)}: {_first_line(err[1])}\n")
+        if self.verbose:
+            self.stream.write(self._exc_info_to_string(err, test) + "\n")
+        self.stream.flush()
+
+
+def _where(err: _ExcInfo) -> str:
+    """Return `` (file:line)`` of the innermost frame in a test file, or ''."""
+    frames = [frame for frame in traceback.extract_tb(err[2]) if "/tests/" in frame.filename.replace("\\", "/")]
+    return f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def main() -> int:
+    verbose = "-v" in sys.argv[1:]
     suite = unittest.defaultTestLoader.discover("tests", top_level_dir=".")
-    result = unittest.TextTestRunner(verbosity=1 if "-q" in sys.argv else 2).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    result = QuietResult(sys.stdout, verbose)
+    result.startTestRun()
+    try:
+        suite.run(result)
+    finally:
+        result.stopTestRun()
+    failed = len(result.failed_tests)
     skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
+    passed = result.passed
+    if verbose:
+        for test, reason in result.skipped:
+            print(f"skipped {test.id()}: {reason}")
     print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
-    if result.testsRun == 0:
+    if passed + failed + skipped == 0:
         return 1
     return 0 if failed == 0 else 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import linecache
+import logging
 import os
 import shutil
 import subprocess
@@ -20,6 +21,17 @@ from versioned_import import _registry
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # How long a test may wait for a thread or a condition: a bound against hangs, never a timing.
 WAIT = 60.0
+
+
+class _Collect(logging.Handler):
+    """Keeps the records it is given, printing nothing."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 class Sandbox(unittest.TestCase):
@@ -55,6 +67,12 @@ class Sandbox(unittest.TestCase):
                 thread.join(5)
 
         self.addCleanup(restore)
+        # The library logs refusals and failed callbacks (logger "versioned_import"); with no handler,
+        # logging's last resort would print them into the test run. Tests read them from self.logged.
+        self.logged: list[logging.LogRecord] = []
+        collector = _Collect(self.logged)
+        logging.getLogger("versioned_import").addHandler(collector)
+        self.addCleanup(logging.getLogger("versioned_import").removeHandler, collector)
         _registry.state.reset()
         sys.path.insert(0, self.root)
 

@@ -2,6 +2,7 @@
 
 import inspect
 import os
+import subprocess
 import sys
 import unittest
 
@@ -68,3 +69,31 @@ class ImportDoesNothingTest(Sandbox):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+OLD_PYTHON = os.path.join(os.path.expanduser(os.environ.get("PYENV_ROOT", "~/.pyenv")), "versions", "3.10.13",
+                          "bin", "python")
+
+
+class UnsupportedPythonTest(Sandbox):
+    """Before 3.11 the package says so in one line, instead of failing somewhere inside."""
+
+    MESSAGE = "versioned_import needs Python 3.11 or newer; this is Python 3.10.9"
+
+    def test_the_import_names_the_version_needed(self):
+        result = self.run_python("-c", "import sys; sys.version_info = (3, 10, 9, 'final', 0)\n"
+                                       "try:\n    import versioned_import\n"
+                                       "except ImportError as e:\n    print(e, e.name)\n")
+        self.assertProcessOK(result)
+        self.assertEqual(result.stdout, f"{self.MESSAGE} versioned_import\n")
+
+    @unittest.skipUnless(os.path.exists(OLD_PYTHON), "no Python 3.10 at " + OLD_PYTHON)
+    def test_a_real_python_3_10(self):
+        environment = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+        for args in (["-c", "import versioned_import"], ["-m", "versioned_import", "--version"]):
+            with self.subTest(args=args):
+                result = subprocess.run([OLD_PYTHON, *args], capture_output=True, text=True, env=environment,
+                                        cwd=self.root, timeout=60, stdin=subprocess.DEVNULL)
+                self.assertEqual(result.returncode, 1)
+                self.assertIn("versioned_import needs Python 3.11 or newer; this is Python 3.10", result.stderr)
+                self.assertNotIn("co_qualname", result.stderr)

@@ -27,6 +27,7 @@ nothing).
 from __future__ import annotations
 
 import importlib
+import linecache
 import math
 import os
 import pathlib
@@ -36,7 +37,7 @@ import types
 import unittest
 
 import versioned_import as vi
-import versioned_import._watcher  # noqa: F401  (imported lazily by watch(): loaded here so snapshots compare like with like)
+import versioned_import._watcher
 from tests.support import Sandbox
 
 A_SOURCE = """\
@@ -196,6 +197,14 @@ class NamesTest(ApiInputCase):
                 self.assertIn("before", str(error), f"the remedy does not say the module was imported before "
                                                     f"install(): {error}")
 
+    def test_a_module_outside_the_roots_names_its_file_and_the_roots(self):
+        error = self.refused(vi.NotVersionedError, vi.reload, "ai_out")
+        self.assertIn(self.out.__file__, str(error))
+        self.assertIn(os.path.realpath(self.inside), str(error))
+        self.assertIn("install(roots=", str(error))
+        # An unknown name says where the library looked, too.
+        self.assertIn(os.path.realpath(self.inside), str(self.refused(vi.NotVersionedError, vi.reload, "ai_typo")))
+
     def test_relative_and_empty_names(self):
         for action, call in ACTIONS.items():
             for name in (".ai_a", "..ai_a", ".", "..", ""):
@@ -244,9 +253,8 @@ class NamesTest(ApiInputCase):
     def test_pinned_takes_no_arguments_and_a_bare_pin_changes_nothing(self):
         self.refused(TypeError, vi.pinned, "ai_a")
         before = self.snapshot()
-        with vi.pinned():
-            with vi.pinned():
-                self.assertEqual(self.a.get(), 1)
+        with vi.pinned(), vi.pinned():
+            self.assertEqual(self.a.get(), 1)
         self.assertNothingChanged(before, "pinned()")
 
 
@@ -281,6 +289,16 @@ class RollbackAndUnloadTest(ApiInputCase):
         for name in ("ai_typo", "ai_a.sub", "ai_pre", "json"):
             with self.subTest(name=name):
                 self.assertNotVersioned(self.refused(vi.NotVersionedError, vi.unload, name), "unload", name)
+
+    def test_unload_with_a_lazy_linecache_entry_for_the_file(self):
+        # traceback's lazycache() stores a 1-tuple; unload once indexed it as a full entry.
+        proxy = sys.modules["ai_fresh"]
+        path = proxy.__file__
+        linecache.cache.pop(path, None)
+        self.assertTrue(linecache.lazycache(path, vars(proxy)))
+        self.assertEqual(len(linecache.cache[path]), 1)
+        vi.unload("ai_fresh")
+        self.assertNotIn("ai_fresh", sys.modules)
 
     def test_unload_twice_by_name_and_by_proxy(self):
         proxy = sys.modules["ai_fresh"]

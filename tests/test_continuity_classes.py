@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import versioned_import as vi
-from versioned_import import _proxy
 from tests.support import Sandbox
+from versioned_import import _proxy
 
 
 class ClassContinuity(Sandbox):
@@ -438,9 +438,9 @@ class D(C):
         self.assertEqual(m.C.LIMIT, 2)
         self.assertEqual(h.C.ADDED, "new attribute")
         with self.assertRaises(AttributeError):
-            h.C.GONE
+            h.C.GONE  # noqa: B018  (the read is the test)
         with self.assertRaises(AttributeError):
-            h.INSTANCE.GONE
+            h.INSTANCE.GONE  # noqa: B018  (the read is the test)
         self.assertNotIn("GONE", vars(m.C))
 
     def test_class_attribute_referring_to_another_class_of_the_module(self):
@@ -453,7 +453,7 @@ class Whole:
     def build(self):
         return self.PART()
 """
-        m, h = self.given(source.format(v=1), "from cc_m import Part, Whole\n")
+        _m, h = self.given(source.format(v=1), "from cc_m import Part, Whole\n")
         self.update(source.format(v=2))
         self.assertIs(h.Whole.PART, h.Part)
         self.assertIs(type(h.Whole().build()), h.Part)
@@ -1246,7 +1246,7 @@ class AtomicityTest(ReloadHookTest):
         self.assertBehavesLikeC1(m, h, old_here, stale_fail)
 
     def test_a_refused_publish_leaves_no_trace_in_continuity(self):
-        m, h = self.given("""
+        _m, h = self.given("""
             class S:
                 __slots__ = ("a",)
                 def ping(self):

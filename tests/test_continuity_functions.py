@@ -403,7 +403,7 @@ class SourceTruthTest(FunctionContinuity):
     def test_traceback_from_stale_method_and_generator(self):
         import textwrap
 
-        m, h = self.given("""
+        _m, h = self.given("""
             class C:
                 def meth(self):
                     return 1

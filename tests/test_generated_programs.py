@@ -49,6 +49,7 @@ programs for minutes).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import gc
 import importlib
 import itertools
@@ -56,15 +57,13 @@ import linecache
 import os
 import shutil
 import sys
-import unittest
-import dataclasses
 import types
+import unittest
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, \
-    run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 import versioned_import as vi
 from tests.support import Sandbox, raises

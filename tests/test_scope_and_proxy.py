@@ -51,7 +51,7 @@ class ScopeTest(Sandbox):
         self.write("outside/sp_out.py", "X = 1\n")
         self.install(roots=[self.inside])
         import sp_in
-        import sp_inpkg.deep.leaf
+        import sp_inpkg.deep.leaf  # noqa: F401
         import sp_out
 
         self.assertEqual(vi.generation("sp_in"), 1)
@@ -89,7 +89,7 @@ class ScopeTest(Sandbox):
         self.write("outside/sp_unnamed.py", "X = 1\n")
         self.install(roots=[self.inside], packages=["sp_named"])
         import sp_named.inner.leaf
-        import sp_named.sub
+        import sp_named.sub  # noqa: F401
         import sp_namedother  # noqa: F401
         import sp_unnamed  # noqa: F401
 
@@ -118,7 +118,7 @@ class ScopeTest(Sandbox):
         self.write("inside/sp_kept/skip.py", "X = 1\n")
         self.write("inside/sp_kept/keep.py", "X = 1\n")
         self.install(roots=[self.inside], exclude=["sp_ex", "sp_kept.skip"])
-        import sp_ex.sub
+        import sp_ex.sub  # noqa: F401
         import sp_exother  # noqa: F401
         import sp_kept.keep
         import sp_kept.skip  # noqa: F401
@@ -193,7 +193,7 @@ class ScopeTest(Sandbox):
         for name in ("math", "cmath"):
             sys.modules.pop(name, None)
         import cmath
-        import math  # noqa: F811
+        import math
 
         for name in ("math", "cmath", "sys", "builtins", "gc"):
             with self.subTest(name=name):
@@ -354,7 +354,7 @@ class ScopePredicateTest(Sandbox):
         self.assertTrue(_finder.in_scope("sp_home", os.path.join(alias, "sp_home.py"), True, scope))
         self.assertFalse(_finder.in_scope("sp_real", real_outside, True, scope))
 
-    PARTS = ["sp_a", "sp_ab", "sp_b", "versioned_import", "__main__"]
+    PARTS = ("sp_a", "sp_ab", "sp_b", "versioned_import", "__main__")
     dotted = st.lists(st.sampled_from(PARTS), min_size=1, max_size=3).map(".".join)
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -368,11 +368,8 @@ class ScopePredicateTest(Sandbox):
         def named(prefixes):
             return any(name == p or name.startswith(p + ".") for p in prefixes)
 
-        if name == "__main__" or named(["versioned_import"]):
-            expected = False
-        elif not is_source or suffix not in importlib.machinery.SOURCE_SUFFIXES:
-            expected = False
-        elif named(exclude):
+        never = name == "__main__" or named(["versioned_import"])
+        if never or not is_source or suffix not in importlib.machinery.SOURCE_SUFFIXES or named(exclude):
             expected = False
         else:
             expected = named(packages) or under_root
@@ -511,8 +508,8 @@ class ProxyTest(Sandbox):
         self.write("sp_flat.py", "def f():\n    return 'flat'\n")
         self.install()
         import sp_flat
-        from sp_flat import f
         import sp_pkg.user
+        from sp_flat import f
         from sp_pkg import sib
         from sp_pkg.sib import helper
 
@@ -588,7 +585,7 @@ class ProxyTest(Sandbox):
         self.assertEqual(sp_hook.lazy, 1)
         self.assertEqual(dir(sp_hook), ["lazy", "listed_1"])
         with self.assertRaises(AttributeError):
-            sp_hook.missing
+            sp_hook.missing  # noqa: B018  (the read is the test)
         self.write("sp_hook.py", source.format(value=2))
         vi.reload("sp_hook")
         self.assertEqual(sp_hook.lazy, 2)
@@ -596,7 +593,7 @@ class ProxyTest(Sandbox):
         self.write("sp_hook.py", "X = 1\n")
         vi.reload("sp_hook")
         with self.assertRaises(AttributeError):
-            sp_hook.lazy
+            sp_hook.lazy  # noqa: B018  (the read is the test)
         self.assertIn("X", dir(sp_hook))
 
     def test_global_writes_inside_the_module_are_visible_through_the_proxy(self):

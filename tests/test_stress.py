@@ -38,7 +38,6 @@ import random
 import sys
 import threading
 import time
-import unittest
 
 import versioned_import as vi
 from tests.support import Sandbox
@@ -492,7 +491,7 @@ class PinnedAcrossOtherEventsTest(StressSandbox):
                 seen[label] = (first, inside)
                 self.assertEqual(module.VERSION, before + 1)
         self.assertEqual({label: inside == first for label, (first, inside) in seen.items()},
-                         {label: True for label in events}, seen)
+                         dict.fromkeys(events, True), seen)
 
 
     def test_a_pin_holds_when_the_pinned_module_itself_is_unloaded(self):

@@ -3,7 +3,6 @@
 import logging
 import os
 import threading
-import time
 import unittest
 
 import versioned_import as vi

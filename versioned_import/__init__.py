@@ -18,10 +18,19 @@ Layers, bottom to top (imports flow one way)::
     _references  _continuity                 reference rewriting; carrying functions and classes over
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
     _api  _watcher                           what this module re-exports
-    _cli  _demo  __main__                    the command line
+    _run  _cli  _ipython  _demo  __main__    the terminal: running a program as python would, the command
+                                             line, the IPython extension (IPython is never imported)
 
 The guarantees (G1–G13) are listed in ``docs/guarantees.md``.
 """
+
+import sys as _sys
+
+# Checked before anything else is imported: the implementation needs 3.11 (code.co_qualname, exception
+# notes), and an older interpreter should say so in one line, not fail somewhere inside.
+if _sys.version_info < (3, 11):  # noqa: UP036  (requires-python does not stop a plain checkout)
+    raise ImportError(f"versioned_import needs Python 3.11 or newer; this is Python "
+                      f"{'.'.join(map(str, _sys.version_info[:3]))}", name=__name__)
 
 from ._api import (
     ReloadReport,
@@ -40,6 +49,8 @@ from ._api import (
     watch,
 )
 from ._errors import NotVersionedError, ReloadError
+from ._ipython import load_ipython_extension as load_ipython_extension  # %load_ext versioned_import
+from ._ipython import unload_ipython_extension as unload_ipython_extension
 
 __all__ = [
     "install",
@@ -67,4 +78,4 @@ for _name in __all__:
         globals()[_name].__module__ = __name__
     except (AttributeError, TypeError):
         pass
-del _name
+del _name, _sys

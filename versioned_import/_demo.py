@@ -17,7 +17,9 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import versioned_import as vi
 
@@ -83,9 +85,9 @@ class _Narrator:
         print(textwrap.indent(text, "     "))
 
 
-def _serve(handle):
+def _serve(handle: Callable[[str], str]) -> tuple[ThreadingHTTPServer, threading.Thread]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
+        def do_GET(self) -> None:
             with vi.pinned():  # one request sees one version of the code
                 body = handle(self.path).encode()
             self.send_response(200)
@@ -94,7 +96,7 @@ def _serve(handle):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -105,7 +107,8 @@ def _serve(handle):
 
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as response:
-        return response.read().decode()
+        body: bytes = response.read()
+        return body.decode()
 
 
 def _write(path: str, text: str) -> None:
@@ -137,7 +140,8 @@ def main() -> int:
     _write(greeting_path, _GREETING_V1)
     _write(os.path.join(package, "app.py"), _APP)
     sys.path.insert(0, directory)
-    server = thread = None
+    server: ThreadingHTTPServer | None = None
+    thread: threading.Thread | None = None
     print("versioned_import demo: a running HTTP service takes new code without a restart.")
     try:
         vi.install(roots=[directory])
@@ -190,7 +194,8 @@ def main() -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
-            thread.join(5)
+            if thread is not None:
+                thread.join(5)
         vi.uninstall()
         for name in [n for n in sys.modules if n == "demo_shop" or n.startswith("demo_shop.")]:
             try:

@@ -7,6 +7,7 @@ generation is still live: a refused reload loses nothing.
 from __future__ import annotations
 
 import traceback
+from typing import Any
 
 __all__ = ["ReloadError", "NotVersionedError", "refusal_message", "error_location", "error_line"]
 
@@ -23,7 +24,7 @@ class ReloadError(ImportError):
         super().__init__(message, name=module, path=path)
         self.module = module
 
-    def __reduce__(self):  # keep module/path through pickling (multiprocessing, logging handlers)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep module/path through pickling (multiprocessing, logging handlers)
         return (_rebuild, (type(self), self.msg, self.module, self.path))
 
 
@@ -31,7 +32,7 @@ class NotVersionedError(ReloadError):
     """A name or module was passed that is not a versioned module (``math``, a typo, an unloaded module)."""
 
 
-def _rebuild(cls, message, module, path):
+def _rebuild(cls: type[ReloadError], message: str, module: str | None, path: str | None) -> ReloadError:
     return cls(message, module=module, path=path)
 
 

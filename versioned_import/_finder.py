@@ -27,7 +27,7 @@ import sys
 import sysconfig
 from collections.abc import Callable, Iterable, Sequence
 from importlib.machinery import SOURCE_SUFFIXES, ModuleSpec, SourceFileLoader
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from ._proxy import view
@@ -77,16 +77,17 @@ class VersionedSpec(ModuleSpec):
     """A found spec whose ``_initializing`` read reports "imported by" to the executing module."""
 
     @property
-    def _initializing(self) -> bool:  # type: ignore[override]
+    def _initializing(self) -> bool:
         sink = importer.get()
         if sink is not None:
             sink.record(self.name)
         # While a reload executes a new generation, the reloading thread sees
         # it partially initialised, exactly as during a first import.
-        staging = view.get()
-        if staging is not None and getattr(staging, "executing", None) is not None and staging.executing(self.name):
+        executing = getattr(view.get(), "executing", None)  # only a reload's staging view has it
+        if executing is not None and executing(self.name):
             return True
-        return self.__dict__.get("_versioned_initializing", False)
+        initializing: bool = self.__dict__.get("_versioned_initializing", False)
+        return initializing
 
     @_initializing.setter
     def _initializing(self, value: bool) -> None:
@@ -102,7 +103,8 @@ def never_versioned_dirs() -> tuple[str, ...]:
                 paths.add(sysconfig.get_paths(vars=vars_)[scheme_key])
             except KeyError:
                 pass
-    for getter in (site.getsitepackages, lambda: [site.getusersitepackages()]):
+    getters: tuple[Callable[[], list[str]], ...] = (site.getsitepackages, lambda: [site.getusersitepackages()])
+    for getter in getters:
         try:
             paths.update(getter())
         except (AttributeError, TypeError):
@@ -111,7 +113,7 @@ def never_versioned_dirs() -> tuple[str, ...]:
     return tuple(sorted({os.path.realpath(p) for p in paths if p}))
 
 
-def _names(parameter: str, value: object) -> list:
+def _names(parameter: str, value: object) -> list[Any]:
     if isinstance(value, (str, os.PathLike)):
         return [value]
     if isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
@@ -119,7 +121,8 @@ def _names(parameter: str, value: object) -> list:
     return list(value)
 
 
-def make_scope(roots: Iterable[str] | None, packages: Iterable[str] | None, exclude: Iterable[str],
+def make_scope(roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None,
+               packages: Iterable[str] | str | None, exclude: Iterable[str] | str,
                default_root: Callable[[], str]) -> Scope:
     """Normalise ``install()``'s arguments into a ``Scope``, refusing anything ambiguous."""
     root_list = [] if roots is None else _names("roots", roots)
@@ -187,12 +190,15 @@ class VersionedFinder:
         self.scope = scope
         self._execute = execute
         self._real_dirs: dict[str, str] = {}
+        # The module ``run -m`` is about to execute as __main__ (once): found as plain Python finds it,
+        # since __main__ is never versioned. For a package, its __main__ submodule is the one.
+        self.main: str | None = None
 
     def __repr__(self) -> str:
         return f"<versioned_import finder roots={list(self.scope.roots)} packages={list(self.scope.packages)}>"
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> ModuleSpec | None:
-        spec = None
+        spec: ModuleSpec | None = None
         seen_self = False
         for finder in list(sys.meta_path):
             if finder is self:
@@ -208,10 +214,16 @@ class VersionedFinder:
                 break
         if spec is None or isinstance(spec.loader, VersionedLoader):
             return spec
+        if fullname == self.main:
+            if spec.submodule_search_locations is None:
+                self.main = None
+                return spec
+            self.main = fullname + ".__main__"  # the package itself is versioned as usual
         is_source = type(spec.loader) is SourceFileLoader
         if not in_scope(fullname, spec.origin, is_source, self.scope, self._realpath):
             return spec
-        spec.loader = VersionedLoader(spec.loader, self._execute, self.scope)
+        # in_scope() checked the loader is exactly SourceFileLoader; the wrapper duck-types a Loader.
+        spec.loader = VersionedLoader(spec.loader, self._execute, self.scope)  # type: ignore[assignment, arg-type]
         spec.__class__ = VersionedSpec
         return spec
 
@@ -253,7 +265,7 @@ class VersionedLoader:
     def exec_module(self, module: ModuleType) -> None:
         self._execute(self, module)
 
-    def get_code(self, fullname: str):
+    def get_code(self, fullname: str) -> CodeType:
         """Compile the current source bytes (never a timestamp-validated pyc)."""
         from ._source import compile_source, read_source
 

@@ -51,12 +51,12 @@ class FunctionLineage:
         self.head: tuple[FunctionType | None, Any] = (None, None)
         # (function, its own code, its generation), all weak: an old version
         # lives exactly as long as somebody still holds it.
-        self.versions: list[tuple[weakref.ref, types.CodeType, weakref.ref]] = []
-        self.meta: tuple | None = None
+        self.versions: list[tuple[weakref.ref[FunctionType], types.CodeType, weakref.ref[Any]]] = []
+        self.meta: tuple[Any, ...] | None = None
         # Set when the newest source no longer defines the function and nothing
         # forwards to it: the last definition is then only held weakly, so its
         # generation can die with it.
-        self.dormant: weakref.ref | None = None
+        self.dormant: weakref.ref[Any] | None = None
         self.sleep: Any = None  # set while the source no longer defines it
         self.serial = next(_serials)
         # The forwarding table of this lineage's state: serial -> lineage, for
@@ -71,7 +71,7 @@ class FunctionLineage:
             return self.current
         return self.dormant() if self.dormant is not None else None
 
-    def version_died(self, _: weakref.ref) -> None:
+    def version_died(self, _: weakref.ref[Any]) -> None:
         """Once the source dropped the function, the last old version dying lets it go too."""
         if self.generation is None and self.current is not None and self.sleep is not None:
             self.sleep(self)
@@ -96,8 +96,10 @@ class FunctionLineage:
                 definitions = pinned.continuity
                 body = definitions.bodies.get(self.key) if definitions is not None else None
                 if body is not None:
-                    return body
-        return current if current is not None else self.target()
+                    pinned_body: FunctionType = body
+                    return pinned_body
+        # A forwarder exists only while its lineage has a target: the None is never returned.
+        return current if current is not None else self.target()  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"<lineage {self.module}.{self.key[0]}>"
@@ -124,7 +126,7 @@ class Newest:
     def __signature__(self) -> Any:
         import inspect
 
-        return inspect.signature(self.lineage.target())
+        return inspect.signature(self.lineage.target())  # type: ignore[arg-type]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.lineage.resolve()(*args, **kwargs)
@@ -136,7 +138,7 @@ class Newest:
 ABSENT = object()
 
 
-def wrapped_operations(version: FunctionType, value: Any) -> tuple[tuple, tuple]:
+def wrapped_operations(version: FunctionType, value: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Plan setting ``version.__wrapped__`` to ``value`` (``ABSENT``: removing it), with the undo."""
     attributes = version.__dict__
     before = attributes.get("__wrapped__", ABSENT)
@@ -146,11 +148,11 @@ def wrapped_operations(version: FunctionType, value: Any) -> tuple[tuple, tuple]
     return do, undo
 
 
-def version_ref(function: FunctionType, lineage: FunctionLineage) -> weakref.ref:
+def version_ref(function: FunctionType, lineage: FunctionLineage) -> weakref.ref[FunctionType]:
     """A weak reference to a version that tells its lineage when it dies, without keeping the lineage alive."""
     owner = weakref.ref(lineage)
 
-    def died(_: weakref.ref) -> None:
+    def died(_: weakref.ref[FunctionType]) -> None:
         alive = owner()
         if alive is not None:
             alive.version_died(_)
@@ -166,7 +168,7 @@ KIND_NAMES = {0: "function", CO_COROUTINE: "coroutine function", CO_GENERATOR: "
                CO_ASYNC_GENERATOR: "async generator function"}
 
 
-def meta(code: types.CodeType) -> tuple:
+def meta(code: types.CodeType) -> tuple[Any, ...]:
     return (code.co_filename, code.co_firstlineno, code.co_name, code.co_qualname)
 
 
@@ -174,7 +176,8 @@ def own_code(lineage: FunctionLineage, function: FunctionType) -> types.CodeType
     """Return the code ``function`` ran before it was forwarded (the newest entry is checked first)."""
     for reference, code, _ in reversed(lineage.versions):
         if reference() is function:
-            return code
+            own: types.CodeType = code
+            return own
     return function.__code__
 
 
@@ -246,7 +249,7 @@ def _template(kind: int, cells: int) -> types.CodeType:
         warnings.simplefilter("ignore", SyntaxWarning)  # "'str' object is not callable": replaced below
         compiled = compile("\n".join(lines), "<versioned_import forwarder>", "exec", dont_inherit=True)
     exec(compiled, namespace)
-    code = namespace["outer"]().__code__
+    code: types.CodeType = namespace["outer"]().__code__
     assert len(code.co_freevars) == cells, (kind, cells, code.co_freevars)
     _template_cache[(kind, cells)] = code
     return code

@@ -8,7 +8,7 @@ which modules a reload must re-execute and in which order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["DependencyGraph"]
 
@@ -89,7 +89,7 @@ class DependencyGraph:
         return [sorted(group, key=self.rank) for group in groups]
 
 
-def _strongly_connected(nodes, successors):
+def _strongly_connected(nodes: Iterable[str], successors: Callable[[str], list[str]]) -> list[list[str]]:
     """Tarjan's algorithm without recursion; yields groups in reverse topological order."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}

@@ -22,13 +22,13 @@ class Plan:
     """Operations that carry continuity over, run by the publisher in one step."""
 
     def __init__(self) -> None:
-        self.do: list[tuple] = []
-        self.undo: list[tuple] = []
+        self.do: list[tuple[Any, ...]] = []
+        self.undo: list[tuple[Any, ...]] = []
         self.replaced: list[Any] = []
-        self.bodies: list[tuple] = []
+        self.bodies: list[tuple[Any, ...]] = []
         self._after: list[Any] = []
 
-    def add(self, do: tuple, undo: tuple) -> None:
+    def add(self, do: tuple[Any, ...], undo: tuple[Any, ...]) -> None:
         self.do.append(do)
         self.undo.append(undo)
 
@@ -60,18 +60,18 @@ def mapped(value: Any, mapping: dict[int, tuple[Any, Any]]) -> Any:
     return entry[1] if entry is not None and entry[0] is value else value
 
 
-def add_sequence(result: Plan, do: tuple[tuple, ...], undo: tuple[tuple, ...]) -> None:
+def add_sequence(result: Plan, do: tuple[tuple[Any, ...], ...], undo: tuple[tuple[Any, ...], ...]) -> None:
     # The undo of a sequence sits on its first step (undos run in reverse).
     for index, operation in enumerate(do):
         result.add(operation, (_run_all, undo) if index == 0 else (nothing,))
 
 
-def _run_all(operations: tuple[tuple, ...]) -> None:
+def _run_all(operations: tuple[tuple[Any, ...], ...]) -> None:
     for function, *arguments in operations:
         function(*arguments)
 
 
-def replace_contents(result: Plan, target: dict | set, contents: dict | set) -> None:
+def replace_contents(result: Plan, target: dict[Any, Any] | set[Any], contents: dict[Any, Any] | set[Any]) -> None:
     """Plan ``target.clear(); target.update(contents)`` as two C calls.
 
     ``update`` from an exact dict reuses the stored hashes, so no Python
@@ -84,12 +84,12 @@ def replace_contents(result: Plan, target: dict | set, contents: dict | set) -> 
     result.add((type(target).update, target, contents), (nothing,))
 
 
-def _restore_dict(target: dict, contents: dict) -> None:
+def _restore_dict(target: dict[Any, Any], contents: dict[Any, Any]) -> None:
     target.clear()
     target.update(contents)
 
 
-def _restore_set(target: set, contents: set) -> None:
+def _restore_set(target: set[Any], contents: set[Any]) -> None:
     target.clear()
     target.update(contents)
 
@@ -99,7 +99,7 @@ def real_dict(cls: type) -> Any:
     return referents[0] if referents else None
 
 
-def apply_atomically(do: list[tuple], undo: list[tuple]) -> None:
+def apply_atomically(do: list[tuple[Any, ...]], undo: list[tuple[Any, ...]]) -> None:
     """Run ``do`` (each ``(c_callable, *args)``) as one step for every other thread.
 
     Every callable is a C function, iterated by C code (``starmap`` drained by

@@ -26,8 +26,8 @@ import contextvars
 import ctypes
 import os
 import sys
-import weakref
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +40,7 @@ ModuleType = types.ModuleType
 _module_getattribute = ModuleType.__getattribute__
 _module_setattr = ModuleType.__setattr__
 _module_delattr = ModuleType.__delattr__
-_md_dict = ModuleType.__dict__["__dict__"].__get__  # reads the C-level md_dict, never a view
+_md_dict: Callable[[ModuleType], dict[str, Any]] = vars(ModuleType)["__dict__"].__get__  # the C-level md_dict, never a view
 
 # The view a thread or task resolves proxies through: None means "the published world".
 view: contextvars.ContextVar[World | None] = contextvars.ContextVar("versioned_import.view", default=None)
@@ -151,7 +151,7 @@ def namespace_of(proxy: ModuleType) -> dict[str, Any]:
     return published.get(id(proxy), _md_dict(proxy))
 
 
-def set_view_class(proxy: ModuleType, viewing: bool) -> tuple[Callable[..., Any], ...] | None:
+def set_view_class(proxy: ModuleType, viewing: bool) -> tuple[Any, ...] | None:
     """Return the operation that switches ``proxy`` into or out of view mode, or None if it is there."""
     wanted = VersionedModule if (viewing or not FAST_SWAP) else ModuleType
     if type(proxy) is wanted:
@@ -159,7 +159,10 @@ def set_view_class(proxy: ModuleType, viewing: bool) -> tuple[Callable[..., Any]
     return (object.__setattr__, proxy, "__class__", wanted)
 
 
-def swap_operations(proxy: ModuleType, namespace: dict[str, Any]) -> tuple[list[tuple], list[tuple], Callable[[], None]]:
+_Operations = list[tuple[Any, ...]]  # (c_callable, *args), run in one C-level pass
+
+
+def swap_operations(proxy: ModuleType, namespace: dict[str, Any]) -> tuple[_Operations, _Operations, Callable[[], None]]:
     """Plan making ``namespace`` the published namespace of ``proxy``.
 
     Returns ``(do, undo, finish)``: ``do`` and ``undo`` are lists of
@@ -179,7 +182,7 @@ def swap_operations(proxy: ModuleType, namespace: dict[str, Any]) -> tuple[list[
     # namespace now and drop the old one only after the pass, while our own
     # reference (captured in ``finish``) still keeps it alive.
     _incref(namespace)
-    settled = []
+    settled: list[bool] = []
 
     def finish() -> None:
         if settled:

@@ -18,8 +18,8 @@ def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: An
     """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
     old_world = state.world
     new_world = state.next_world({id(r.proxy): g for r, g in pairs})
-    do: list[tuple] = []
-    undo: list[tuple] = []
+    do: list[tuple[Any, ...]] = []
+    undo: list[tuple[Any, ...]] = []
     finishers: list[Callable[[], None]] = []
     if old_world.pins:
         state.pinned_stale.add(old_world)

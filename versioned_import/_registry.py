@@ -194,7 +194,7 @@ def default_root() -> str:
     """Return the directory of the running script, else the current directory."""
     import __main__
 
-    script = getattr(__main__, "__file__", None)
+    script: str | None = getattr(__main__, "__file__", None)
     if script:
         return os.path.dirname(os.path.realpath(script))
     return os.getcwd()

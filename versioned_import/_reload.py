@@ -22,11 +22,11 @@ from typing import Any
 from . import _continuity
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer, in_scope
-from ._operations import apply_atomically  # noqa: F401  (re-exported: tests and tools drive it)
+from ._operations import apply_atomically
 from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, view
 from ._publish import commit, register_linecache
 from ._referrers import ReferrerScope
-from ._registry import Generation, ModuleRecord, State
+from ._registry import Generation, ModuleRecord, Scope, State
 from ._report import ReloadReport, Replaced
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
@@ -65,26 +65,35 @@ def _not_versioned_message(state: State, action: str, name: str) -> str:
         return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
                 "module — call versioned_import.install() at start-up, before importing the modules you want "
                 "to reload")
+    configured = _scope_text(finder.scope)
     module = sys.modules.get(name)
     if module is not None:
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        where = f"its file {origin}" if origin and os.path.isabs(origin) else f"it has no source file ({origin})"
         if in_scope(name, origin, True, finder.scope):
             return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
-                    "not a versioned one — call install() earlier, before the first import of the modules you "
-                    "want to reload")
-        return (f"{action} of {name!r} refused: it is not a versioned module (the standard library, site-packages, "
-                "built-in and extension modules, and modules outside the roots are never versioned) — "
+                    f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
+                    "import of the modules you want to reload")
+        return (f"{action} of {name!r} refused: it is not a versioned module: {where} is outside {configured} "
+                "(the standard library, site-packages, built-in and extension modules are never versioned) — "
                 "check install(roots=..., packages=...)")
-    return (f"{action} of {name!r} refused: no versioned module of that name is imported — "
+    return (f"{action} of {name!r} refused: no versioned module of that name is imported ({configured}) — "
             "import it first (and check the spelling)")
+
+
+def _scope_text(scope: Scope) -> str:
+    """Say which roots and packages are versioned, for messages."""
+    roots = ", ".join(scope.roots) or "none"
+    packages = ", ".join(scope.packages) or "none"
+    return f"the versioned roots ({roots}) and packages ({packages})"
 
 
 # -- first import -----------------------------------------------------------------
 
 def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> None:
     """Execute generation 1 of a module in its own dict (the normal import path)."""
-    spec = module.__spec__
+    spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
     name = spec.name
     existing = state.records.get(name)
     if existing is not None and existing.proxy is module and existing.current is not None:
@@ -187,7 +196,7 @@ class _Transaction:
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
-        self.failure: tuple[ModuleRecord, BaseException, str] | None = None
+        self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
         self.scope: ReferrerScope | None = None
 
     def load_sources(self) -> None:
@@ -227,7 +236,7 @@ class _Transaction:
         self.executed.append(staged)
         token = importer.set(staged.sink)
         try:
-            exec(staged.generation.code, staged.generation.namespace)
+            exec(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
         except _Failure:
             raise
         except _UNSTOPPABLE:
@@ -248,7 +257,7 @@ class _Transaction:
                 # An import of it failed inside another module that caught the error.
                 raise _Failure
             # A preset submodule the code names (``from . import sub``) is a real import.
-            names = set(staged.generation.code.co_names)
+            names = set(staged.generation.code.co_names)  # type: ignore[union-attr]  # staged: compiled
             preset = {key: value for key, value in staged.preset.items()
                       if key not in names and f"{staged.record.name}.{key}" not in names}
             staged.sink.scan(staged.generation.namespace, self.state, preset)
@@ -366,7 +375,7 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
             _abandon(state, transaction)
             error = _refusal(transaction)
             _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
-            raise error from transaction.failure[1]
+            raise error from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
     finally:
         _release(state)
     _notify(state, report)
@@ -385,7 +394,7 @@ def _abandon(state: State, transaction: _Transaction) -> None:
 
 
 def _refusal(transaction: _Transaction) -> ReloadError:
-    record, exc, remedy, source = transaction.failure
+    record, exc, remedy, source = transaction.failure  # type: ignore[misc]  # a _Failure always records one
     text = None
     if source is not None:
         try:
@@ -490,7 +499,7 @@ def changed_sources(state: State) -> dict[str, Source | None]:
         except OSError:
             result[record.name] = None
             continue
-        current = record.current.source
+        current = record.current.source  # type: ignore[union-attr]  # filtered above
         if current is not None and source.digest == current.digest:
             record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
@@ -522,7 +531,7 @@ def rollback(state: State, name: object) -> int:
                                   f"only one kept ({record.path}) — there is nothing to roll back to; reload a "
                                   "fixed file instead", module=record.name, path=record.path)
             previous = record.history.pop()
-            current = record.current
+            current: Any = record.current  # _still_versioned() checked it is not None
             plans = _continuity.plan(state, [(record, current, previous)], republish=True)
             number, previous_number = record.counter + 1, previous.number
             previous.number = number
@@ -570,7 +579,7 @@ def _forget(state: State, record: ModuleRecord) -> None:
             _continuity.forget(state, item.name)
             state.remove_record(item)
             cached = linecache.cache.get(item.path)
-            if cached is not None and cached[1] is None:
+            if cached is not None and len(cached) > 1 and cached[1] is None:  # a lazy entry is a 1-tuple
                 del linecache.cache[item.path]
             item.history.clear()
             if state.needs_view(item):
@@ -583,5 +592,5 @@ def _forget(state: State, record: ModuleRecord) -> None:
             if n.startswith(prefix) and n not in state.records:
                 module = sys.modules.get(n)
                 if module is not None and getattr(module, "__spec__", None) is not None and \
-                        isinstance(module.__spec__.loader, VersionedLoader):
+                        isinstance(module.__spec__.loader, VersionedLoader):  # type: ignore[union-attr]
                     del sys.modules[n]

@@ -29,7 +29,7 @@ class Watcher:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="versioned_import-watcher", daemon=True)
-        self._pending: dict[str, tuple] = {}
+        self._pending: dict[str, tuple[int, ...]] = {}
         self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self.ticks = 0
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 
-from .harness import (REPO, Row, Settings, Workspace, child_code, child_environment, interleaved, median, ratio_row,
-                      run_child)
+from .harness import REPO, Row, Settings, Workspace, child_code, child_environment, interleaved, median, ratio_row, run_child
 from .sources import write_package
 
 CHILD = r"""

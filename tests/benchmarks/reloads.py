@@ -22,8 +22,7 @@ import sys
 import versioned_import as vi
 
 from . import harness
-from .harness import (Row, Settings, Workspace, child_code, child_environment, interleaved, median, per_call, ratio_row,
-                      run_child)
+from .harness import Row, Settings, Workspace, child_code, child_environment, interleaved, median, per_call, ratio_row, run_child
 from .sources import definitions_module, write_package
 
 BALLAST = 200_000

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             "implementation": platform.python_implementation(),
             "platform": platform.platform(),
             "machine": machine(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "quick": options.quick,
             "clock": "wall" if options.wall else "cpu",
             "fast_swap": _proxy.FAST_SWAP,
