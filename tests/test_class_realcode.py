@@ -9,12 +9,9 @@ test's docstring); the old objects are held by a module that is not re-executed.
 
 from __future__ import annotations
 
-import collections
-import functools
 import importlib
 import sys
 import typing
-import weakref
 
 import versioned_import as vi
 from tests.support import Sandbox

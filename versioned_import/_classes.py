@@ -11,15 +11,15 @@ functions say when that is impossible, with the reason users read in
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ._holders import bases_of, dict_of, mro_of, set_bases
 from ._operations import Plan, add_sequence, apply_atomically, mapped, nothing, real_dict, replace_contents
 
 try:
-    import _abc
+    import _abc  # type: ignore[import-not-found]  # C module, no stubs
 except ImportError:  # pragma: no cover - only the pure-Python _py_abc interpreters
     _abc = None
 
@@ -84,7 +84,7 @@ def incompatibility(identity: type, new: type, mapped: Callable[[Any], Any]) -> 
     return None
 
 
-def probe(operations: list[tuple[tuple, tuple]]) -> TypeError | None:
+def probe(operations: list[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> TypeError | None:
     """Apply ``(do, undo)`` pairs and undo them, in one step nobody can observe; return CPython's refusal, if any."""
     do = [pair[0] for pair in operations] + [pair[1] for pair in reversed(operations)]
     undo = [pair[1] for pair in operations] + [(nothing,)] * len(operations)
@@ -130,20 +130,20 @@ def _raw_key(identity: type, key: str) -> bool:
     return False
 
 
-def set_operations(identity: type, key: str, value: Any) -> tuple[tuple, ...]:
+def set_operations(identity: type, key: str, value: Any) -> tuple[tuple[Any, ...], ...]:
     if not _raw_key(identity, key):
         return ((type.__setattr__, identity, key, value),)
     # Write the real dict, then any ordinary type attribute write invalidates the type cache.
     return ((dict.__setitem__, real_dict(identity), key, value), _touch(identity))
 
 
-def _del_operations(identity: type, key: str) -> tuple[tuple, ...]:
+def _del_operations(identity: type, key: str) -> tuple[tuple[Any, ...], ...]:
     if not _raw_key(identity, key):
         return ((type.__delattr__, identity, key),)
     return ((dict.__delitem__, real_dict(identity), key), _touch(identity))
 
 
-def _touch(identity: type) -> tuple:
+def _touch(identity: type) -> tuple[Any, ...]:
     return (type.__setattr__, identity, "__doc__", dict_of(identity).get("__doc__"))
 
 
@@ -215,7 +215,7 @@ def map_enum_members(result: Plan, mapping: dict[int, tuple[Any, Any]], identity
         if old is None or type(old) is not identity or not hasattr(old, "__dict__"):
             continue
         mapping[id(member)] = (member, old)
-    for name, member in new_members.items():
+    for member in new_members.values():
         old = mapped(member, mapping)
         if old is not member:
             replace_contents(result, old.__dict__, {k: mapped(v, mapping) for k, v in member.__dict__.items()})

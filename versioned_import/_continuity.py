@@ -35,13 +35,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _forwarders
-from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
-                       map_enum_members, merge_abc, probe, snapshot)
+from ._classes import (
+    HAVE_GC,
+    ClassState,
+    apply_state,
+    enum_incompatibility,
+    incompatibility,
+    map_enum_members,
+    merge_abc,
+    probe,
+    snapshot,
+)
 from ._forwarders import ABSENT, KIND_NAMES, FunctionLineage, kind, version_ref, wrapped_operations
-from ._holders import bases_of, dict_of, mro_of, set_bases, retype_operations
+from ._holders import bases_of, dict_of, mro_of, retype_operations, set_bases
 from ._operations import Plan, mapped, nothing, real_dict
-from ._referrers import ReferrerScope
 from ._references import Holders, discover, internal_tuples, mapper, rewrite
+from ._referrers import ReferrerScope
 from ._report import Replaced
 
 __all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
@@ -62,7 +71,7 @@ class Definitions:
     # What each lineage resolved to before this generation was published, so
     # that rolling it back restores definitions the republished source lacks.
     previous_targets: dict[tuple[str, str], Any] = field(default_factory=dict)
-    previous_states: dict[str, weakref.ref | None] = field(default_factory=dict)
+    previous_states: dict[str, weakref.ref[Any] | None] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
 
 
@@ -73,10 +82,10 @@ class ClassLineage:
 
     def __init__(self, identity: type, state: ClassState | None = None) -> None:
         self.identity: type | None = identity
-        self.dormant: weakref.ref | None = None
+        self.dormant: weakref.ref[Any] | None = None
         # The ClassState last applied to the identity, held weakly: it lives as
         # long as the generation that defined it is kept.
-        self.state: weakref.ref | None = weakref.ref(state) if state is not None else None
+        self.state: weakref.ref[Any] | None = weakref.ref(state) if state is not None else None
 
     def get(self) -> type | None:
         if self.identity is not None:
@@ -126,7 +135,7 @@ class Lineages:
         self.functions: _ByModule = _ByModule()  # (module, key) -> FunctionLineage
         # Every live functools.lru_cache wrapper ever made at one place: all
         # are cleared when the body behind them changes.
-        self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref]] = {}
+        self.caches: dict[tuple[str, tuple[str, str]], list[weakref.ref[Any]]] = {}
         # serial -> lineage for every lineage a forwarder may call. Forwarder
         # code refers to lineages through this table, never directly; an entry
         # goes when the lineage is forgotten or asleep and nothing forwards to it.
@@ -136,7 +145,8 @@ class Lineages:
 def _lineages(state: Any) -> Lineages:
     if state.lineages is None:
         state.lineages = Lineages()
-    return state.lineages
+    lineages: Lineages = state.lineages
+    return lineages
 
 
 # -- capture ------------------------------------------------------------------
@@ -409,7 +419,7 @@ def _search_targets(matching: _Matching) -> tuple[list[Any], set[int]]:
         targets.append(cls)
         targets.extend(_enum_members(cls))
         skip.add(id(new.continuity.classes))
-    for _, _, cls, new in matching.fresh:
+    for _, _, _, new in matching.fresh:
         skip.add(id(new.continuity.classes))
     skip |= internal_tuples([item[3] for item in matching.candidates] + [item[2] for item in matching.fresh])
     return targets, skip
@@ -433,7 +443,7 @@ def _decide_all(result: Plan, matching: _Matching, instances: dict[int, Any]) ->
     bases it names are decided again as replaced, and everything restarts
     from the original bases: no class ends up on a base that was not kept.
     """
-    fresh, forced = list(matching.fresh), {}
+    fresh, forced = list(matching.fresh), dict[int, str]()
     original = {id(cls): (cls, bases_of(cls)) for cls in [c[3] for c in matching.candidates] + [c[2] for c in fresh]}
     mapped_so_far = functools.partial(mapped, mapping=matching.mapping)
     for _ in range(len(original) + 1):
@@ -448,7 +458,7 @@ def _decide_all(result: Plan, matching: _Matching, instances: dict[int, Any]) ->
                 else:
                     matching.mapping[id(cls)] = (cls, identity)
                     matching.continued.append((module, qualname, identity, cls, new))
-            for module, qualname, cls, new in matching.fresh:
+            for module, qualname, cls, _ in matching.fresh:
                 _rebase(cls, mapped_so_far, f"{module}.{qualname}")
         except _Cascade as cascade:
             for base in cascade.bases:
@@ -515,10 +525,11 @@ def _decide(identity: type, cls: type, mapped: Any, instance: Any) -> str | None
     reason = incompatibility(identity, cls, mapped) or enum_incompatibility(identity, cls)
     if reason is not None:
         return reason
-    if bool(identity.__base__.__flags__ & HAVE_GC) != bool(cls.__base__.__flags__ & HAVE_GC):
+    old_base, new_base = identity.__base__ or object, cls.__base__ or object
+    if bool(old_base.__flags__ & HAVE_GC) != bool(new_base.__flags__ & HAVE_GC):
         # CPython refuses this __bases__ assignment ("deallocator differs"),
         # e.g. a class that derived from object alone now derives from a class.
-        return (f"its base changed from {identity.__base__.__qualname__} to {cls.__base__.__qualname__}, which "
+        return (f"its base changed from {old_base.__qualname__} to {new_base.__qualname__}, which "
                 "CPython cannot apply to an existing class; existing instances keep the old class")
     if instance is not None:
         # Its instances must be able to take the identity's class; without any, the new class
@@ -556,8 +567,7 @@ def _plan_republished_classes(result: Plan, lineages: Lineages, module: str, old
     for qualname, class_state in definitions.states.items():
         lineage = lineages.classes.get((module, qualname))
         if lineage is not None:
-            result._after.append(lambda lineage=lineage, state=class_state: (
-                lineage.revive(state.identity), setattr(lineage, "state", weakref.ref(state))))
+            result._after.append(functools.partial(_revive, lineage, class_state))
         apply_state(result, class_state)
     if old is not None and old.continuity is not None:
         # Classes the rolled-back generation continued but the republished one
@@ -569,6 +579,21 @@ def _plan_republished_classes(result: Plan, lineages: Lineages, module: str, old
                 apply_state(result, previous)
                 result._after.append(lambda lineage=lineage, reference=reference:
                                      setattr(lineage, "state", reference))
+
+
+def _revive(lineage: ClassLineage, state: ClassState) -> None:
+    lineage.revive(state.identity)
+    lineage.state = weakref.ref(state)
+
+
+def _orphan(lineage: FunctionLineage) -> None:
+    lineage.forgotten = True
+    lineage.release_if_unused()
+
+
+def _assign(target: Any, **values: Any) -> None:
+    for name, value in values.items():
+        setattr(target, name, value)
 
 
 def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, dropped: Definitions,
@@ -612,7 +637,7 @@ def _settle(lineages: Lineages, module: str, definitions: Definitions) -> None:
             _sleep_class(lineages, key, lineages.classes[key])
 
 
-def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) -> None:
+def _sleep_function(lineages: Lineages, key: tuple[str, Any], lineage: FunctionLineage) -> None:
     current = lineage.current
     if current is None:
         return
@@ -633,7 +658,7 @@ def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) ->
     lineage.dormant = weakref.ref(current, gone)
 
 
-def _sleep_class(lineages: Lineages, key: tuple, lineage: ClassLineage) -> None:
+def _sleep_class(lineages: Lineages, key: tuple[str, Any], lineage: ClassLineage) -> None:
     identity = lineage.identity
     if identity is None:
         return
@@ -678,8 +703,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
             if lineage is not None:
                 # The replaced class's methods keep their lineage for the old instances;
                 # unregistered, it is released once nothing forwards to it.
-                result._after.append(lambda orphan=lineage: (setattr(orphan, "forgotten", True),
-                                                              orphan.release_if_unused()))
+                result._after.append(functools.partial(_orphan, lineage))
             lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
             result._after.append(lambda k=(module, key), lineage=lineage: lineages.functions.__setitem__(k, lineage))
         own_code = definitions.codes[key]
@@ -733,13 +757,12 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         result.add((setattr, lineage, "sleep", None), (setattr, lineage, "sleep", lineage.sleep))
         result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
         result.add((setattr, lineage, "head", (function, new)), (setattr, lineage, "head", lineage.head))
-        result._after.append(lambda lineage=lineage, kept=kept, meta=meta: (
-            setattr(lineage, "versions", kept), setattr(lineage, "meta", meta)))
+        result._after.append(functools.partial(_assign, lineage, versions=kept, meta=meta))
     # No cache may serve a result computed by a body that is no longer current.
     for key in definitions.caches:
         live = [r for r in lineages.caches.get((module, key), ()) if r() is not None]
         for reference in live:
-            cache = reference()
+            cache: Any = reference()
             # A republished wrapper may hold results its stale callers computed with the newer body.
             if cache is not None and (republish or cache is not definitions.caches[key]):
                 result.add((cache.cache_clear,), (nothing,))

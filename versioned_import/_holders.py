@@ -46,25 +46,28 @@ def is_class(value: object) -> bool:
 
 
 def mro_of(cls: type) -> tuple[type, ...]:
-    return _TYPE_MRO(cls)
+    mro: tuple[type, ...] = _TYPE_MRO(cls)
+    return mro
 
 
 def bases_of(cls: type) -> tuple[type, ...]:
-    return _TYPE_BASES(cls)
+    bases: tuple[type, ...] = _TYPE_BASES(cls)
+    return bases
 
 
-def dict_of(cls: type) -> types.MappingProxyType:
-    return _TYPE_DICT(cls)
+def dict_of(cls: type) -> types.MappingProxyType[str, Any]:
+    attributes: types.MappingProxyType[str, Any] = _TYPE_DICT(cls)
+    return attributes
 
 
-def retype_operations(instance: object, target: type) -> tuple[tuple, tuple]:
+def retype_operations(instance: object, target: type) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Plan ``instance.__class__ = target`` (never through a ``__class__`` the class body defines)."""
     return (_SET_CLASS, instance, target), (_SET_CLASS, instance, type(instance))
 
 
 # -- immutable holders: mapped copies ---------------------------------------------
 
-def _copy_tuple(holder: tuple, mapped: Mapped) -> Any:
+def _copy_tuple(holder: tuple[Any, ...], mapped: Mapped) -> Any:
     items = tuple(map(mapped, holder))
     if all(a is b for a, b in zip(items, holder)):
         return holder  # unchanged contents; a NamedTuple of a continued class is retyped in place
@@ -78,7 +81,7 @@ def _copy_tuple(holder: tuple, mapped: Mapped) -> Any:
     return copy
 
 
-def _copy_frozenset(holder: frozenset, mapped: Mapped) -> Any:
+def _copy_frozenset(holder: frozenset[Any], mapped: Mapped) -> Any:
     items = [mapped(item) for item in holder]
     if all(a is b for a, b in zip(items, holder)):
         return holder
@@ -107,7 +110,7 @@ def _copy_method(holder: types.MethodType, mapped: Mapped) -> Any:
     return types.MethodType(function, owner)
 
 
-def _copy_weakref(holder: weakref.ref, mapped: Mapped) -> Any:
+def _copy_weakref(holder: weakref.ref[Any], mapped: Mapped) -> Any:
     referent = holder()
     target = mapped(referent) if referent is not None else None
     if target is None or target is referent:
@@ -132,7 +135,8 @@ COPIES: dict[type, Callable[[Any, Mapped], Any]] = {
 
 # -- mutable holders: operations in place -------------------------------------------
 
-def _replace_dict(result: Plan, holder: dict, mapped: Mapped, clear: Callable, update: Callable) -> None:
+def _replace_dict(result: Plan, holder: dict[Any, Any], mapped: Mapped, clear: Callable[..., Any],
+                  update: Callable[..., Any]) -> None:
     contents = {}
     changed = False
     for key, value in holder.items():
@@ -147,29 +151,29 @@ def _replace_dict(result: Plan, holder: dict, mapped: Mapped, clear: Callable, u
     result.add((update, holder, contents), (nothing,))
 
 
-def _restore(clear: Callable, update: Callable, holder: Any, contents: Any) -> None:
+def _restore(clear: Callable[..., Any], update: Callable[..., Any], holder: Any, contents: Any) -> None:
     clear(holder)
     update(holder, contents)
 
 
-def _rewrite_dict(result: Plan, holder: dict, mapped: Mapped) -> None:
+def _rewrite_dict(result: Plan, holder: dict[Any, Any], mapped: Mapped) -> None:
     # ``update`` from an exact dict reuses the stored hashes: no Python __hash__ runs while publishing.
     _replace_dict(result, holder, mapped, dict.clear, dict.update)
 
 
-def _rewrite_ordered_dict(result: Plan, holder: collections.OrderedDict, mapped: Mapped) -> None:
+def _rewrite_ordered_dict(result: Plan, holder: collections.OrderedDict[Any, Any], mapped: Mapped) -> None:
     # OrderedDict keeps its own links: only its own (C) methods may change it.
     _replace_dict(result, holder, mapped, collections.OrderedDict.clear, collections.OrderedDict.update)
 
 
-def _rewrite_list(result: Plan, holder: list, mapped: Mapped) -> None:
+def _rewrite_list(result: Plan, holder: list[Any], mapped: Mapped) -> None:
     before = list(holder)
     after = [mapped(value) for value in before]
     if any(a is not b for a, b in zip(after, before)):
         result.add((list.__setitem__, holder, slice(None), after), (list.__setitem__, holder, slice(None), before))
 
 
-def _rewrite_set(result: Plan, holder: set, mapped: Mapped) -> None:
+def _rewrite_set(result: Plan, holder: set[Any], mapped: Mapped) -> None:
     before = set(holder)
     if any(mapped(value) is not value for value in before):
         after = {mapped(value) for value in before}
@@ -177,7 +181,7 @@ def _rewrite_set(result: Plan, holder: set, mapped: Mapped) -> None:
         result.add((set.update, holder, after), (nothing,))
 
 
-def _rewrite_deque(result: Plan, holder: collections.deque, mapped: Mapped) -> None:
+def _rewrite_deque(result: Plan, holder: collections.deque[Any], mapped: Mapped) -> None:
     before = list(holder)
     after = [mapped(value) for value in before]
     if any(a is not b for a, b in zip(after, before)):
@@ -203,13 +207,16 @@ def _rewrite_function(result: Plan, holder: types.FunctionType, mapped: Mapped) 
         result.add((setattr, holder, "__defaults__", mapped(value)), (setattr, holder, "__defaults__", value))
 
 
-def _rewrite_partial(result: Plan, holder: functools.partial, mapped: Mapped) -> None:
+def _rewrite_partial(result: Plan, holder: functools.partial[Any], mapped: Mapped) -> None:
     function, arguments = mapped(holder.func), mapped(holder.args)
     if function is holder.func and arguments is holder.args:
         return  # its keywords are a dict, rewritten as such
     attributes = getattr(holder, "__dict__", None) or None
-    result.add((functools.partial.__setstate__, holder, (function, arguments, holder.keywords, attributes)),
-               (functools.partial.__setstate__, holder, (holder.func, holder.args, holder.keywords, attributes)))
+    result.add((_PARTIAL_SETSTATE, holder, (function, arguments, holder.keywords, attributes)),
+               (_PARTIAL_SETSTATE, holder, (holder.func, holder.args, holder.keywords, attributes)))
+
+
+_PARTIAL_SETSTATE = functools.partial.__dict__["__setstate__"]  # C; absent from the stubs
 
 
 def rewrite_object(result: Plan, holder: object, mapped: Mapped, done: set[int]) -> None:

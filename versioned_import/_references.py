@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._classes import set_operations
-from ._holders import bases_of, is_class, is_user_class, lookup, mro_of, rewrite_object
+from ._holders import bases_of, is_user_class, lookup, mro_of, rewrite_object
 from ._operations import Plan, add_sequence
 from ._referrers import ReferrerScope, cache_dicts
 
@@ -66,7 +66,7 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int]) -> Holder
                 continue
             seen.add(id(holder))
             action, handler = lookup(holder)
-            if action == "copy":
+            if action == "copy" and handler is not None:
                 found.copies[id(holder)] = holder
                 found.copiers[id(holder)] = handler
                 following.append(holder)

@@ -145,7 +145,8 @@ class ReferrerScope:
         if self.widened or not self._active:
             for owner in _whole_heap([candidate]):
                 if issubclass(type(owner), type) and _real_dict(owner) is candidate:
-                    return owner
+                    cls: type = owner
+                    return cls
             return None
         if self._class_dicts is None:
             if self._young is None:
@@ -169,12 +170,12 @@ def _abc_sets(targets: Sequence[Any]) -> list[Any]:
     references whose callback is bound to a weak reference to the set itself:
     registering a new class with an old ABC needs no search of the heap.
     """
-    sets = []
+    sets: list[Any] = []
     for target in targets:
         if type(target) is weakref.ref:
-            callback = target.__callback__
-            owner = getattr(callback, "__self__", None) if type(callback) is _BUILTIN else None
-            holder = owner() if type(owner) is weakref.ref else None
+            callback: Any = target.__callback__
+            owner: Any = getattr(callback, "__self__", None) if type(callback) is _BUILTIN else None
+            holder: Any = owner() if type(owner) is weakref.ref else None
             if type(holder) is set and target in holder:
                 sets.append(holder)
     return sets
