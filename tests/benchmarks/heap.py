@@ -1,6 +1,6 @@
-"""Figures 8 and 9: reload cost against heap size, and reloads in a realistic ~200-module app.
+"""Figures 11 and 12: reload cost against heap size, and reloads in a realistic ~200-module app.
 
-Figure 8 reloads two shapes — a leaf with 20 dependents, and one module with
+Figure 11 reloads two shapes — a leaf with 20 dependents, and one module with
 25 classes and 25 functions (instances of each held by the program) — on the
 heap the benchmark starts with, and again with 2 million and 5 million more
 live objects (lists, which the collector tracks), next to ``importlib.reload``
@@ -8,7 +8,7 @@ of the same modules in the same run. A reload looks for holders of new
 classes among the objects it created (``versioned_import/_referrers.py``), so
 the extra objects must cost it nothing.
 
-Figure 9 generates an app of ~200 modules with a hub (``core``, imported by
+Figure 12 generates an app of ~200 modules with a hub (``core``, imported by
 180 modules), and times three edits against ``importlib.reload`` of the same
 modules in the same order: a view (nothing imports it), a model (20
 dependents) and the hub (every module that imports it).
@@ -74,7 +74,7 @@ def _heap_sizes(settings: Settings) -> list[Row]:
                 baseline()
             small[name] = interleaved({"vi": lambda: per_call(reload, 3), "importlib": lambda: per_call(baseline, 3)},
                                       rounds)
-            rows.append(ratio_row(f"8. vi.reload, {name}, small heap", "importlib.reload of the same modules",
+            rows.append(ratio_row(f"11. vi.reload, {name}, small heap", "importlib.reload of the same modules",
                                   median(small[name]["importlib"]), median(small[name]["vi"]), "ms", 2.0,
                                   note="all-or-nothing, dependents, continuity and publish included"))
         for extra in HEAPS:
@@ -83,7 +83,7 @@ def _heap_sizes(settings: Settings) -> list[Row]:
                 big = interleaved({"vi": lambda: per_call(reload, 3), "importlib": lambda: per_call(baseline, 3)},
                                   max(5, rounds // 2))
                 limit = 1.5 if extra == HEAPS[0] else None
-                rows.append(ratio_row(f"8. vi.reload, {name}, {extra / 1e6:g}M more objects",
+                rows.append(ratio_row(f"11. vi.reload, {name}, {extra / 1e6:g}M more objects",
                                       "the same reload on the small heap", median(small[name]["vi"]),
                                       median(big["vi"]), "ms", limit,
                                       note=f"importlib.reload meanwhile: {median(big['importlib']) * 1e3:.2f} ms"))
@@ -134,7 +134,7 @@ def _realistic_app(settings: Settings) -> list[Row]:
             samples = interleaved({"vi": lambda edit=edit: per_call(lambda: vi.reload(versioned[edit]), 1),
                                    "importlib": lambda: per_call(importlib_chain, 1)},
                                   max(5, settings.rounds // 6))
-            rows.append(ratio_row(f"9. {edit} edit in a 200-module app ({len(order)} modules re-executed)",
+            rows.append(ratio_row(f"12. {edit} edit in a 200-module app ({len(order)} modules re-executed)",
                                   "importlib.reload of the same modules", median(samples["importlib"]),
                                   median(samples["vi"]), "ms", None))
     return rows
