@@ -16,8 +16,10 @@ Layers, bottom to top (imports flow one way)::
     _finder                                  meta path finder, wrapping loader, scope
     _operations  _forwarders  _classes       the publish plan, forwarders, class states
     _references  _continuity                 reference rewriting; carrying functions and classes over
+    _logs  _frameworks                       one log line per report; framework caches refreshed on publish
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
-    _api  _watcher                           what this module re-exports
+    _api  _watcher  _inotify                 what this module re-exports; the watcher and its change notifications
+    _serve                                   the WSGI/ASGI entry points serving the newest application object
     _cli  _demo  __main__                    the command line
 
 The guarantees (G1–G13) are listed in ``docs/guarantees.md``.
@@ -40,6 +42,7 @@ from ._api import (
     watch,
 )
 from ._errors import NotVersionedError, ReloadError
+from ._serve import asgi_app, wsgi_app
 
 __all__ = [
     "install",
@@ -54,6 +57,8 @@ __all__ = [
     "on_reload",
     "watch",
     "stop_watching",
+    "wsgi_app",
+    "asgi_app",
     "ReloadReport",
     "Replaced",
     "ReloadError",

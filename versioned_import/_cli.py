@@ -14,8 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from . import _api
-from ._errors import error_location
-from ._reload import ReloadReport
+from ._logs import PREFIX
 
 __all__ = ["main"]
 
@@ -53,30 +52,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def describe(report: ReloadReport) -> str:
-    """Return the one stderr line for a report: what was published, or why it was refused."""
-    if report.error is not None:
-        cause = report.error.__cause__ or report.error
-        where = error_location(cause, report.error.path) if report.error.path else report.error.module
-        detail = cause.msg if isinstance(cause, SyntaxError) and cause.msg else str(cause)
-        return f"[versioned_import] refused: {where}: {type(cause).__name__}: {detail} (old code still running)"
-    modules = ", ".join(f"{name} (gen {report.generations.get(name)})" for name in report.reloaded)
-    verb = "rolled back" if report.action == "rollback" else "reloaded"
-    line = f"[versioned_import] {verb} {modules} in {report.elapsed * 1000:.1f} ms"
-    if report.replaced:
-        line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
-    return line
-
-
-class _NotRefusals(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "refusal", False)
-
-
-def _report_to_stderr(report: ReloadReport) -> None:
-    print(describe(report), file=sys.stderr, flush=True)
-
-
 def run(arguments: argparse.Namespace) -> int:
     """Run the target program with the finder installed and the watcher on."""
     if arguments.interval <= 0:
@@ -88,11 +63,13 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.module is None and not target:
         print(f"{PROG} run: give a script or -m module (see --help)", file=sys.stderr)
         return 2
+    # One line per publish and per refusal (see _logs), on stderr, and only
+    # there: the program's own logging configuration does not print them twice.
     logger = logging.getLogger("versioned_import")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[versioned_import] %(message)s"))
-    handler.addFilter(_NotRefusals())  # refusals get their own short line below
+    handler.setFormatter(logging.Formatter(PREFIX + "%(message)s"))
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
     if arguments.module is not None:
         roots = arguments.root or [os.getcwd()]
@@ -111,7 +88,6 @@ def run(arguments: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"{PROG} run: {error}", file=sys.stderr)
         return 2
-    _api.on_reload(_report_to_stderr)
     try:
         if arguments.module is not None:
             runpy.run_module(arguments.module, run_name="__main__", alter_sys=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from . import _continuity
+from . import _continuity, _frameworks, _logs
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer, in_scope
 from ._operations import apply_atomically  # noqa: F401  (re-exported: tests and tools drive it)
@@ -482,7 +482,8 @@ def _adopt_lazily(state: State, record: ModuleRecord) -> None:
 
 
 def _notify(state: State, report: ReloadReport) -> None:
-    for callback in list(state.subscribers):
+    # Framework caches first, so that subscribers and the next request see fresh ones; then the one log line.
+    for callback in (_frameworks.refresh, _logs.emit, *state.subscribers):
         try:
             callback(report)
         except _UNSTOPPABLE:

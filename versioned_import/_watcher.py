@@ -80,6 +80,5 @@ class Watcher:
             return
         try:
             reload(state, [name for name, _ in settled])
-        except ReloadError as error:
-            self._refused.add(fingerprint)
-            log.error("%s", error, extra={"refusal": True})
+        except ReloadError:
+            self._refused.add(fingerprint)  # the refusal's one log line was written by the reload (see _logs)

@@ -1,0 +1,81 @@
+"""One log line per publish and per refusal, on the ``versioned_import`` logger.
+
+Every report that published or refused goes to the logger as exactly one
+line: INFO for a publish or rollback, ERROR for a refusal. The full
+``ReloadError`` (with the offending source line) and the report ride on the
+record as ``record.error`` and ``record.report`` for handlers that want them.
+
+When the application configured no logging at all (no handler on our logger
+or any ancestor, root included), Python would drop the INFO lines and print
+the ERROR ones through its "last resort" handler, unprefixed. Instead, the
+record goes to stderr through a handler of our own, one prefixed line each,
+the same line the command line prints. Configuring any handler (even a
+``logging.NullHandler()`` on the ``versioned_import`` logger) hands the lines
+to that configuration, and then its levels decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from ._errors import error_location
+
+if TYPE_CHECKING:
+    from ._reload import ReloadReport
+
+__all__ = ["log", "describe", "emit", "PREFIX"]
+
+log = logging.getLogger("versioned_import")
+
+PREFIX = "[versioned_import] "
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and servers replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(PREFIX + "%(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # StreamHandler.__init__ assigns one; we always use the current sys.stderr
+
+
+_fallback = _StderrHandler()
+
+
+def describe(report: ReloadReport) -> str:
+    """Return the one line for a report: what was published, or why it was refused (no prefix, no newline)."""
+    if report.error is not None:
+        cause = report.error.__cause__ or report.error
+        where = error_location(cause, report.error.path) if report.error.path else report.error.module
+        detail = cause.msg if isinstance(cause, SyntaxError) and cause.msg else str(cause)
+        detail = " ".join(str(detail).split())  # one line, whatever the exception's message holds
+        return f"refused: {where}: {type(cause).__name__}: {detail} (old code still running)"
+    modules = ", ".join(f"{name} (gen {report.generations.get(name)})" for name in report.reloaded)
+    verb = "rolled back" if report.action == "rollback" else "reloaded"
+    line = f"{verb} {modules} in {report.elapsed * 1000:.1f} ms"
+    if report.replaced:
+        line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
+    return line
+
+
+def emit(report: ReloadReport) -> None:
+    """Log the report's one line; to stderr directly when the application configured no logging."""
+    if report.error is None and not report.reloaded:
+        return  # nothing was published and nothing refused
+    level = logging.INFO if report.error is None else logging.ERROR
+    record = log.makeRecord(log.name, level, __file__, 0, describe(report), (), None, "emit",
+                            {"report": report, "error": report.error})
+    if log.hasHandlers():
+        if log.isEnabledFor(level):
+            log.handle(record)
+    elif not log.disabled:
+        _fallback.handle(record)
