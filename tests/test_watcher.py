@@ -234,8 +234,14 @@ class MidWriteTest(WatcherCase):
 
         self.module = wt_mid
         self.reports = self.subscribe()
-        # A long interval: the file is never "old enough" to skip the settle check.
-        self.ticker = Watcher(_registry.state, 30.0)
+        # The settle rule runs on a clock of the test's own: time passes only when later() says so.
+        self.ticker = Watcher(_registry.state, 30.0, settle=30.0)
+        self.now = time.time_ns()
+        self.ticker.clock = lambda: self.now
+
+    def later(self) -> None:
+        """Let more than the settle time pass: files left alone since are settled."""
+        self.now += 31 * 10**9
 
     def append(self, text: str) -> None:
         with open(self.path, "a", encoding="utf-8") as stream:
@@ -250,8 +256,9 @@ class MidWriteTest(WatcherCase):
             self.ticker.tick()
             self.append(self.FULL[cut1:cut2])  # the writer is still going: the stat changed again
             self.ticker.tick()
-            self.append(self.FULL[cut2:])  # and completes within a tick
+            self.append(self.FULL[cut2:])  # and completes before it could settle
             for _ in range(2):
+                self.later()
                 self.ticker.tick()
                 if vi.generation("wt_mid") == 2:
                     break
@@ -259,6 +266,7 @@ class MidWriteTest(WatcherCase):
         self.assertEqual(self.module.VALUE, "complete")
         self.assertEqual(self.module.describe(), "complete content, every line of it, complete")
         self.assertEqual([r.ok for r in self.reports], [True])
+        self.later()
         self.ticker.tick()
         self.assertEqual(len(self.reports), 1)
 
@@ -266,13 +274,17 @@ class MidWriteTest(WatcherCase):
         with open(self.path, "w", encoding="utf-8") as stream:
             stream.write(self.FULL[:self.FULL.index("def describe(") + len("def describe(")])
         with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            self.ticker.tick()  # fresh: not yet settled
+            self.assertEqual(self.reports, [])
             for _ in range(5):
+                self.later()
                 self.ticker.tick()
         self.assertEqual([r.ok for r in self.reports], [False])
         self.assertEqual(len(logs.records), 1)
         self.assertEqual(vi.generation("wt_mid"), 1)
         self.append(self.FULL[self.FULL.index("def describe(") + len("def describe("):])
         for _ in range(2):
+            self.later()
             self.ticker.tick()
             if vi.generation("wt_mid") == 2:
                 break
