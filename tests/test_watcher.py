@@ -9,6 +9,7 @@ import unittest
 import versioned_import as vi
 from tests.support import Sandbox
 from versioned_import import _registry
+from versioned_import._inotify import Notifier
 from versioned_import._watcher import Watcher
 
 WAIT = 10.0  # the most any test waits for the watcher thread to act (seconds)
@@ -209,6 +210,69 @@ class NeverDiesTest(WatcherCase):
         self.assertIn(path, logs.records[0].getMessage())
         self.assertEqual(wt_die_gone.VALUE, "before")
         self.assert_survives_then_reloads("wt_die_gone", 2)
+
+
+@unittest.skipIf(Notifier.create() is None, "this system offers no change notifications (inotify): the watcher polls")
+class NotificationTest(WatcherCase):
+    """With an interval far longer than any wait here, only a change notification can bring an edit in."""
+
+    def start_watching(self) -> Watcher:
+        vi.watch(interval=3600)
+        watcher = self.watcher()
+        count = len(_registry.state.records)
+        self.wait_until(lambda: watcher._watched[0] == count, "the watcher to watch the versioned directories")
+        return watcher
+
+    def test_an_edit_is_seen_without_waiting_for_the_interval(self):
+        self.write("wt_note.py", "VALUE = 1\n")
+        self.install()
+        import wt_note
+
+        self.start_watching()
+        self.write("wt_note.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_note", 2)
+        self.assertEqual(wt_note.VALUE, 2)
+
+    def test_an_editor_that_saves_by_renaming_is_seen(self):
+        path = self.write("wt_rename.py", "VALUE = 1\n")
+        self.install()
+        import wt_rename
+
+        self.start_watching()
+        self.write("wt_rename.py.tmp", "VALUE = 2\n")
+        os.replace(path + ".tmp", path)
+        self.wait_for_generation("wt_rename", 2)
+        self.assertEqual(wt_rename.VALUE, 2)
+
+    def test_a_module_imported_later_from_another_directory_is_watched(self):
+        self.write("wt_first.py", "VALUE = 1\n")
+        self.write("wt_later/__init__.py", "")
+        self.write("wt_later/mod.py", "VALUE = 1\n")
+        self.install()
+        import wt_first  # noqa: F401
+
+        watcher = self.start_watching()
+        import wt_later.mod
+
+        count = len(_registry.state.records)
+        self.wait_until(lambda: watcher._watched[0] == count, "the new directory to be watched")
+        self.write("wt_later/mod.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_later.mod", 2)
+        self.assertEqual(wt_later.mod.VALUE, 2)
+
+    def test_writes_to_other_files_beside_the_modules_cost_no_scans(self):
+        self.write("wt_quiet.py", "VALUE = 1\n")
+        self.install()
+        import wt_quiet  # noqa: F401
+
+        watcher = self.start_watching()
+        scans = watcher.scans
+        for index in range(50):  # a log file, a database: written constantly beside the code
+            self.write("wt_quiet.log", f"line {index}\n")
+        self.write("wt_quiet.py", "VALUE = 2\n")  # and then one edit, which must still be seen
+        self.wait_for_generation("wt_quiet", 2)
+        # The edit, and at most one look again after it settled; none for the 50 writes to the log.
+        self.assertLessEqual(watcher.scans - scans, 3)
 
 
 class MidWriteTest(WatcherCase):

@@ -34,6 +34,8 @@ log = logging.getLogger("versioned_import")
 SETTLE = 0.05
 # With notifications, a full scan every this many intervals regardless.
 BACKSTOP = 10
+# With notifications, the longest sleep between two looks at which directories to watch (seconds).
+WAKE = 1.0
 
 
 class Watcher:
@@ -50,7 +52,8 @@ class Watcher:
         self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self._notifier: Notifier | None = None
         self._watched: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(records), versioned paths)
-        self.ticks = 0
+        self.ticks = 0  # times the watcher woke
+        self.scans = 0  # times it looked at the files
 
     def start(self) -> None:
         self._notifier = Notifier.create()
@@ -75,6 +78,7 @@ class Watcher:
                     break
                 if due or time.monotonic() - scanned >= self.interval * BACKSTOP:
                     scanned = time.monotonic()
+                    self.scans += 1
                     try:
                         self.tick()
                     except BaseException:
@@ -95,7 +99,8 @@ class Watcher:
         if notifier is None:
             self._stop.wait(timeout)
             return True
-        touched = notifier.wait(timeout)
+        # Waking at least every WAKE seconds picks up the directories of modules imported meanwhile.
+        touched = notifier.wait(min(timeout, WAKE))
         return touched is None or bool(self._pending) or not touched.isdisjoint(self._watched[1])
 
     def _watch_directories(self, notifier: Notifier) -> bool:
