@@ -394,6 +394,27 @@ class FrameworkCachesTest(Sandbox):
         self.assertEqual(django.CALLS, ["engine built", "urls", "engine built"])
 
 
+class ShapesFrameworksHoldTest(Sandbox):
+    """References shaped as frameworks keep them, found when a reload rewrites references to a class."""
+
+    def test_a_tuple_holding_a_metaclass_and_the_class(self):
+        # pydantic keeps tuples like (type, Model) where a reload finds them; `type.__subclasses__`
+        # must then be asked about the metaclass too, `type` itself included.
+        self.write("sh_registry.py", "PAIRS = []\n")
+        source = "import sh_registry\n\nclass Item:\n    def kind(self):\n        return {}\n\n" \
+                 "sh_registry.PAIRS.append((type, Item))\n"
+        self.write("sh_model.py", source.format(1))
+        self.install()
+        import sh_model
+        import sh_registry
+
+        kept = sh_model.Item
+        self.write("sh_model.py", source.format(2))
+        vi.reload("sh_model", dependents=False)
+        self.assertIs(sh_model.Item, kept)
+        self.assertEqual([pair[1]().kind() for pair in sh_registry.PAIRS], [2, 2])
+
+
 class LogLinesTest(Sandbox):
     SCRIPT = """\
         import logging, os, sys

@@ -108,7 +108,7 @@ def _class_internal(candidate: tuple) -> bool:
             return True
     for value in candidate:
         if isinstance(value, type):
-            for subclass in value.__subclasses__():
+            for subclass in type.__subclasses__(value):  # value may be a metaclass, `type` itself included
                 if subclass.__bases__ is candidate:
                     return True
     return False
