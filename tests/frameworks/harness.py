@@ -27,10 +27,15 @@ WAIT = 60.0  # the most any step waits for the server (a bound against hangs, ne
 
 
 def require(*modules: str) -> Callable[[type], type]:
-    """Skip the test class, saying what to install, unless every module in ``modules`` is importable."""
+    """Skip the test class, saying what to install, unless every module in ``modules`` is importable.
+
+    With ``VERSIONED_IMPORT_FRAMEWORKS=required`` (as ``.ci/run`` sets) a missing module fails instead.
+    """
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     reason = (f"{', '.join(missing)} not installed: pip install -r tests/frameworks/requirements.txt "
               "to run the framework tests")
+    if missing and os.environ.get("VERSIONED_IMPORT_FRAMEWORKS") == "required":
+        raise ImportError(reason)
     return unittest.skipIf(missing, reason)
 
 
