@@ -16,39 +16,38 @@ to that configuration, and then its levels decide.
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._errors import error_location
 
 if TYPE_CHECKING:
     from ._reload import ReloadReport
 
-__all__ = ["log", "describe", "emit", "PREFIX"]
-
-log = logging.getLogger("versioned_import")
+__all__ = ["describe", "emit", "PREFIX"]
 
 PREFIX = "[versioned_import] "
 
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time (tests and servers replace it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter(PREFIX + "%(message)s"))
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass  # StreamHandler.__init__ assigns one; we always use the current sys.stderr
+# Made at the first line to emit: ``logging`` is imported only then, so that
+# importing versioned_import stays cheap for the many programs that never reload.
+_fallback: Any = None
 
 
-_fallback = _StderrHandler()
+def _stderr_handler(logging: Any) -> Any:
+    class StderrHandler(logging.StreamHandler):
+        """Writes to whatever ``sys.stderr`` is at the time (tests and servers replace it)."""
+
+        @property
+        def stream(self):  # type: ignore[override]
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value) -> None:
+            pass  # StreamHandler.__init__ assigns one; the current sys.stderr is always used
+
+    handler = StderrHandler()
+    handler.setFormatter(logging.Formatter(PREFIX + "%(message)s"))
+    return handler
 
 
 def describe(report: ReloadReport) -> str:
@@ -71,6 +70,10 @@ def emit(report: ReloadReport) -> None:
     """Log the report's one line; to stderr directly when the application configured no logging."""
     if report.error is None and not report.reloaded:
         return  # nothing was published and nothing refused
+    global _fallback
+    import logging
+
+    log = logging.getLogger("versioned_import")
     level = logging.INFO if report.error is None else logging.ERROR
     record = log.makeRecord(log.name, level, __file__, 0, describe(report), (), None, "emit",
                             {"report": report, "error": report.error})
@@ -78,4 +81,6 @@ def emit(report: ReloadReport) -> None:
         if log.isEnabledFor(level):
             log.handle(record)
     elif not log.disabled:
+        if _fallback is None:
+            _fallback = _stderr_handler(logging)
         _fallback.handle(record)
