@@ -51,8 +51,19 @@ ASGI_APP = """\
 import sv_views
 
 
-class State:
-    pass
+class State:  # as Starlette's: attributes kept in a dict of its own
+
+    def __init__(self):
+        object.__setattr__(self, "_state", {{}})
+
+    def __getattr__(self, name):
+        try:
+            return self._state[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self._state[name] = value
 
 
 class App:
@@ -79,12 +90,14 @@ class App:
         await receive()
         body = handler().encode()
         if scope["path"] == "/state":
-            body = f"{{getattr(self.state, 'started_by', None) is not None}} {{scope['state'].get('pool')}}".encode()
+            body = (f"{{getattr(self.state, 'started_by', None) is not None}} {{scope['state'].get('pool')}} "
+                    f"{{self.state.routes_at_import}}").encode()
         await send({{"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}})
         await send({{"type": "http.response.body", "body": body}})
 
 
 app = App({{"/": sv_views.home, "/state": sv_views.home{extra}}})
+app.state.routes_at_import = len(app.routes)
 """
 
 NEW_ROUTE = ', "/new": lambda: "a new route"'
@@ -274,13 +287,14 @@ class ASGITest(ServeBehaviour, Sandbox):
         import sv_app
 
         with self.serve() as server:
-            self.assertEqual(get(server.port, "/state"), (200, "True the pool"))
+            self.assertEqual(get(server.port, "/state"), (200, "True the pool 2"))
             first = sv_app.app
             self.write("sv_app.py", self.APP.format(extra=NEW_ROUTE))
             vi.reload("sv_app")
             self.assertIsNot(sv_app.app, first)
-            # The new app object never ran the start-up; it shares the state of the one that did.
-            self.assertEqual(get(server.port, "/state"), (200, "True the pool"))
+            # The new app object never ran the start-up; it shares the state of the one that did,
+            # with what the new code put there at import time merged in.
+            self.assertEqual(get(server.port, "/state"), (200, "True the pool 3"))
             self.assertIs(sv_app.app.state, first.state)
         self.assertEqual([m["type"] for m in server.lifespan_messages],
                          ["lifespan.startup.complete", "lifespan.shutdown.complete"])

@@ -82,25 +82,35 @@ class Notifier:
             return None  # EMFILE: the per-user limit of inotify instances is reached
         return cls(libc, fd)
 
-    def watch(self, directories: Iterable[str]) -> bool:
-        """Watch exactly ``directories``; return False when the kernel refuses more watches (then poll)."""
+    def watch(self, directories: Iterable[str]) -> tuple[int, set[str]]:
+        """Watch exactly ``directories``; return how many were added, and those that cannot be watched now.
+
+        Raises ``OSError`` (ENOSPC) when the kernel refuses more watches
+        (``fs.inotify.max_user_watches``): then only polling is left.
+        """
         wanted = set(directories)
         for directory in [d for d in self._by_directory if d not in wanted]:
             descriptor = self._by_directory.pop(directory)
             self._by_descriptor.pop(descriptor, None)
             self._libc.inotify_rm_watch(self._fd, descriptor)
+        missing = set()
+        added = 0
         for directory in wanted - self._by_directory.keys():
             descriptor = self._libc.inotify_add_watch(self._fd, os.fsencode(directory), _MASK)
             if descriptor < 0:
-                if ctypes.get_errno() == errno.ENOSPC:
-                    return False  # fs.inotify.max_user_watches reached
-                continue  # gone or unreadable: the watcher's own scans report it
+                code = ctypes.get_errno()
+                if code == errno.ENOSPC:
+                    raise OSError(code, "the inotify watch limit is reached (fs.inotify.max_user_watches)")
+                missing.add(directory)  # the watcher's own scans report a file that is gone
+                continue
             self._by_directory[directory] = descriptor
             self._by_descriptor[descriptor] = directory
-        return True
+            added += 1
+        return added, missing
 
     def wait(self, timeout: float) -> set[str] | None:
-        """Wait up to ``timeout`` seconds; return the paths whose entries changed, or None if events were lost."""
+        """Wait up to ``timeout`` seconds; return the paths whose entries changed, or None if events were lost
+        or a watched directory went away (then only a full scan is safe)."""
         ready, _, _ = select.select([self._fd, self._wake_read], [], [], timeout)
         if self._wake_read in ready:
             try:
@@ -127,13 +137,16 @@ class Notifier:
                     paths = None  # the kernel dropped events: only a full scan is safe
                     continue
                 directory = self._by_descriptor.get(descriptor)
-                if mask & _IN_IGNORED:
-                    # The directory itself went away: forget the watch; a later watch() adds it back.
+                if mask & (_IN_IGNORED | _IN_MOVE_SELF | _IN_DELETE_SELF):
+                    # The directory itself went away or was moved (a checkout replacing it): its
+                    # watch no longer follows the path. Forget it and say "scan everything"; the
+                    # next watch() adds the path back if it is still wanted.
                     if directory is not None:
                         self._by_descriptor.pop(descriptor, None)
                         self._by_directory.pop(directory, None)
-                    if paths is not None:
-                        paths.add(directory or "")
+                        if not mask & _IN_IGNORED:
+                            self._libc.inotify_rm_watch(self._fd, descriptor)
+                    paths = None
                     continue
                 if directory is not None and paths is not None:
                     paths.add(os.path.join(directory, os.fsdecode(name)) if name else directory)

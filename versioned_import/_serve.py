@@ -213,10 +213,17 @@ class _ASGIAdapter(_Adapter):
 
     def _carry(self, origin: Any, app: Any) -> None:
         # Starlette's app.state holds what the lifespan start-up made (pools,
-        # clients): the new app object shares the first one's.
+        # clients): the new app object shares the first one's. What the new
+        # code itself put there at import time (Starlette keeps it in
+        # State._state) is merged in first, so it is not lost.
         kept = getattr(origin, "state", None)
-        if kept is not None and type(getattr(app, "state", None)) is type(kept):
-            app.state = kept
+        fresh = getattr(app, "state", None)
+        if kept is None or fresh is kept or type(fresh) is not type(kept):
+            return
+        ours, theirs = getattr(kept, "_state", None), getattr(fresh, "_state", None)
+        if type(ours) is dict and type(theirs) is dict:
+            ours.update(theirs)
+        app.state = kept
 
 
 def _hold_pin() -> World | None:

@@ -93,27 +93,41 @@ class Watcher:
         """Sleep until the next look; return whether a scan is due now (a versioned file changed, or polling)."""
         timeout = min(self.interval, self.settle) if self._pending else self.interval
         notifier = self._notifier
-        if notifier is not None and not self._watch_directories(notifier):
-            notifier.close()  # the kernel's watch limit: poll instead
-            notifier = self._notifier = None
+        resynced = False
+        if notifier is not None:
+            try:
+                resynced = self._watch_directories(notifier)
+            except OSError as exc:
+                log.warning("versioned_import watcher: %s; polling every %g s instead", exc.strerror, self.interval)
+                notifier.close()
+                notifier = self._notifier = None
         if notifier is None:
             self._stop.wait(timeout)
             return True
         # Waking at least every WAKE seconds picks up the directories of modules imported meanwhile.
-        touched = notifier.wait(min(timeout, WAKE))
-        return touched is None or bool(self._pending) or not touched.isdisjoint(self._watched[1])
+        touched = notifier.wait(0 if resynced else min(timeout, WAKE))
+        if touched is None:
+            self._watched = (-1, self._watched[1])  # a directory may have gone: watch them afresh
+            return True
+        # After watching directories anew, look once: files may have changed while nobody watched.
+        return resynced or bool(self._pending) or not touched.isdisjoint(self._watched[1])
 
     def _watch_directories(self, notifier: Notifier) -> bool:
-        """Keep the notifier on the directories of the versioned files (recomputed when modules come or go)."""
+        """Keep the notifier on the directories of the versioned files; return whether one was added.
+
+        They are recomputed when modules come or go, and after a watched directory went away.
+        """
         state = self._state
         if len(state.records) == self._watched[0]:
-            return True
+            return False
         with state.lock:
             count, files = len(state.records), [record.path for record in state.records.values()]
         # A symlinked file changes where it really lives: watch that directory too.
         paths = frozenset(files) | {os.path.realpath(path) for path in files}
-        self._watched = (count, paths)
-        return notifier.watch({os.path.dirname(path) for path in paths})
+        added, missing = notifier.watch({os.path.dirname(path) for path in paths})
+        # A directory missing now (a checkout half-way) is tried again at the next wake.
+        self._watched = (-1 if missing else count, paths)
+        return added > 0
 
     def tick(self) -> None:
         """Reload what changed and has settled; each distinct refusal is attempted, logged and reported once."""
