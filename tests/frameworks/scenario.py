@@ -57,4 +57,4 @@ class EditScenario(FrameworkCase):
         # imported an edited file as its first generation: at least the three edits of one worker).
         self.assertGreaterEqual(sum("[versioned_import] reloaded" in line for line in self.server.lines), 3,
                                 self.server.output())
-        self.assert_one_line_each("[versioned_import]")
+        self.assert_one_line_each("[versioned_import]", processes=self.workers)
