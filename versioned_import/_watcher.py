@@ -39,7 +39,7 @@ WAKE = 1.0
 
 
 class Watcher:
-    """Polls the versioned modules' files every ``interval`` seconds."""
+    """Watches the versioned modules' files: woken by change notifications, else polling every ``interval`` s."""
 
     def __init__(self, state: Any, interval: float, settle: float = SETTLE) -> None:
         self._state = state
@@ -52,6 +52,8 @@ class Watcher:
         self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self._notifier: Notifier | None = None
         self._watched: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(records), versioned paths)
+        self._directories: set[str] = set()  # their directories, to watch
+        self._missing: set[str] = set()  # those that could not be watched at the last try
         self.ticks = 0  # times the watcher woke
         self.scans = 0  # times it looked at the files
 
@@ -115,18 +117,20 @@ class Watcher:
     def _watch_directories(self, notifier: Notifier) -> bool:
         """Keep the notifier on the directories of the versioned files; return whether one was added.
 
-        They are recomputed when modules come or go, and after a watched directory went away.
+        They are recomputed when modules come or go, and after a watched directory went away;
+        a directory missing for now (a checkout half-way) is tried again at every wake.
         """
         state = self._state
-        if len(state.records) == self._watched[0]:
+        if len(state.records) != self._watched[0]:
+            with state.lock:
+                count, files = len(state.records), [record.path for record in state.records.values()]
+            # A symlinked file changes where it really lives: watch that directory too.
+            paths = frozenset(files) | {os.path.realpath(path) for path in files}
+            self._watched = (count, paths)
+            self._directories = {os.path.dirname(path) for path in paths}
+        elif not self._missing:
             return False
-        with state.lock:
-            count, files = len(state.records), [record.path for record in state.records.values()]
-        # A symlinked file changes where it really lives: watch that directory too.
-        paths = frozenset(files) | {os.path.realpath(path) for path in files}
-        added, missing = notifier.watch({os.path.dirname(path) for path in paths})
-        # A directory missing now (a checkout half-way) is tried again at the next wake.
-        self._watched = (-1 if missing else count, paths)
+        added, self._missing = notifier.watch(self._directories)
         return added > 0
 
     def tick(self) -> None:
