@@ -482,8 +482,9 @@ def _adopt_lazily(state: State, record: ModuleRecord) -> None:
 
 
 def _notify(state: State, report: ReloadReport) -> None:
-    # Framework caches first, so that subscribers and the next request see fresh ones; then the one log line.
-    for callback in (_frameworks.refresh, _logs.emit, *state.subscribers):
+    # Framework caches first, so that subscribers and the next request see fresh ones; the one log line last,
+    # so that writing it never delays what subscribers rebuild.
+    for callback in (_frameworks.refresh, *state.subscribers, _logs.emit):
         try:
             callback(report)
         except _UNSTOPPABLE:
