@@ -18,6 +18,10 @@ import unittest
 import versioned_import as vi
 from versioned_import import _registry
 
+# Tests reload thousands of times: their one log line each (see versioned_import._logs) is not wanted on
+# stderr. assertLogs still sees every record; the behaviour without any handler is tested in a subprocess.
+logging.getLogger("versioned_import").addHandler(logging.NullHandler())
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # How long a test may wait for a thread or a condition: a bound against hangs, never a timing.
 WAIT = 60.0

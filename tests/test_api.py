@@ -11,7 +11,7 @@ from tests.support import Sandbox
 
 API = {
     "install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
-    "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced", "ReloadError",
+    "pinned", "on_reload", "watch", "stop_watching", "wsgi_app", "asgi_app", "ReloadReport", "Replaced", "ReloadError",
     "NotVersionedError",
 }
 
@@ -55,6 +55,18 @@ class ImportDoesNothingTest(Sandbox):
         result = self.run_python("-c", "import sys; before = list(sys.meta_path); import versioned_import; "
                                  "assert sys.meta_path == before, sys.meta_path; print('ok')")
         self.assertProcessOK(result)
+
+    def test_importing_the_package_imports_no_framework(self):
+        # Stand-in packages that would announce an import: versioned_import must import none of them.
+        frameworks = ("django", "flask", "werkzeug", "fastapi", "starlette", "pydantic", "uvicorn", "gunicorn")
+        for name in frameworks:
+            self.write(f"{name}/__init__.py", "raise SystemExit('imported ' + __name__)\n")
+        result = self.run_python("-c", "import sys; import versioned_import as vi; vi.install(); "
+                                 f"vi.reload_changed(); print(sorted(set(sys.modules) & set({frameworks!r})))",
+                                 env={"PYTHONPATH": os.pathsep.join([self.root, os.path.dirname(os.path.dirname(
+                                     os.path.abspath(vi.__file__)))])})
+        self.assertProcessOK(result)
+        self.assertEqual(result.stdout.strip(), "[]")
 
     def test_install_twice_and_uninstall_twice_are_harmless(self):
         before = list(sys.meta_path)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import linecache
+import logging
 import math
 import os
 import pathlib
@@ -493,7 +494,7 @@ class OnReloadArgumentsTest(ApiInputCase):
                 self.assertIn("callable", str(error))
                 self.assertIn(type(callback).__name__, str(error))
         # None of them was subscribed: a reload calls only the test's own subscriber and logs no failure.
-        with self.assertNoLogs("versioned_import"):
+        with self.assertNoLogs("versioned_import", logging.ERROR):
             vi.reload("ai_fresh")
         self.assertEqual([r.reloaded for r in self.reports], [("ai_fresh",)])
 

@@ -3,11 +3,13 @@
 import logging
 import os
 import threading
+import time
 import unittest
 
 import versioned_import as vi
 from tests.support import Sandbox
 from versioned_import import _registry
+from versioned_import._inotify import Notifier
 from versioned_import._watcher import Watcher
 
 WAIT = 10.0  # the most any test waits for the watcher thread to act (seconds)
@@ -210,6 +212,87 @@ class NeverDiesTest(WatcherCase):
         self.assert_survives_then_reloads("wt_die_gone", 2)
 
 
+@unittest.skipIf(Notifier.create() is None, "this system offers no change notifications (inotify): the watcher polls")
+class NotificationTest(WatcherCase):
+    """With an interval far longer than any wait here, only a change notification can bring an edit in."""
+
+    def start_watching(self) -> Watcher:
+        vi.watch(interval=3600)
+        watcher = self.watcher()
+        count = len(_registry.state.records)
+        self.wait_until(lambda: watcher._watched[0] == count, "the watcher to watch the versioned directories")
+        return watcher
+
+    def test_an_edit_is_seen_without_waiting_for_the_interval(self):
+        self.write("wt_note.py", "VALUE = 1\n")
+        self.install()
+        import wt_note
+
+        self.start_watching()
+        self.write("wt_note.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_note", 2)
+        self.assertEqual(wt_note.VALUE, 2)
+
+    def test_an_editor_that_saves_by_renaming_is_seen(self):
+        path = self.write("wt_rename.py", "VALUE = 1\n")
+        self.install()
+        import wt_rename
+
+        self.start_watching()
+        self.write("wt_rename.py.tmp", "VALUE = 2\n")
+        os.replace(path + ".tmp", path)
+        self.wait_for_generation("wt_rename", 2)
+        self.assertEqual(wt_rename.VALUE, 2)
+
+    def test_a_module_imported_later_from_another_directory_is_watched(self):
+        self.write("wt_first.py", "VALUE = 1\n")
+        self.write("wt_later/__init__.py", "")
+        self.write("wt_later/mod.py", "VALUE = 1\n")
+        self.install()
+        import wt_first  # noqa: F401
+
+        watcher = self.start_watching()
+        import wt_later.mod
+
+        count = len(_registry.state.records)
+        self.wait_until(lambda: watcher._watched[0] == count, "the new directory to be watched")
+        self.write("wt_later/mod.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_later.mod", 2)
+        self.assertEqual(wt_later.mod.VALUE, 2)
+
+    def test_a_directory_replaced_by_a_checkout_is_watched_again(self):
+        self.write("wt_swap/__init__.py", "")
+        self.write("wt_swap/mod.py", "VALUE = 1\n")
+        self.install()
+        import wt_swap.mod
+
+        self.start_watching()
+        old = os.path.join(self.root, "wt_swap_old")
+        os.rename(os.path.join(self.root, "wt_swap"), old)  # the watch follows the moved directory
+        self.wait_ticks(3)  # the watcher sees the directory gone, and its files with it
+        self.write("wt_swap/__init__.py", "")
+        self.write("wt_swap/mod.py", "VALUE = 2\n")
+        self.wait_for_generation("wt_swap.mod", 2)
+        self.assertEqual(wt_swap.mod.VALUE, 2)
+        self.write("wt_swap/mod.py", "VALUE = 3\n")  # and the new directory is watched from now on
+        self.wait_for_generation("wt_swap.mod", 3)
+
+    def test_writes_to_other_files_beside_the_modules_cost_no_scans(self):
+        self.write("wt_quiet.py", "VALUE = 1\n")
+        self.install()
+        import wt_quiet  # noqa: F401
+
+        watcher = self.start_watching()
+        scans = watcher.scans
+        for index in range(20):  # a log file, a database: written constantly beside the code
+            ticks = watcher.ticks
+            self.write("wt_quiet.log", f"line {index}\n")
+            self.wait_until(lambda: watcher.ticks > ticks, "the watcher to wake")
+        self.assertEqual(watcher.scans, scans)
+        self.write("wt_quiet.py", "VALUE = 2\n")  # and then one edit, which must still be seen
+        self.wait_for_generation("wt_quiet", 2)
+
+
 class MidWriteTest(WatcherCase):
     """Ticks driven by hand on a watcher that was never started: deterministic, no thread."""
 
@@ -233,8 +316,14 @@ class MidWriteTest(WatcherCase):
 
         self.module = wt_mid
         self.reports = self.subscribe()
-        # A long interval: the file is never "old enough" to skip the settle check.
-        self.ticker = Watcher(_registry.state, 30.0)
+        # The settle rule runs on a clock of the test's own: time passes only when later() says so.
+        self.ticker = Watcher(_registry.state, 30.0, settle=30.0)
+        self.now = time.time_ns()
+        self.ticker.clock = lambda: self.now
+
+    def later(self) -> None:
+        """Let more than the settle time pass: files left alone since are settled."""
+        self.now += 31 * 10**9
 
     def append(self, text: str) -> None:
         with open(self.path, "a", encoding="utf-8") as stream:
@@ -249,8 +338,9 @@ class MidWriteTest(WatcherCase):
             self.ticker.tick()
             self.append(self.FULL[cut1:cut2])  # the writer is still going: the stat changed again
             self.ticker.tick()
-            self.append(self.FULL[cut2:])  # and completes within a tick
+            self.append(self.FULL[cut2:])  # and completes before it could settle
             for _ in range(2):
+                self.later()
                 self.ticker.tick()
                 if vi.generation("wt_mid") == 2:
                     break
@@ -258,6 +348,7 @@ class MidWriteTest(WatcherCase):
         self.assertEqual(self.module.VALUE, "complete")
         self.assertEqual(self.module.describe(), "complete content, every line of it, complete")
         self.assertEqual([r.ok for r in self.reports], [True])
+        self.later()
         self.ticker.tick()
         self.assertEqual(len(self.reports), 1)
 
@@ -265,13 +356,17 @@ class MidWriteTest(WatcherCase):
         with open(self.path, "w", encoding="utf-8") as stream:
             stream.write(self.FULL[:self.FULL.index("def describe(") + len("def describe(")])
         with self.assertLogs("versioned_import", logging.ERROR) as logs:
+            self.ticker.tick()  # fresh: not yet settled
+            self.assertEqual(self.reports, [])
             for _ in range(5):
+                self.later()
                 self.ticker.tick()
         self.assertEqual([r.ok for r in self.reports], [False])
         self.assertEqual(len(logs.records), 1)
         self.assertEqual(vi.generation("wt_mid"), 1)
         self.append(self.FULL[self.FULL.index("def describe(") + len("def describe("):])
         for _ in range(2):
+            self.later()
             self.ticker.tick()
             if vi.generation("wt_mid") == 2:
                 break

@@ -16,8 +16,10 @@ Layers, bottom to top (imports flow one way)::
     _finder                                  meta path finder, wrapping loader, scope
     _operations  _forwarders  _classes       the publish plan, forwarders, class states
     _references  _continuity                 reference rewriting; carrying functions and classes over
+    _logs  _frameworks                       one log line per report; framework caches refreshed on publish
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
-    _api  _watcher                           what this module re-exports
+    _api  _watcher  _inotify                 what this module re-exports; the watcher and its change notifications
+    _serve                                   the WSGI/ASGI entry points serving the newest application object
     _run  _cli  _ipython  _demo  __main__    the terminal: running a program as python would, the command
                                              line, the IPython extension (IPython is never imported)
 
@@ -51,6 +53,7 @@ from ._api import (
 from ._errors import NotVersionedError, ReloadError
 from ._ipython import load_ipython_extension as load_ipython_extension  # %load_ext versioned_import
 from ._ipython import unload_ipython_extension as unload_ipython_extension
+from ._serve import asgi_app, wsgi_app
 
 __all__ = [
     "install",
@@ -65,6 +68,8 @@ __all__ = [
     "on_reload",
     "watch",
     "stop_watching",
+    "wsgi_app",
+    "asgi_app",
     "ReloadReport",
     "Replaced",
     "ReloadError",

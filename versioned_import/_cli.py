@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import _api
-from ._errors import error_location
+from . import _api, _logs
+from ._logs import PREFIX
 from ._reload import ReloadReport
 from ._run import Program, cannot_open, default_root, run_program
 
@@ -33,18 +33,8 @@ class Command:
 
 
 def describe(report: ReloadReport) -> str:
-    """Return the one line for a report: what was published, or why it was refused."""
-    if report.error is not None:
-        cause = report.error.__cause__ or report.error
-        where = error_location(cause, report.error.path) if report.error.path else report.error.module
-        detail = cause.msg if isinstance(cause, SyntaxError) and cause.msg else str(cause)
-        return f"[versioned_import] refused: {where}: {type(cause).__name__}: {detail} (old code still running)"
-    modules = ", ".join(f"{name} (gen {report.generations.get(name)})" for name in report.reloaded)
-    verb = "rolled back" if report.action == "rollback" else "reloaded"
-    line = f"[versioned_import] {verb} {modules} in {report.elapsed * 1000:.1f} ms"
-    if report.replaced:
-        line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
-    return line
+    """Return the one terminal line for a report: what was published, or why it was refused."""
+    return PREFIX + _logs.describe(report)
 
 
 # -- run ------------------------------------------------------------------------------
@@ -141,21 +131,14 @@ def parse_run(arguments: Sequence[str]) -> RunOptions | None:
     raise UsageError("give a script, -m module or -c command (see --help)")
 
 
-class _NotRefusals(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "refusal", False)
-
-
-def _report_to_stderr(report: ReloadReport) -> None:
-    print(describe(report), file=sys.stderr, flush=True)
-
-
 def _log_to_stderr() -> None:
+    # One line per publish and per refusal (see _logs), on stderr, and only
+    # there: the program's own logging configuration does not print them twice.
     logger = logging.getLogger("versioned_import")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[versioned_import] %(message)s"))
-    handler.addFilter(_NotRefusals())  # refusals get their own short line from _report_to_stderr
+    handler.setFormatter(logging.Formatter(PREFIX + "%(message)s"))
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
 
 
@@ -180,7 +163,6 @@ def run(arguments: list[str]) -> int:
         print(f"{PROG} run: {error}", file=sys.stderr)
         return 2
     _log_to_stderr()
-    _api.on_reload(_report_to_stderr)
     try:
         return run_program(options.program)
     finally:

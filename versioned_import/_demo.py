@@ -8,6 +8,7 @@ edits the code under the running server. Leaves no files and no threads.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import subprocess
@@ -143,6 +144,9 @@ def main() -> int:
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
     print("versioned_import demo: a running HTTP service takes new code without a restart.")
+    # The tour narrates every reload itself: its log lines would only repeat it on stderr.
+    quiet = logging.NullHandler()
+    logging.getLogger("versioned_import").addHandler(quiet)
     try:
         vi.install(roots=[directory])
         app = importlib.import_module("demo_shop.app")
@@ -197,6 +201,7 @@ def main() -> int:
             if thread is not None:
                 thread.join(5)
         vi.uninstall()
+        logging.getLogger("versioned_import").removeHandler(quiet)
         for name in [n for n in sys.modules if n == "demo_shop" or n.startswith("demo_shop.")]:
             try:
                 vi.unload(name)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from . import _continuity
+from . import _continuity, _frameworks, _logs
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer, in_scope
 from ._operations import apply_atomically
@@ -462,7 +462,9 @@ def _adopt_lazily(state: State, record: ModuleRecord) -> None:
 
 
 def _notify(state: State, report: ReloadReport) -> None:
-    for callback in list(state.subscribers):
+    # Framework caches first, so that subscribers and the next request see fresh ones; the one log line last,
+    # so that writing it never delays what subscribers rebuild.
+    for callback in (_frameworks.refresh, *state.subscribers, _logs.emit):
         try:
             callback(report)
         except _UNSTOPPABLE:

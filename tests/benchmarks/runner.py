@@ -11,10 +11,11 @@ import sys
 import time
 import traceback
 
-from . import harness, heap, imports, memory, reads, reloads, scans
+from . import harness, heap, imports, memory, reads, reloads, scans, watcher
 from .harness import Row, Settings
 
-GROUPS = {"reads": reads, "imports": imports, "reloads": reloads, "heap": heap, "scans": scans, "memory": memory}
+GROUPS = {"reads": reads, "imports": imports, "reloads": reloads, "heap": heap, "scans": scans, "memory": memory,
+          "watcher": watcher}
 
 
 def machine() -> dict[str, object]:
@@ -53,6 +54,8 @@ def _value(value: float | None, unit: str) -> str:
         return f"{value * 1e3:,.2f} ms"
     if unit == "MB":
         return f"{value:,.2f} MB"
+    if unit == "%":
+        return f"{value:,.3f} %"
     return f"{value:g}"
 
 
