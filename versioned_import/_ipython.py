@@ -48,8 +48,8 @@ class _Waiting(logging.Handler):
         self.extension = extension
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, "refusal", False):
-            return  # the on_reload report of the same refusal has its own line
+        if getattr(record, "refusal", False) or getattr(record, "report", None) is not None:
+            return  # a report's own line: the extension's on_reload subscriber prints it
         self.extension.wait_for_cell(f"[versioned_import] {self.format(record)}", True)
 
 
