@@ -147,10 +147,12 @@ class NeverDiesTest(WatcherCase):
         self.install(watch=True, interval=0.05)
         __import__(name)
         reports = self.subscribe()
-        with self.assertLogs("versioned_import", logging.ERROR):
+        with self.assertLogs("versioned_import", logging.ERROR) as logs:
             self.write(f"{name}.py", f"class Boom({raising}):\n    pass\n\nraise Boom('at import')\n")
             self.wait_until(lambda: any(not r.ok for r in reports) or not self.watcher().alive(),
                             "the refusal to be reported")
+            # The log line is written on the watcher's thread after the subscribers ran.
+            self.wait_until(lambda: logs.records or not self.watcher().alive(), "the refusal to be logged")
             self.assertTrue(self.watcher().alive(), "the watcher died")
         self.assertEqual(len([r for r in reports if not r.ok]), 1)
         self.assert_survives_then_reloads(name, 2)
