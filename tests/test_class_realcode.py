@@ -538,3 +538,18 @@ class PublishFailure(RealCode):
         self.assertIs(type(sys.modules["rc_fault_defs"].INSTANCE), Kind)
         self.assertIs(sys.modules["rc_fault_defs"].INSTANCE.x[0], Kind)
         self.assertEqual(list(registry.BY_KIND), [Kind])
+
+
+class DocumentedLimits(RealCode):
+    """What the caveats in docs/how-it-works.md say happens to holders no rewriter can reach."""
+
+    def test_a_suspended_generator_keeps_the_new_class_in_its_frame(self):
+        source = ("class Shape:\n    v = {v}\ndef _keep():\n    kind = Shape\n    yield None\n    yield kind\n"
+                  "GEN = _keep()\nnext(GEN)\n")
+        m = self.load("rc_frame", source.format(v=1))
+        Shape = m.Shape
+        self.edit("rc_frame", source.format(v=2))
+        kept = next(m.GEN)
+        self.assertIsNot(kept, Shape)  # the caveat: a frame's local is never rewritten
+        self.assertEqual(kept.__qualname__, "Shape")
+        self.assertIs(m.Shape, Shape)
