@@ -109,11 +109,8 @@ class ReferrerScope:
         referent = holder = None
         # Our own lists refer to the targets that are young, or that hold other targets.
         for group in (self._young or (), found):
-            for holder in group:
-                key = id(holder)
-                if key in counts:
-                    counts[key] += 1
-        holder = None
+            for key in counts.keys() & set(map(id, group)):
+                counts[key] += 1
         unexplained = []
         getrefcount = sys.getrefcount
         for target in targets:
