@@ -29,8 +29,8 @@ from ._publish import commit, register_linecache
 from ._registry import Generation, ModuleRecord, State
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
-__all__ = ["ReloadReport", "Replaced", "execute_first", "reload", "reload_changed", "changed", "rollback", "unload",
-           "resolve_records", "apply_atomically"]
+__all__ = ["ReloadReport", "Replaced", "StagedReload", "execute_first", "reload", "stage", "reload_changed", "changed",
+           "rollback", "unload", "resolve_records", "apply_atomically"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
 
@@ -361,11 +361,21 @@ def _release(state: State) -> None:
 
 def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
     """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
+    return stage(state, names, dependents).publish()
+
+
+def stage(state: State, names: Iterable[object], dependents: bool = True) -> StagedReload:
+    """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
+
+    Returns a ``StagedReload`` holding the transaction lock: exactly one of its
+    ``publish()`` or ``abandon()`` must follow, on this thread. A failure while
+    staging raises ``ReloadError`` (subscribers hear of it) and holds nothing.
+    """
     names = list(names)
     records = resolve_records(state, names, "reload")
     labels = [r.name for r in records]
     if not records:
-        return ReloadReport()
+        return StagedReload(state, None, 0.0)  # nothing to do: holds nothing, publishes an empty report
     _acquire(state, "reload", labels)
     started = time.perf_counter()
     try:
@@ -379,8 +389,49 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
         transaction = _Transaction(state, members)
         try:
             _run_staged(state, transaction)
+        except _UNSTOPPABLE:
+            _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
+            raise
+        except _Failure:
+            raise _refuse(state, transaction, started) from transaction.failure[1]
+    except BaseException:
+        _release(state)
+        raise
+    return StagedReload(state, transaction, started)
+
+
+class StagedReload:
+    """New generations executed privately and not yet published: the first step of a two-step reload.
+
+    ``sources`` maps each executed module to the ``Source`` it was executed
+    from. ``publish()`` makes them current (returning the report) and
+    ``abandon()`` drops them; either releases the transaction lock.
+    """
+
+    def __init__(self, state: State, transaction: _Transaction | None, started: float) -> None:
+        self._state = state
+        self._transaction = transaction
+        self._started = started
+        self._open = True
+        executed = transaction.executed if transaction is not None else ()
+        self.sources: dict[str, Source] = {s.record.name: s.source for s in executed}
+
+    def _close(self, what: str) -> None:
+        if not self._open:
+            raise RuntimeError(f"StagedReload.{what}(): this staged reload was already published or abandoned")
+        if self._transaction is not None and self._state.reloading_thread != threading.get_ident():
+            raise RuntimeError(f"StagedReload.{what}() must run on the thread that staged the reload")
+        self._open = False
+
+    def publish(self) -> ReloadReport:
+        """Publish the staged generations in one step; ``ReloadError`` (nothing published) if that fails."""
+        self._close("publish")
+        state, transaction = self._state, self._transaction
+        if transaction is None:
+            return ReloadReport()
+        try:
             try:
-                report = _publish(state, transaction, started)
+                report = _publish(state, transaction, self._started)
             except Exception as exc:
                 # Nothing was published (apply_atomically undid what it had
                 # applied); the error is ours or an unsupported class change.
@@ -390,17 +441,32 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
                     "are intact — please report this with the traceback", None)
                 raise _Failure from exc
         except _UNSTOPPABLE:
-            _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
+            _abandon(state, transaction)
             raise
         except _Failure:
-            _abandon(state, transaction)
-            error = _refusal(transaction)
-            _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
-            raise error from transaction.failure[1]
-    finally:
-        _release(state)
-    _notify(state, report)
-    return report
+            raise _refuse(state, transaction, self._started) from transaction.failure[1]
+        finally:
+            _release(state)
+        _notify(state, report)
+        return report
+
+    def abandon(self) -> None:
+        """Drop the staged generations: nothing is published, nothing changes, no subscriber is called."""
+        self._close("abandon")
+        if self._transaction is None:
+            return
+        try:
+            _abandon(self._state, self._transaction)
+        finally:
+            _release(self._state)
+
+
+def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadError:
+    """Abandon a failed transaction, tell the subscribers, and return the error to raise."""
+    _abandon(state, transaction)
+    error = _refusal(transaction)
+    _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
+    return error
 
 
 def _abandon(state: State, transaction: _Transaction) -> None:
