@@ -107,8 +107,8 @@ def run(arguments: argparse.Namespace) -> int:
         sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
         sys.argv = target
     try:
-        _api.install(roots=roots, watch=True, interval=arguments.interval)
-    except ValueError as error:
+        _api.install(roots=roots, watch=True, interval=arguments.interval, control=True)
+    except (ValueError, OSError) as error:
         print(f"{PROG} run: {error}", file=sys.stderr)
         return 2
     _api.on_reload(_report_to_stderr)
@@ -126,6 +126,11 @@ def run(arguments: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m versioned_import``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from ._control_cli import COMMANDS, main as control  # reload / status / rollback of a running process
+
+    if argv and argv[0] in COMMANDS:
+        return control(argv)
     arguments = _parser().parse_args(argv)
     if arguments.command == "demo":
         from ._demo import main as demo

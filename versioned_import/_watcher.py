@@ -44,6 +44,14 @@ class Watcher:
         if self._thread is not threading.current_thread() and self._thread.is_alive():
             self._thread.join()
 
+    def respawn(self) -> Watcher:
+        """In a forked child: the same watch on a thread of the child's own (threads are not copied by fork)."""
+        watcher = Watcher(self._state, self.interval)
+        watcher._pending = dict(self._pending)
+        watcher._refused = set(self._refused)
+        watcher.start()
+        return watcher
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
