@@ -87,6 +87,9 @@ def _entries(directory: str) -> list[tuple[int, int, str]]:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
+    except PermissionError as exc:
+        raise Unreachable(f"permission denied on the control directory {directory}: it belongs to another "
+                          "user — run this command as the user of the process") from exc
     entries = []
     for name in names:
         stem, dot, suffix = name.partition(".")

@@ -29,6 +29,7 @@ from typing import Any
 from . import _channel, _reload
 from ._errors import ReloadError, error_location
 from ._registry import State
+from ._signals import quiet_thread
 
 __all__ = ["ControlServer", "VERBS", "report_json", "error_json"]
 
@@ -260,6 +261,7 @@ class ControlServer:
         self._wake_r = self._wake_w = -1
 
     def _accept(self) -> None:
+        quiet_thread()
         while True:
             try:
                 ready, _, _ = select.select([self._listener, self._wake_r], [], [])
@@ -286,6 +288,7 @@ class ControlServer:
                 pass
 
     def _serve(self, conn: socket.socket) -> None:
+        quiet_thread()
         try:
             with conn:
                 reply = self._answer(conn)

@@ -19,9 +19,26 @@ from typing import Any
 from ._errors import ReloadError
 from ._reload import reload_changed
 
-__all__ = ["SignalReloader"]
+__all__ = ["SignalReloader", "quiet_thread"]
 
 log = logging.getLogger("versioned_import")
+
+# Signals that the thread causing them must take (faults): never blocked.
+_SYNCHRONOUS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS",
+                                                    "SIGABRT") if hasattr(signal, name)}
+
+
+def quiet_thread() -> None:
+    """Block asynchronous signals in the calling thread (one of ours).
+
+    The kernel hands a process signal to any thread that does not block it,
+    and CPython runs Python handlers only in the main thread: a signal landing
+    on one of our threads would not interrupt a main thread blocked in a
+    system call (``sys.stdin.read()``, ``accept()``), so neither Ctrl-C nor
+    the reload signal would act. Blocked here, they go to the program's threads.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _SYNCHRONOUS)
 
 
 class SignalReloader:
@@ -73,6 +90,7 @@ class SignalReloader:
             pass  # the pipe is full (a reload is already due) or being replaced after a fork
 
     def _run(self, read: int) -> None:
+        quiet_thread()
         while True:
             try:
                 data = os.read(read, 4096)  # several signals at once: one reload

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._errors import ReloadError
 from ._reload import changed_sources, reload
+from ._signals import quiet_thread
 
 __all__ = ["Watcher"]
 
@@ -53,6 +54,7 @@ class Watcher:
         return watcher
 
     def _run(self) -> None:
+        quiet_thread()
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
