@@ -100,14 +100,19 @@ def _entries(directory: str) -> list[tuple[int, int, str]]:
 
 
 def alive(pid: int) -> bool:
-    """Whether a process with this pid exists (of any user)."""
+    """Whether a process with this pid exists (of any user) and has not exited (a zombie has)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            # "pid (comm) S ...": the state follows the last ')' (comm may hold any byte).
+            return stream.read().rpartition(b")")[2].split()[:1] != [b"Z"]
+    except OSError:
+        return True  # no /proc here: trust kill()
 
 
 def _prune(entries: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
