@@ -366,7 +366,9 @@ class AnotherUserTest(Sandbox):
                 _channel.send(conn, {"verb": "reload-changed"})
                 return json.dumps(_channel.receive(conn, _channel.MAX_REPLY, 5))
 
-        reply = json.loads(self.as_nobody(ask))
+        with self.assertLogs("versioned_import", "WARNING") as logs:
+            reply = json.loads(self.as_nobody(ask))
+        self.assertIn(f"control request from uid {self.NOBODY} refused", logs.output[0])
         self.assertEqual(reply["error"]["type"], "PermissionDenied")
         self.assertIn(f"uid {self.NOBODY} may not control process {os.getpid()}", reply["error"]["message"])
 

@@ -197,6 +197,7 @@ class ControlServer:
         self.directory = _channel.runtime_dir(create=True)
         self.path = os.path.join(self.directory, _channel.socket_name(parent, self.pid))
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._connections: set[socket.socket] = set()  # being served: a forked child must close its copies
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._wake_r, self._wake_w = os.pipe()
         try:
@@ -236,7 +237,13 @@ class ControlServer:
         self._close_fds()
 
     def respawn(self) -> ControlServer:
-        """In a forked child: drop the parent's listener (not its file) and listen on the child's own socket."""
+        """In a forked child: drop the parent's listener (not its file) and listen on the child's own socket.
+
+        The copies of connections the parent is serving are closed too, so a
+        client still sees the end of its connection when the parent closes it.
+        """
+        for conn in list(self._connections):
+            conn.close()
         self._close_fds()
         return ControlServer(self.state, parent=self.pid).start()
 
@@ -289,6 +296,7 @@ class ControlServer:
 
     def _serve(self, conn: socket.socket) -> None:
         quiet_thread()
+        self._connections.add(conn)
         try:
             with conn:
                 reply = self._answer(conn)
@@ -300,6 +308,7 @@ class ControlServer:
         except BaseException:
             log.exception("control request failed")
         finally:
+            self._connections.discard(conn)
             self._slots.release()
 
     def _answer(self, conn: socket.socket) -> dict[str, Any] | None:

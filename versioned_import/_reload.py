@@ -5,6 +5,10 @@ dicts, seen only by the reloading thread through a staging ``World`` (the
 same mechanism as ``pinned()``), and become visible in one C-level pass that
 no other thread can interleave with (see ``_publish``). If anything fails
 before that pass, the new dicts are simply dropped.
+
+``stage()`` is the first step alone: it returns a ``StagedReload`` whose
+``publish()`` or ``abandon()`` is the second, so that a coordinated reload can
+stage in every worker process before any of them publishes (``_coordinate``).
 """
 
 from __future__ import annotations
