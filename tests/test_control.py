@@ -383,6 +383,25 @@ class AnotherUserTest(Sandbox):
         self.assertIsNone(_registry.state.control)
 
 
+class RunCommandTest(Sandbox):
+    def test_run_opens_the_control_channel_by_default(self):
+        runtime = os.path.join(self.root, "run")
+        os.mkdir(runtime, 0o700)
+        self.write("rc_mod.py", "VALUE = 1\n")
+        script = self.write("rc_main.py", """\
+            import os
+            import rc_mod
+            from versioned_import import _coordinate
+            result = _coordinate.status(os.getpid())
+            print(result["outcome"], sorted(result["processes"][0]["modules"]))
+            """)
+        result = self.run_python("-m", "versioned_import", "run", script,
+                                 env={"VERSIONED_IMPORT_RUNTIME_DIR": runtime})
+        self.assertProcessOK(result)
+        self.assertEqual(result.stdout.split("\n")[0], "answered ['rc_mod']")
+        self.assertEqual(os.listdir(runtime), [], "the socket is removed at exit")
+
+
 class RuntimeDirectoryTest(Sandbox):
     def test_a_directory_others_can_enter_is_refused(self):
         runtime = tempfile.mkdtemp(dir=self.root)

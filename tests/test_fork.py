@@ -84,6 +84,7 @@ class OsForkTest(ForkCase):
             os.read(ready_r, 1)  # the child's watcher is running: now edit
             write("fk_mod.py", "VALUE = 2\\n")
             code = reap(pid)
+            wait_for(lambda: fk_mod.VALUE == 2)
             print(json.dumps({"child": code, "parent": fk_mod.VALUE}))
             """)
         self.assertEqual(outcome, {"child": 0, "parent": 2})
@@ -184,22 +185,27 @@ class OsForkTest(ForkCase):
 
 class MultiprocessingTest(ForkCase):
     def test_fork_pool_workers_take_edits_with_their_own_watchers(self):
-        self.write("fk_pool.py", "import os\nVALUE = 1\n\ndef probe(_):\n    return os.getpid(), VALUE\n")
+        self.write("fk_pool.py", "VALUE = 1\n")
         outcome = self.scenario("""
             import multiprocessing
             vi.install(roots=[ROOT], watch=True, interval=0.02)
             import fk_pool
-            with multiprocessing.get_context("fork").Pool(2) as pool:
-                workers = {pid for pid, _ in pool.map(fk_pool.probe, range(20), chunksize=1)}
-                write("fk_pool.py", "import os\\nVALUE = 2\\n\\ndef probe(_):\\n    return os.getpid(), VALUE\\n")
-                seen = {}
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and not (set(seen) == workers and set(seen.values()) == {2}):
-                    for pid, value in pool.map(fk_pool.probe, range(8), chunksize=1):
-                        seen[pid] = value
-            print(json.dumps({"workers": len(workers), "values": sorted(set(seen.values()))}))
+            context = multiprocessing.get_context("fork")
+            barrier = context.Barrier(2)
+
+            def probe(_):
+                barrier.wait(20)  # two tasks meet: each runs in a different worker
+                return os.getpid(), fk_pool.VALUE
+
+            with context.Pool(2) as pool:
+                workers = {pid for pid, _ in pool.map(probe, range(2), chunksize=1)}
+                write("fk_pool.py", "VALUE = 2\\n")
+                wait_for(lambda: set(value for _, value in pool.map(probe, range(2), chunksize=1)) == {2})
+                answers = pool.map(probe, range(2), chunksize=1)
+            print(json.dumps({"workers": len(workers), "same": {p for p, _ in answers} == workers,
+                              "values": sorted({v for _, v in answers})}))
             """)
-        self.assertEqual(outcome, {"workers": 2, "values": [2]})
+        self.assertEqual(outcome, {"workers": 2, "same": True, "values": [2]})
 
     def test_spawn_and_forkserver_children_import_the_current_source(self):
         self.write("fk_spawn.py", "VALUE = 1\n\ndef probe():\n    return VALUE\n")

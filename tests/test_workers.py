@@ -9,6 +9,7 @@ inside ``pinned()`` and requests that got no answer: both must be 0.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,11 +25,17 @@ from versioned_import import _coordinate
 SOAK = bool(os.environ.get("VERSIONED_IMPORT_SOAK"))
 
 PREFORK = textwrap.dedent("""\
-    import os, socketserver, sys, threading, time
+    import os, signal, socketserver, sys, threading, time
     import versioned_import as vi
 
-    vi.install(roots=[os.getcwd()], control=True)
+    vi.install(roots=[os.getcwd()], control=True, reload_signal=signal.SIGHUP)
     import cw_a, cw_b
+
+    def record(report):
+        with open(f"reports-{os.getpid()}.log", "a") as stream:
+            stream.write(("ok" if report.ok else "refused") + "\\n")
+
+    vi.on_reload(record)
 
     class Handler(socketserver.StreamRequestHandler):
         def handle(self):
@@ -203,6 +210,26 @@ class CoordinatedReloadTest(PreforkCase):
         self.assertIn("no process has a versioned module named 'cw_nowhere'", result["reason"])
         result = self.reload()
         self.assertEqual(result["outcome"], "nothing")
+
+
+class SignalOverWorkersTest(PreforkCase):
+    def reports(self) -> list:
+        try:
+            with open(os.path.join(self.root, f"reports-{self.leader.pid}.log")) as stream:
+                return stream.read().split()
+        except FileNotFoundError:
+            return []
+
+    def test_the_reload_signal_moves_the_leader_and_every_worker(self):
+        self.edit(2)
+        os.kill(self.leader.pid, signal.SIGHUP)
+        self.wait_until(lambda: set(self.generations().values()) == {2}, "every process to publish")
+        self.assertEqual(len(self.generations()), 1 + self.WORKERS)
+        self.edit(3, "raise RuntimeError('broken')\n")
+        os.kill(self.leader.pid, signal.SIGHUP)
+        self.wait_until(lambda: "refused" in self.reports(), "the refusal")
+        self.assertIsNone(self.leader.poll())
+        self.assertEqual(set(self.generations().values()), {2})
 
 
 class DisagreementTest(unittest.TestCase):

@@ -17,9 +17,10 @@ Layers, bottom to top (imports flow one way)::
     _operations  _forwarders  _classes       the publish plan, forwarders, class states
     _references  _continuity                 reference rewriting; carrying functions and classes over
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
-    _signals  _watcher  _channel             the signal and polling threads; the control channel's plumbing
+    _signals  _watcher                       the signal and polling threads
+    _channel  _coordinate                    the control channel's plumbing; requests from outside, coordinated reloads
     _control  _fork  _api                    the control server, fork safety, what this module re-exports
-    _coordinate  _control_cli                requests from outside: the coordinated reload, its command line
+    _control_cli                             the command line's reload, status, rollback
     _cli  _demo  __main__                    the command line
 
 The guarantees (G1–G14) are listed in ``docs/guarantees.md``.

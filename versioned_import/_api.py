@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 
-from . import _fork, _reload
+from . import _channel, _fork, _reload
 from ._finder import VersionedFinder, make_scope
 from ._proxy import view
 from ._registry import default_root, state
@@ -18,6 +19,8 @@ from ._reload import ReloadReport, Replaced
 
 __all__ = ["install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
            "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced"]
+
+log = logging.getLogger("versioned_import")
 
 
 def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
@@ -40,7 +43,8 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
     can ask it from outside to reload, roll back or report
     (``python -m versioned_import reload --pid PID``; see docs/processes.md).
     ``reload_signal`` (e.g. ``signal.SIGHUP``; main thread only) makes that
-    signal run ``reload_changed()`` on a thread of its own. After a fork, the
+    signal run ``reload_changed()`` on a thread of its own (with the channel
+    on and workers forked from here: in all of them, or in none). After a fork, the
     child runs again whatever the parent ran: watcher, channel, signal.
 
     Calling ``install`` again is harmless: the finder moves back to the front
@@ -97,6 +101,20 @@ def _start_control() -> None:
             raise OSError(f"install(control=True) could not open the control channel: {error}") from error
 
 
+def _reload_on_signal() -> None:
+    """Reload what changed; with workers forked from here (and the channel on), in all of them or in none."""
+    control = state.control
+    if control is None or not control.alive() or not _channel.workers(os.getpid(), control.directory):
+        _reload.reload_changed(state)
+        return
+    from . import _coordinate
+
+    result = _coordinate.reload(os.getpid(), directory=control.directory)
+    if not result["ok"]:
+        log.error("reload on signal, over %d processes: %s: %s", len(result["processes"]), result["outcome"],
+                  result["reason"], extra={"refusal": True})
+
+
 def _start_reload_signal(signum: int) -> None:
     from ._signals import SignalReloader
 
@@ -104,7 +122,7 @@ def _start_reload_signal(signum: int) -> None:
         current = state.reload_signal
         if current is not None and current.alive() and current.signum == signum:
             return
-        reloader = SignalReloader(state, signum).start()
+        reloader = SignalReloader(signum, _reload_on_signal).start()
         state.reload_signal, old = reloader, current
     if old is not None:
         old.stop()

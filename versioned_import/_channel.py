@@ -26,8 +26,11 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["ChannelError", "Unreachable", "BadMessage", "MAX_REQUEST", "MAX_REPLY", "runtime_dir", "socket_name",
-           "find", "workers", "peer_uid", "send", "receive", "connect", "alive"]
+__all__ = ["ChannelError", "Unreachable", "BadMessage", "SUPPORTED", "MAX_REQUEST", "MAX_REPLY", "runtime_dir",
+           "socket_name", "find", "workers", "peer_uid", "send", "receive", "connect", "alive"]
+
+# Without the peer's credentials the channel could not tell its owner from anyone else.
+SUPPORTED = hasattr(socket, "AF_UNIX") and hasattr(socket, "SO_PEERCRED")
 
 MAX_REQUEST = 64 * 1024
 MAX_REPLY = 8 * 1024 * 1024

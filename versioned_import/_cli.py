@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from . import _api
+from ._channel import SUPPORTED as CONTROL_SUPPORTED
 from ._errors import error_location
 from ._reload import ReloadReport
 
@@ -107,7 +108,7 @@ def run(arguments: argparse.Namespace) -> int:
         sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
         sys.argv = target
     try:
-        _api.install(roots=roots, watch=True, interval=arguments.interval, control=True)
+        _api.install(roots=roots, watch=True, interval=arguments.interval, control=CONTROL_SUPPORTED)
     except (ValueError, OSError) as error:
         print(f"{PROG} run: {error}", file=sys.stderr)
         return 2

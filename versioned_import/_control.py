@@ -191,6 +191,9 @@ class ControlServer:
     """Listens on this process's socket and answers its owner's requests."""
 
     def __init__(self, state: State, parent: int = 0) -> None:
+        if not _channel.SUPPORTED:
+            raise _channel.ChannelError("the control channel needs Unix sockets with peer credentials "
+                                        "(SO_PEERCRED, Linux); use reload_signal=... or the API instead")
         self.state = state
         self.parent = parent
         self.pid = os.getpid()

@@ -3,9 +3,10 @@
 The handler runs in the main thread between two bytecodes, possibly while
 that thread holds one of our locks or is inside a reload, so it does nothing
 but write one byte to a pipe (no lock, no allocation that could block). A
-daemon thread reads the pipe and runs ``reload_changed()``; a refusal is
-logged (logger ``versioned_import``) and reported to ``on_reload`` subscribers
-like any other. Signals that arrive while a reload runs coalesce into one more.
+daemon thread reads the pipe and runs the reload it was given (``_api``:
+what changed, here and in the workers forked from here); a refusal is logged
+(logger ``versioned_import``) and reported to ``on_reload`` subscribers like
+any other. Signals that arrive while a reload runs coalesce into one more.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import signal
 import threading
 from typing import Any
 
+from collections.abc import Callable
+
 from ._errors import ReloadError
-from ._reload import reload_changed
 
 __all__ = ["SignalReloader", "quiet_thread"]
 
@@ -44,9 +46,9 @@ def quiet_thread() -> None:
 class SignalReloader:
     """Owns the handler of one signal and the thread that reloads when it arrives."""
 
-    def __init__(self, state: Any, signum: int) -> None:
-        self._state = state
+    def __init__(self, signum: int, action: Callable[[], object]) -> None:
         self.signum = signum
+        self._action = action
         self.received = 0
         self._previous: Any = None
         self._read, self._write = -1, -1
@@ -100,7 +102,7 @@ class SignalReloader:
                 return  # the write end was closed: stopped
             self.received += len(data)
             try:
-                reload_changed(self._state)
+                self._action()
             except ReloadError as error:
                 log.error("%s", error, extra={"refusal": True})
             except Exception:
