@@ -79,7 +79,7 @@ class _Session:
         except TimeoutError:
             self.failure = f"no answer within {self.timeout:g} s"
         except (EOFError, ConnectionError, BrokenPipeError):
-            self.failure = ("died (the connection closed without an answer)" if not _channel.alive(self.pid)
+            self.failure = ("died (the connection closed without an answer)" if _exits(self.pid)
                             else "closed the connection without an answer")
         except (_channel.BadMessage, OSError) as exc:
             self.failure = f"unusable answer: {exc}"
@@ -100,6 +100,17 @@ class _Session:
         elif self.reply is not None:
             entry.update(self.reply)
         return entry
+
+
+def _exits(pid: int, within: float = 2.0) -> bool:
+    """Whether ``pid`` is gone within ``within`` seconds: a dying process closes its sockets before it exits."""
+    deadline = time.monotonic() + within
+    pause = threading.Event()
+    while _channel.alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(0.005)
+    return True
 
 
 def _all(sessions: list[_Session], ask: Callable[[_Session], None]) -> None:
