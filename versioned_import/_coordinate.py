@@ -72,7 +72,10 @@ class _Session:
                 except _channel.Unreachable as exc:
                     self.gone = self.role == "worker" and not _channel.alive(self.pid)
                     raise exc
-            _channel.send(self.sock, message, _channel.MAX_REQUEST)
+            try:
+                _channel.send(self.sock, message, _channel.MAX_REQUEST)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # answered before it read our request (a refusal): the answer is still there to read
             self.reply = _channel.receive(self.sock, _channel.MAX_REPLY, self.timeout)
         except _channel.Unreachable as exc:
             self.failure = str(exc)
