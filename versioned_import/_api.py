@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 
-from . import _channel, _fork, _reload
+from . import _fork, _reload
 from ._finder import VersionedFinder, make_scope
 from ._proxy import view
 from ._registry import default_root, state
@@ -88,6 +88,9 @@ def _checked_signal(value: object) -> int | None:
     return int(value)
 
 
+# The channel and the signal are imported when first asked for: sockets, JSON and
+# hashing are not a cost of ``import versioned_import``.
+
 def _start_control() -> None:
     from ._channel import ChannelError
     from ._control import ControlServer
@@ -103,12 +106,12 @@ def _start_control() -> None:
 
 def _reload_on_signal() -> None:
     """Reload what changed; with workers forked from here (and the channel on), in all of them or in none."""
+    from . import _channel, _coordinate
+
     control = state.control
     if control is None or not control.alive() or not _channel.workers(os.getpid(), control.directory):
         _reload.reload_changed(state)
         return
-    from . import _coordinate
-
     result = _coordinate.reload(os.getpid(), directory=control.directory)
     if not result["ok"]:
         log.error("reload on signal, over %d processes: %s: %s", len(result["processes"]), result["outcome"],
