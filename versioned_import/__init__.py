@@ -18,12 +18,15 @@ Layers, bottom to top (imports flow one way)::
     _references  _continuity                 reference rewriting; carrying functions and classes over
     _logs  _frameworks                       one log line per report; framework caches refreshed on publish
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
-    _api  _watcher  _inotify                 what this module re-exports; the watcher and its change notifications
+    _signals  _watcher  _inotify             the signal and watcher threads; the watcher's change notifications
+    _channel  _coordinate                    the control channel's plumbing; requests from outside, coordinated reloads
+    _control  _fork  _api                    the control server, fork safety, what this module re-exports
     _serve                                   the WSGI/ASGI entry points serving the newest application object
+    _control_cli                             the command line's reload, status, rollback
     _run  _cli  _ipython  _demo  __main__    the terminal: running a program as python would, the command
                                              line, the IPython extension (IPython is never imported)
 
-The guarantees (G1–G13) are listed in ``docs/guarantees.md``.
+The guarantees (G1–G14) are listed in ``docs/guarantees.md``.
 """
 
 import sys as _sys

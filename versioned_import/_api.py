@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 
-from . import _reload
+from . import _fork, _reload
 from ._finder import VersionedFinder, make_scope
 from ._proxy import view
 from ._registry import default_root, state
@@ -18,10 +20,13 @@ from ._reload import ReloadReport, Replaced
 __all__ = ["install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
            "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced"]
 
+log = logging.getLogger("versioned_import")
+
 
 def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
             packages: Iterable[str] | str | None = None, exclude: Iterable[str] | str = (),
-            watch: bool = False, interval: float = 0.5, rollback_depth: int = 1) -> None:
+            watch: bool = False, interval: float = 0.5, rollback_depth: int = 1, control: bool = False,
+            reload_signal: int | None = None) -> None:
     """Put the versioning finder first on ``sys.meta_path``.
 
     Modules whose source file lies under one of ``roots`` (directories), or
@@ -34,14 +39,27 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
     ``watch=True`` starts the watcher (``watch(interval)``). ``rollback_depth``
     is how many previous generations each module keeps for ``rollback``.
 
+    ``control=True`` opens this process's control channel, so that its owner
+    can ask it from outside to reload, roll back or report
+    (``python -m versioned_import reload --pid PID``; see docs/processes.md).
+    ``reload_signal`` (e.g. ``signal.SIGHUP``; main thread only) makes that
+    signal run ``reload_changed()`` on a thread of its own (with the channel
+    on and workers forked from here: in all of them, or in none). After a fork, the
+    child runs again whatever the parent ran: watcher, channel, signal.
+
     Calling ``install`` again is harmless: the finder moves back to the front
-    and takes the new scope. Modules already imported are not versioned
-    retroactively.
+    and takes the new scope; the watcher, channel and signal asked for start,
+    and those already running keep running. Modules already imported are not
+    versioned retroactively.
     """
     if not isinstance(rollback_depth, int) or isinstance(rollback_depth, bool) or rollback_depth < 0:
         raise ValueError(f"install(rollback_depth=...) must be an int >= 0, not {rollback_depth!r}")
     interval = _checked_interval("install", interval)
+    if not isinstance(control, bool):
+        raise TypeError(f"install(control=...) takes True or False, not {control!r}")
+    signum = _checked_signal(reload_signal)
     scope = make_scope(roots, packages, exclude, default_root)
+    _fork.register(state)
     with state.lock:
         if state.finder is None:
             state.finder = VersionedFinder(state, scope, lambda loader, module: _reload.execute_first(state, loader, module))
@@ -51,8 +69,66 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
             sys.meta_path.remove(state.finder)
         sys.meta_path.insert(0, state.finder)
         state.set_history_depth(rollback_depth)
+    if control:
+        _start_control()
+    if signum is not None:
+        _start_reload_signal(signum)
     if watch:
         globals()["watch"](interval)
+
+
+def _checked_signal(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"install(reload_signal=...) takes a signal number such as signal.SIGHUP, not {value!r}")
+    if value not in signal.valid_signals() or value in (signal.SIGKILL, signal.SIGSTOP):
+        raise ValueError(f"install(reload_signal={value!r}) is not a signal that can be caught; use e.g. "
+                         "signal.SIGHUP or signal.SIGUSR1")
+    return int(value)
+
+
+# The channel and the signal are imported when first asked for: sockets, JSON and
+# hashing are not a cost of ``import versioned_import``.
+
+def _start_control() -> None:
+    from ._channel import ChannelError
+    from ._control import ControlServer
+
+    with state.lock:
+        if state.control is not None and state.control.alive():
+            return
+        try:
+            state.control = ControlServer(state).start()
+        except ChannelError as error:
+            raise OSError(f"install(control=True) could not open the control channel: {error}") from error
+
+
+def _reload_on_signal() -> None:
+    """Reload what changed; with workers forked from here (and the channel on), in all of them or in none."""
+    from . import _channel, _coordinate
+
+    control = state.control
+    if control is None or not control.alive() or not _channel.workers(os.getpid(), control.directory):
+        _reload.reload_changed(state)
+        return
+    result = _coordinate.reload(os.getpid(), directory=control.directory)
+    if not result["ok"]:
+        log.error("reload on signal, over %d processes: %s: %s", len(result["processes"]), result["outcome"],
+                  result["reason"], extra={"refusal": True})
+
+
+def _start_reload_signal(signum: int) -> None:
+    from ._signals import SignalReloader
+
+    with state.lock:
+        current = state.reload_signal
+        if current is not None and current.alive() and current.signum == signum:
+            return
+        reloader = SignalReloader(signum, _reload_on_signal).start()
+        state.reload_signal, old = reloader, current
+    if old is not None:
+        old.stop()
 
 
 def _flag(caller: str, value: object) -> bool:
@@ -71,11 +147,17 @@ def _checked_interval(caller: str, interval: object) -> float:
 
 
 def uninstall() -> None:
-    """Remove the finder and stop the watcher; safe to call twice.
+    """Remove the finder and stop the watcher, the control channel and the reload signal; safe to call twice.
 
     Proxies already imported keep working and can still be reloaded.
     """
     stop_watching()
+    with state.lock:
+        services = [state.control, state.reload_signal]
+        state.control = state.reload_signal = None
+    for service in services:
+        if service is not None:
+            service.stop()
     with state.lock:
         finder, state.finder = state.finder, None
         if finder is not None and finder in sys.meta_path:

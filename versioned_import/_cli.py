@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import _api, _logs
+from ._channel import SUPPORTED as CONTROL_SUPPORTED
 from ._logs import PREFIX
 from ._reload import ReloadReport
 from ._run import Program, cannot_open, default_root, run_program
@@ -158,8 +159,8 @@ def run(arguments: list[str]) -> int:
         return 2
     roots = options.roots or [default_root(options.program)]
     try:
-        _api.install(roots=roots, watch=True, interval=options.interval)
-    except ValueError as error:
+        _api.install(roots=roots, watch=True, interval=options.interval, control=CONTROL_SUPPORTED)
+    except (ValueError, OSError) as error:
         print(f"{PROG} run: {error}", file=sys.stderr)
         return 2
     _log_to_stderr()
@@ -184,9 +185,21 @@ def demo(arguments: list[str]) -> int:
 
 # -- the table and the entry point --------------------------------------------------------
 
+def _control(verb: str) -> Callable[[list[str]], int]:
+    def main(arguments: list[str]) -> int:
+        from ._control_cli import main as control  # loaded only when asked: sockets, JSON
+
+        return control([verb, *arguments])
+
+    return main
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("run a program with hot reload, as python would run it", run),
     "demo": Command("a short tour: a live HTTP service takes new code without a restart", demo),
+    "reload": Command("ask a running process (and its workers) to reload, and print the report", _control("reload")),
+    "status": Command("print a running process's (and its workers') generations", _control("status")),
+    "rollback": Command("ask a running process (and its workers) to roll a module back", _control("rollback")),
 }
 
 

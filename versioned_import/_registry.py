@@ -101,10 +101,14 @@ class State:
         self.rollback_depth = 1
         self.subscribers: list[Any] = []
         self.watcher: Any = None
+        self.control: Any = None  # the control channel's server (_control), when install(control=True)
+        self.reload_signal: Any = None  # the signal reloader (_signals), when install(reload_signal=...)
         self.lineages: Any = None  # the continuity registry, created by _continuity
         self.reloading_thread: int | None = None
         # Reloads whose search for holders of new classes had to see the whole heap (see _referrers).
         self.heap_searches = 0
+        # The referrer scope of the transaction in progress: it paused the collector (see _fork).
+        self.paused_scope: Any = None
 
     # -- records -------------------------------------------------------------------
 

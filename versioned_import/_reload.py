@@ -5,6 +5,10 @@ dicts, seen only by the reloading thread through a staging ``World`` (the
 same mechanism as ``pinned()``), and become visible in one C-level pass that
 no other thread can interleave with (see ``_publish``). If anything fails
 before that pass, the new dicts are simply dropped.
+
+``stage()`` is the first step alone: it returns a ``StagedReload`` whose
+``publish()`` or ``abandon()`` is the second, so that a coordinated reload can
+stage in every worker process before any of them publishes (``_coordinate``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from ._registry import Generation, ModuleRecord, Scope, State
 from ._report import ReloadReport, Replaced
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
-__all__ = ["ReloadReport", "Replaced", "execute_first", "reload", "reload_changed", "changed", "rollback", "unload",
-           "resolve_records", "apply_atomically"]
+__all__ = ["ReloadReport", "Replaced", "StagedReload", "execute_first", "reload", "stage", "reload_changed", "changed",
+           "rollback", "unload", "resolve_records", "apply_atomically"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
 
@@ -336,13 +340,24 @@ def _release(state: State) -> None:
 
 def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
     """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
+    return stage(state, names, dependents).publish()
+
+
+def stage(state: State, names: Iterable[object], dependents: bool = True) -> StagedReload:
+    """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
+
+    Returns a ``StagedReload`` holding the transaction lock: exactly one of its
+    ``publish()`` or ``abandon()`` must follow, on this thread. A failure while
+    staging raises ``ReloadError`` (subscribers hear of it) and holds nothing.
+    """
     names = list(names)
     records = resolve_records(state, names, "reload")
     labels = [r.name for r in records]
     if not records:
-        return ReloadReport()
+        return StagedReload(state, None, 0.0)  # nothing to do: holds nothing, publishes an empty report
     _acquire(state, "reload", labels)
     started = time.perf_counter()
+    transaction: _Transaction | None = None
     try:
         _still_versioned(state, records, "reload")
         with state.lock:
@@ -354,32 +369,102 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
         transaction = _Transaction(state, members)
         try:
             # Objects created from here on are the only ones a search for holders of new classes
-            # must see, unless reference counts say otherwise (see _referrers).
-            with ReferrerScope() as transaction.scope:
-                _run_staged(state, transaction)
-                try:
-                    report = _publish(state, transaction, started)
-                except Exception as exc:
-                    # Nothing was published (apply_atomically undid what it had
-                    # applied); the error is ours or an unsupported class change.
-                    state.refresh_views([s.record for s in transaction.by_proxy.values()])
-                    transaction.failure = transaction.failure or (
-                        transaction.records[0], exc, "the new definitions could not be published; the old ones "
-                        "are intact — please report this with the traceback", None)
-                    raise _Failure from exc
-            state.heap_searches += transaction.scope.widenings
+            # must see, unless reference counts say otherwise (see _referrers). The scope lasts
+            # until the transaction ends (published, refused or abandoned: see _end_scope).
+            transaction.scope = ReferrerScope().__enter__()
+            state.paused_scope = transaction.scope
+            _run_staged(state, transaction)
         except _UNSTOPPABLE:
             _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
             raise
         except _Failure:
-            _abandon(state, transaction)
-            error = _refusal(transaction)
-            _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
-            raise error from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
-    finally:
+            raise _refuse(state, transaction, started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
+    except BaseException:
+        _end_scope(state, transaction)
         _release(state)
-    _notify(state, report)
-    return report
+        raise
+    return StagedReload(state, transaction, started)
+
+
+class StagedReload:
+    """New generations executed privately and not yet published: the first step of a two-step reload.
+
+    ``sources`` maps each executed module to the ``Source`` it was executed
+    from. ``publish()`` makes them current (returning the report) and
+    ``abandon()`` drops them; either releases the transaction lock.
+    """
+
+    def __init__(self, state: State, transaction: _Transaction | None, started: float) -> None:
+        self._state = state
+        self._transaction = transaction
+        self._started = started
+        self._open = True
+        executed = transaction.executed if transaction is not None else ()
+        self.sources: dict[str, Source] = {s.record.name: s.source for s in executed}
+
+    def _close(self, what: str) -> None:
+        if not self._open:
+            raise RuntimeError(f"StagedReload.{what}(): this staged reload was already published or abandoned")
+        if self._transaction is not None and self._state.reloading_thread != threading.get_ident():
+            raise RuntimeError(f"StagedReload.{what}() must run on the thread that staged the reload")
+        self._open = False
+
+    def publish(self) -> ReloadReport:
+        """Publish the staged generations in one step; ``ReloadError`` (nothing published) if that fails."""
+        self._close("publish")
+        state, transaction = self._state, self._transaction
+        if transaction is None:
+            return ReloadReport()
+        try:
+            try:
+                report = _publish(state, transaction, self._started)
+            except Exception as exc:
+                # Nothing was published (apply_atomically undid what it had
+                # applied); the error is ours or an unsupported class change.
+                state.refresh_views([s.record for s in transaction.by_proxy.values()])
+                transaction.failure = transaction.failure or (
+                    transaction.records[0], exc, "the new definitions could not be published; the old ones "
+                    "are intact — please report this with the traceback", None)
+                raise _Failure from exc
+        except _UNSTOPPABLE:
+            _abandon(state, transaction)
+            raise
+        except _Failure:
+            raise _refuse(state, transaction, self._started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
+        finally:
+            _end_scope(state, transaction)
+            _release(state)
+        _notify(state, report)
+        return report
+
+    def abandon(self) -> None:
+        """Drop the staged generations: nothing is published, nothing changes, no subscriber is called."""
+        self._close("abandon")
+        if self._transaction is None:
+            return
+        try:
+            _abandon(self._state, self._transaction)
+        finally:
+            _end_scope(self._state, self._transaction)
+            _release(self._state)
+
+
+def _end_scope(state: State, transaction: _Transaction | None) -> None:
+    """End the transaction's referrer scope (the collector runs again), once."""
+    scope = transaction.scope if transaction is not None else None
+    if scope is not None:
+        transaction.scope = None  # type: ignore[union-attr]  # not None: it had a scope
+        state.paused_scope = None
+        scope.__exit__(None, None, None)
+        state.heap_searches += scope.widenings
+
+
+def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadError:
+    """Abandon a failed transaction, tell the subscribers, and return the error to raise."""
+    _abandon(state, transaction)
+    error = _refusal(transaction)
+    _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
+    return error
 
 
 def _abandon(state: State, transaction: _Transaction) -> None:

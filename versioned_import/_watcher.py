@@ -25,6 +25,7 @@ from typing import Any
 from ._errors import ReloadError
 from ._inotify import Notifier
 from ._reload import changed_sources, reload
+from ._signals import quiet_thread
 
 __all__ = ["Watcher"]
 
@@ -71,7 +72,20 @@ class Watcher:
         if self._thread is not threading.current_thread() and self._thread.is_alive():
             self._thread.join()
 
+    def respawn(self) -> Watcher:
+        """In a forked child: the same watch on a thread of the child's own (threads are not copied by fork)."""
+        if self._notifier is not None:
+            # The parent's change notifications: this process's copies of its descriptors only.
+            self._notifier.close()
+            self._notifier = None
+        watcher = Watcher(self._state, self.interval, self.settle)
+        watcher._pending = dict(self._pending)
+        watcher._refused = set(self._refused)
+        watcher.start()
+        return watcher
+
     def _run(self) -> None:
+        quiet_thread()
         scanned = time.monotonic()
         try:
             while not self._stop.is_set():
