@@ -9,6 +9,7 @@ a second pass over its holders.
 
 from __future__ import annotations
 
+import functools
 import gc
 import types
 import warnings
@@ -80,6 +81,16 @@ def rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triple
                 continue
             result.add((setattr, holder, "cell_contents", mapped(value, mapping)),
                        (setattr, holder, "cell_contents", value))
+        elif kind is staticmethod or kind is classmethod:
+            # Re-initialising one is a C call, like every step of the publish.
+            value = holder.__func__
+            if mapped(value, mapping) is not value:
+                result.add((kind.__init__, holder, mapped(value, mapping)), (kind.__init__, holder, value))
+        elif kind is functools.partial:
+            state = holder.__reduce__()[2]
+            after = (mapped(state[0], mapping), tuple(mapped(v, mapping) for v in state[1]),
+                     state[2] and {k: mapped(v, mapping) for k, v in state[2].items()}, state[3])
+            result.add((functools.partial.__setstate__, holder, after), (functools.partial.__setstate__, holder, state))
         elif kind is FunctionType:
             for attribute in ("__defaults__",):
                 value = getattr(holder, attribute)

@@ -95,6 +95,9 @@ class State:
         self.world = World({})
         self.pinned_stale: set[World] = set()
         self.staging: set[int] = set()
+        # Proxies of a transaction from its staging to its publish: their
+        # functions' plan is being made, so nothing may settle them meanwhile.
+        self.publishing: set[int] = set()
         self.detached: list[ModuleRecord] = []  # unloaded while a pinned reader still views them
         self.scope: Scope | None = None
         self.finder: Any = None
@@ -180,12 +183,19 @@ class State:
         return any(w.generation(record.proxy) not in (None, current) for w in self.pinned_stale)
 
     def refresh_views(self, records: Any) -> None:
-        """Switch each proxy to the view class exactly while some reader needs it."""
+        """Switch each proxy to the view class exactly while some reader needs it.
+
+        The functions of a module nobody views differently any more stop
+        forwarding too (``Lineages.settle``).
+        """
         with self.lock:
             for record in records:
                 operation = set_view_class(record.proxy, self.needs_view(record))
                 if operation is not None:
                     operation[0](*operation[1:])
+                if self.lineages is not None and record.current is not None and \
+                        id(record.proxy) not in self.publishing:
+                    self.lineages.settle(self, record)
 
 
 def default_root() -> str:

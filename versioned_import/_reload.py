@@ -405,6 +405,8 @@ def reload(state: State, names: Iterable[object], dependents: bool = True) -> Re
 
 def _abandon(state: State, transaction: _Transaction) -> None:
     """Clean up after a transaction that will not publish."""
+    with state.lock:
+        state.publishing.difference_update(transaction.by_proxy)
     for record in transaction.records:
         register_linecache(record.current)  # the files no longer show the running source
     for record in reversed(transaction.first_imports):
@@ -434,6 +436,7 @@ def _run_staged(state: State, transaction: _Transaction) -> None:
     staging = _Staging(state.world, transaction)
     with state.lock:
         state.staging.update(transaction.by_proxy)
+        state.publishing.update(transaction.by_proxy)
     state.refresh_views(proxies)
     try:
         # A copied context: the staging view never leaks into the caller's context.
@@ -469,6 +472,9 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
             item.record.counter = item.generation.number  # only once published: a refusal uses no number
             state.graph.replace_imports(item.record.name, item.generation.imports)
             item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
+        # Planned and published: the functions may now stop forwarding (Lineages.settle).
+        state.publishing.difference_update(transaction.by_proxy)
+        state.refresh_views([s.record for s in staged])
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
                         tuple(plans.replaced))
 
