@@ -150,6 +150,13 @@ class Lineages:
             lineage.release_if_unused()
 
 
+def class_identity(state: Any, cls: type) -> type:
+    """Return the object ``cls``'s definition is continued as (``cls`` itself if it is not continued)."""
+    lineage = _lineages(state).classes.get((cls.__module__, cls.__qualname__))
+    identity = lineage.get() if lineage is not None else None
+    return identity if identity is not None else cls
+
+
 def _lineages(state: Any) -> Lineages:
     if state.lineages is None:
         state.lineages = Lineages()
@@ -407,8 +414,9 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         if not republish:
             new.continuity.classes = {}
     if mapping:
+        # Our own bookkeeping holds new objects too and is never rewritten.
         own = {id(continued), id(fresh), *(id(item) for item in continued), *(id(item) for item in fresh),
-               id(originals), *(id(table) for table in originals.values())}
+               id(originals), *(id(table) for table in originals.values()), *(id(new) for _, _, new in triples)}
         rewrite_references(result, mapping, triples, own)
     return result
 

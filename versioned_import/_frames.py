@@ -18,6 +18,7 @@ behaviour; their tracebacks show the name below instead of our file.
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable
 from importlib._bootstrap import _call_with_frames_removed
@@ -46,6 +47,7 @@ import_machinery = _renamed(IMPORT_SYSTEM)
 reload_machinery = _renamed(RELOAD)
 
 
-def run_module_code(code: types.CodeType, namespace: dict[str, Any]) -> None:
-    """Execute a module's code as importlib does: the frames above it are trimmed from its tracebacks."""
-    _call_with_frames_removed(exec, code, namespace)
+# ``run_module_code(code, namespace)`` executes a module's code as importlib
+# does (the frames above it are trimmed from its tracebacks); a partial, so it
+# adds no frame of its own.
+run_module_code: Callable[[types.CodeType, dict[str, Any]], None] = functools.partial(_call_with_frames_removed, exec)

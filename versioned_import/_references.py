@@ -86,6 +86,12 @@ def rewrite_references(result: Plan, mapping: dict[int, tuple[Any, Any]], triple
             value = holder.__func__
             if mapped(value, mapping) is not value:
                 result.add((kind.__init__, holder, mapped(value, mapping)), (kind.__init__, holder, value))
+        elif kind is property:
+            accessors = (holder.fget, holder.fset, holder.fdel)
+            after = tuple(mapped(accessor, mapping) for accessor in accessors)
+            if any(a is not b for a, b in zip(after, accessors)):
+                result.add((property.__init__, holder, *after, holder.__doc__),
+                           (property.__init__, holder, *accessors, holder.__doc__))
         elif kind is functools.partial:
             state = holder.__reduce__()[2]
             after = (mapped(state[0], mapping), tuple(mapped(v, mapping) for v in state[1]),

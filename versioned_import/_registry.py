@@ -21,7 +21,7 @@ from types import CodeType, ModuleType
 from typing import Any
 
 from ._graph import DependencyGraph
-from ._proxy import World, set_view_class
+from ._proxy import World, own_class, set_view_class
 from ._source import Source
 
 __all__ = ["Generation", "ModuleRecord", "Scope", "State", "state"]
@@ -43,6 +43,8 @@ class Generation:
     code: CodeType | None = None
     imports: frozenset[str] = frozenset()
     continuity: Any = None
+    # The class its code gave the module (``sys.modules[__name__].__class__ = Sub``), kept across publishes.
+    module_class: type = ModuleType
 
     def __repr__(self) -> str:
         return f"<generation {self.number} of {self.namespace.get('__name__')!r}>"
@@ -190,7 +192,10 @@ class State:
         """
         with self.lock:
             for record in records:
-                operation = set_view_class(record.proxy, self.needs_view(record))
+                own = ModuleType
+                if record.current is not None:
+                    own = record.current.module_class = own_class(record.proxy, record.current.module_class)
+                operation = set_view_class(record.proxy, self.needs_view(record), own)
                 if operation is not None:
                     operation[0](*operation[1:])
                 if self.lineages is not None and record.current is not None and \
