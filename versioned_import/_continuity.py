@@ -36,7 +36,7 @@ from typing import Any
 from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
                        map_enum_members, merge_abc, snapshot)
-from ._forwarders import KIND_NAMES, SHOWN, FunctionLineage, dormant_bodies, entry, kind, show_operations, shown
+from ._forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_operations, shown
 from ._transplant import TRANSPLANT, transplant_operations
 from ._operations import Plan, apply_atomically, mapped, nothing
 from ._references import rewrite_references
@@ -484,13 +484,13 @@ def _sleep_function(lineages: Lineages, key: tuple, lineage: FunctionLineage) ->
             del lineages.functions[key]
 
     # The last definition stays available exactly as long as the object
-    # callers hold: should the source define it again, that object continues.
+    # callers hold (which runs it on its own): should the source define it
+    # again, that object continues.
     identity = lineage.identity() if lineage.identity is not None else None
     if identity is None:
         if lineages.functions.get(key) is lineage:
             del lineages.functions[key]
         return
-    dormant_bodies[identity] = current
     lineage.dormant = weakref.ref(identity, gone)
 
 
@@ -605,7 +605,12 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         own_code = definitions.codes[key]
         if not republish:
             target = lineage.target()
-            definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
+            if target is not None and target is not lineage.current:
+                # Made from a dormant identity: nothing else keeps this twin, and the
+                # identity will run the new definition; kept while this generation is.
+                definitions.previous_targets[key] = lambda target=target: target
+            else:
+                definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
         meta = _forwarders.meta(own_code)
         live = [v for v in lineage.versions if v[0]() is not None]  # drop the dead: they pin code objects
         current = lineage.target()
@@ -624,10 +629,18 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
                         result.add(*step)
             kept = [v for v in live if v[0]() is function] or [entry(function, lineage, own_code, new)]
         else:
-            for reference, code, _, _ in live:
+            for reference, code, _, own in live:
                 version = reference()
                 if version is None or (version is made and not republish):
                     continue  # the new generation's own object runs this very definition
+                if code is own_code and version.__globals__ is new.namespace:
+                    # A republished generation's own function: it runs this very definition on its own.
+                    if version.__code__ is not code:
+                        result.add((setattr, version, "__code__", code),
+                                   (setattr, version, "__code__", version.__code__))
+                        for step in zip(*show_operations(version, own)):
+                            result.add(*step)
+                    continue
                 forwarding = version.__code__ is not code
                 if not forwarding or lineage.meta != meta:
                     forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
@@ -648,7 +661,7 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         result.add((setattr, lineage, "head", (body, new)), (setattr, lineage, "head", lineage.head))
         result._after.append(lambda lineage=lineage, kept=kept, meta=meta, identity=weakref.ref(function): (
             setattr(lineage, "versions", kept), setattr(lineage, "meta", meta), setattr(lineage, "identity", identity),
-            lineages.unsettled.add(lineage), dormant_bodies.pop(identity(), None)))
+            lineages.unsettled.add(lineage)))
     # No cache may serve a result computed by a body that is no longer current.
     for key in definitions.caches:
         live = [r for r in lineages.caches.get((module, key), ()) if r() is not None]

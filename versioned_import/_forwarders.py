@@ -21,7 +21,7 @@ from typing import Any
 from ._proxy import view
 
 __all__ = ["FunctionLineage", "Newest", "version_ref", "entry", "shown", "show_operations", "SHOWN", "kind",
-           "KIND_NAMES", "meta", "own_code", "body", "forwarder", "wrapped_operations", "ABSENT", "dormant_bodies"]
+           "KIND_NAMES", "meta", "own_code", "body", "forwarder", "wrapped_operations", "ABSENT"]
 
 FunctionType = types.FunctionType
 
@@ -76,11 +76,16 @@ class FunctionLineage:
         self.identity: weakref.ref | None = None
 
     def target(self) -> FunctionType | None:
-        """Return the body of the newest definition, held strongly or (dormant) for as long as its identity lives."""
+        """Return the body of the newest definition, held strongly, or (dormant) made from its identity.
+
+        A lineage is dormant only once nothing forwards, so the identity then
+        runs that very definition on its own; a twin of it is what forwarders
+        would call.
+        """
         if self.current is not None:
             return self.current
         identity = self.dormant() if self.dormant is not None else None
-        return dormant_bodies.get(identity) if identity is not None else None
+        return body(identity, own_code(self, identity)) if identity is not None else None
 
     def version_died(self, _: weakref.ref) -> None:
         """Once the source dropped the function, the last old version dying lets it go too."""
@@ -149,10 +154,6 @@ class Newest:
 
 
 ABSENT = object()
-
-# Once the source drops a definition, its body lives exactly as long as its
-# identity: keyed weakly by the object callers hold.
-dormant_bodies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 # The attributes a forwarding version shows of the definition it forwards to
 # (``inspect``, ``typing.get_type_hints`` and frameworks read them), restored
