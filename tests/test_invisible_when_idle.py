@@ -38,6 +38,7 @@ class WarningsAndTracebacksTest(Sandbox):
             importlib.import_module("iw_importer")
         self.assertEqual([(w.filename, w.lineno) for w in caught], [(importer, 1)])
         self.assertEqual(vi.generation("iw_warns"), 1)
+        self.assertIsNone(importer_now(), "the import ended: no module is importing any more")
 
     def test_a_warning_while_reloading_names_the_reload_call(self):
         self.write("iw_warns.py", self.WARNS)
@@ -75,6 +76,26 @@ class WarningsAndTracebacksTest(Sandbox):
         plain = importlib.import_module("iw_plain_stack")
         self.assertEqual(vi.generation("iw_stack"), 1)
         self.assertEqual(versioned.NAMES[1:], plain.NAMES[1:])
+
+
+    def test_a_module_loaded_by_hand_from_its_spec_is_executed_once(self):
+        import importlib.util
+
+        self.write("iw_by_hand.py", "import iw_log\niw_log.RUNS.append(1)\nX = 1\n")
+        self.write("iw_log.py", "RUNS = []\n")
+        log = importlib.import_module("iw_log")
+        spec = importlib.util.find_spec("iw_by_hand")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # no import statement ends this one: the loader does it all
+        self.assertEqual((module.X, log.RUNS), (1, [1]))
+        self.assertEqual(vi.generation(module), 1)
+        self.assertIsNone(importer_now())
+
+
+def importer_now():
+    from versioned_import import _finder
+
+    return _finder.importer.get()
 
 
 class OtherLoaderTest(Sandbox):

@@ -8,17 +8,20 @@ Two mechanisms, chosen by what CPython allows:
   to the new object (namespaces, registries, ``__class__`` cells, instances'
   ``__class__``) to the identity. ``isinstance``, ``except``, ``pickle``,
   ``singledispatch`` and dicts keyed by class therefore never see two classes.
-* **Functions forward.** A function's ``__globals__`` is fixed at creation, so
-  an old function object cannot simply take the new body. Instead its
-  ``__code__`` becomes a small *forwarder* of the same kind (function,
-  coroutine, generator, async generator) that calls its lineage's newest
-  function, which runs against the newest globals, defaults and closure.
-  Inside ``pinned()`` the forwarder resolves to the pinned generation's body.
+* **Functions keep their identity too.** The new generation's function is
+  replaced everywhere by the object callers already hold (same rewrite as
+  classes). Publishing gives that object a small *forwarder* as its code
+  (``_forwarders``: it calls its lineage's body, or inside ``pinned()`` the
+  pinned generation's body); once no reader views another generation,
+  ``Lineages.settle`` transplants the newest definition into it
+  (``_transplant``), so it *is* that function: code, globals, closure,
+  defaults and all.
 
 Objects are matched by where they are defined (module, ``__qualname__`` and,
 for ``functools.wraps`` wrappers, the code's ``co_qualname``), never by the
-name they are bound to. Where continuity is impossible the new object simply
-takes the old one's place and the reason is reported.
+name they are bound to; lambdas and closures, whose names are shared, by
+their slot. Where continuity is impossible the new object simply takes the
+old one's place and the reason is reported.
 
 Every change is planned as ``(c_callable, *args)`` operations with their
 undo, so ``_reload`` can publish them in the same single step as the

@@ -1,12 +1,12 @@
-"""Forwarders: how a function object taken before a reload runs the newest code.
+"""Forwarders: how a function object taken before a reload runs the newest code while a pin needs it.
 
-A function's ``__globals__`` is fixed when it is created, so an old function
-object cannot simply take the new body: it would run against the old
-namespace. Instead its ``__code__`` becomes a small forwarder of the same kind
-(function, coroutine, generator, async generator) that calls the newest
-function of its *lineage*, which runs with the newest globals, defaults and
-closure. Inside ``pinned()`` the lineage resolves to the pinned generation's
-body instead.
+Publishing makes every held function of a lineage run a small forwarder of
+the same kind (function, coroutine, generator, async generator) that calls
+the lineage's *body* — a private twin of the newest definition, with the
+newest globals, defaults and closure — or, inside ``pinned()``, the pinned
+generation's body. Once no reader views another generation, the held
+function is transplanted instead (``_transplant``); in the portable mode it
+keeps forwarding.
 """
 
 from __future__ import annotations
