@@ -40,7 +40,7 @@ from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
                        map_enum_members, merge_abc, snapshot)
 from ._forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_operations, shown
-from ._transplant import TRANSPLANT, transplant_operations
+from ._transplant import TRANSPLANT, running_codes, transplant_operations
 from ._operations import Plan, apply_atomically, mapped, nothing
 from ._references import rewrite_references
 
@@ -140,8 +140,9 @@ class Lineages:
             if do:
                 apply_atomically(do, undo)
         finally:
+            running = running_codes() if finishers else None
             for finish in finishers:
-                finish()
+                finish(running)
         for lineage, index, reference, new_code, own in updates:
             version = reference()
             if version is not None:
@@ -419,8 +420,18 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     if mapping:
         # Our own bookkeeping holds new objects too and is never rewritten.
         own = {id(continued), id(fresh), *(id(item) for item in continued), *(id(item) for item in fresh),
-               id(originals), *(id(table) for table in originals.values()), *(id(new) for _, _, new in triples)}
+               id(originals), *(id(table) for table in originals.values()), *(id(new) for _, _, new in triples),
+               id(result.do), id(result.undo)}
         rewrite_references(result, mapping, triples, own)
+    for module, qualname, identity, cls, new in continued:
+        # The new class object is left behind; its dict must not keep the new
+        # functions alive (a weakly held method would count twice), so it
+        # holds the identities too. Planned after the rewrite, which must not
+        # see these operations (they refer to the new functions).
+        for key, value in cls.__dict__.items():
+            target = mapped(value, mapping)
+            if target is not value and isinstance(value, FunctionType):
+                result.add((type.__setattr__, cls, key, target), (type.__setattr__, cls, key, value))
     return result
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from ._proxy import FAST_SWAP, _decref, _incref
 
-__all__ = ["TRANSPLANT", "transplant_operations"]
+__all__ = ["TRANSPLANT", "transplant_operations", "running_codes"]
 
 FunctionType = types.FunctionType
 
@@ -57,12 +57,13 @@ def _pointer(value: object) -> int | None:
 
 
 def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType, generator_kind: bool
-                          ) -> tuple[list[tuple], list[tuple], Callable[[], None], types.CodeType]:
+                          ) -> tuple[list[tuple], list[tuple], Callable[[set[int] | None], None], types.CodeType]:
     """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
 
     ``do`` and ``undo`` are ``(c_callable, *args)`` lists for one atomic
-    pass; ``finish`` settles reference counts afterwards (whether the pass
-    was applied or undone) and keeps the displaced namespace alive while a
+    pass; ``finish(running)`` settles reference counts afterwards (whether
+    the pass was applied or undone; ``running`` is ``running_codes()`` taken
+    after it, or None to take it) and keeps the displaced namespace alive while a
     frame may borrow it: a frame of ``own_code`` (what ``version`` ran on its
     own) or of the code it has now (a forwarder). ``generator_kind``:
     suspended frames cannot be seen on any thread's stack, so they are assumed.
@@ -96,7 +97,7 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             _incref(new)
     settled: list[bool] = []
 
-    def finish() -> None:
+    def finish(running: set[int] | None = None) -> None:
         if settled:
             return
         settled.append(True)
@@ -105,33 +106,39 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             dropped = old if applied else new
             if dropped is not None:
                 if applied and dropped is not old_closure:
-                    _keep_while_running(dropped, (old_code, own_code), generator_kind)
+                    if running is None:
+                        running = running_codes()
+                    _keep_while_running(dropped, (old_code, own_code), generator_kind, running)
                 _decref(dropped)
 
     return do, undo, finish, code
 
 
-def _keep_while_running(namespace: Any, codes: tuple[types.CodeType, ...], generator_kind: bool) -> None:
+def _keep_while_running(namespace: Any, codes: tuple[types.CodeType, ...], generator_kind: bool,
+                        running: set[int]) -> None:
     """Keep ``namespace`` alive while a frame may run one of ``codes`` with it as its borrowed globals."""
-    distinct = list({id(code): code for code in codes}.values())  # code objects compare by content
-    for code in (distinct if generator_kind else _running(distinct)):
-        weakref.finalize(code, _release, namespace)
+    distinct = {id(code): code for code in codes}  # code objects compare by content: keyed by identity
+    for key, code in distinct.items():
+        if generator_kind or key in running:
+            weakref.finalize(code, _release, namespace)
 
 
 def _release(_: Any) -> None:
     pass  # the finaliser's reference to its argument was the point
 
 
-def _running(codes: list[types.CodeType]) -> list[types.CodeType]:
-    """Return which of ``codes`` some thread is executing right now (at any depth of its stack)."""
-    wanted = {id(code): code for code in codes}
-    found: dict[int, types.CodeType] = {}
+def running_codes() -> set[int]:
+    """Return the ids of the code objects some thread is executing right now (at any depth of its stack).
+
+    Taken after the transplant pass, while the codes it displaced are still
+    referenced by the caller: an id cannot be reused in between.
+    """
+    found: set[int] = set()
     for frame in sys._current_frames().values():
         while frame is not None:
-            if id(frame.f_code) in wanted:
-                found[id(frame.f_code)] = frame.f_code
+            found.add(id(frame.f_code))
             frame = frame.f_back
-    return list(found.values())
+    return found
 
 
 def _check_transplant() -> bool:
