@@ -892,7 +892,7 @@ class WrappersWithoutWrapsTest(FunctionContinuity):
             HELLO = functools.partial(greet, "hello")
             TABLE = {"h": lambda: "table v1"}
         """)
-        handler, hello = m.HANDLER, m.HELLO
+        handler, hello, table_entry = m.HANDLER, m.HELLO, m.TABLE["h"]
         self.update("""
             import functools
             def greet(greeting, who):
@@ -904,6 +904,7 @@ class WrappersWithoutWrapsTest(FunctionContinuity):
         self.assertEqual(handler("ada"), ("lambda v2", "ada"))
         self.assertEqual(hello("ada"), ("v2", "hello", "ada"))
         self.assertIs(m.HANDLER, handler)
+        self.assertEqual(table_entry(), "table v2")  # a slot in a module-level table
 
     def test_same_decorator_on_two_functions_is_told_apart_by_slot(self):
         m, h = self.given("""

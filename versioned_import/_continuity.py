@@ -229,7 +229,21 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
 
     for name, value in list(namespace.items()):
         visit(value, name)
+        # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
+        # callbacks): its entries have slots too. Small ones only: the scan runs
+        # at every reload.
+        kind = type(value)
+        if kind is dict and len(value) <= _TABLE_LIMIT:
+            for key, entry in list(value.items()):
+                if type(key) in (str, int):
+                    visit(entry, f"{name}[{key!r}]")
+        elif (kind is list or kind is tuple) and len(value) <= _TABLE_LIMIT:
+            for index, entry in enumerate(list(value)):
+                visit(entry, f"{name}[{index}]")
     return found
+
+
+_TABLE_LIMIT = 256
 
 
 _LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
