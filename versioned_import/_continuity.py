@@ -40,7 +40,7 @@ from . import _forwarders
 from ._classes import (HAVE_GC, ClassState, apply_state, enum_incompatibility, incompatibility,
                        map_enum_members, merge_abc, snapshot)
 from ._forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_operations, shown
-from ._transplant import TRANSPLANT, running_codes, transplant_operations
+from ._transplant import TRANSPLANT, call_version, running_codes, transplant_operations
 from ._operations import Plan, apply_atomically, mapped, nothing
 from ._references import rewrite_references
 
@@ -63,6 +63,7 @@ class Definitions:
     previous_targets: dict[tuple[str, str], Any] = field(default_factory=dict)
     previous_states: dict[str, weakref.ref | None] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)  # see _transplant.call_version
 
 
 class ClassLineage:
@@ -126,11 +127,16 @@ class Lineages:
                 continue
             generation = lineage.head[1]
             generator_kind = kind(body.__code__) != 0
+            definitions = generation.continuity if generation is not None else None
+            made_version = definitions.versions.get(lineage.key, 0) if definitions is not None else 0
+            if definitions is not None and definitions.bodies.get(lineage.key) is not body:
+                made_version = 0  # not this generation's own body (a restored one): no version known
             for index, (reference, code, generation_ref, _) in enumerate(lineage.versions):
                 version = reference()
                 if version is None or version.__code__ is code:
                     continue  # gone, or running a definition of its own
-                steps, back, finish, new_code = transplant_operations(version, body, code, generator_kind)
+                steps, back, finish, new_code = transplant_operations(version, body, code, generator_kind,
+                                                                      made_version)
                 do.extend(steps)
                 undo.extend(back)
                 finishers.append(finish)
@@ -202,6 +208,7 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
                 found.functions[key] = value
                 found.codes[key] = value.__code__
                 found.bodies[key] = _forwarders.body(value, value.__code__)
+                found.versions[key] = call_version(value)
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
                 visit(wrapped, f"{slot}.__wrapped__")

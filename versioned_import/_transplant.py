@@ -33,7 +33,7 @@ from typing import Any
 
 from ._proxy import FAST_SWAP, _decref, _incref
 
-__all__ = ["TRANSPLANT", "transplant_operations", "running_codes"]
+__all__ = ["TRANSPLANT", "transplant_operations", "running_codes", "call_version"]
 
 FunctionType = types.FunctionType
 
@@ -56,7 +56,8 @@ def _pointer(value: object) -> int | None:
     return None if value is None else id(value)
 
 
-def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType, generator_kind: bool
+def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType, generator_kind: bool,
+                          call_version: int = 0
                           ) -> tuple[list[tuple], list[tuple], Callable[[set[int] | None], None], types.CodeType]:
     """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
 
@@ -67,8 +68,12 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
     frame may borrow it: a frame of ``own_code`` (what ``version`` ran on its
     own) or of the code it has now (a forwarder). ``generator_kind``:
     suspended frames cannot be seen on any thread's stack, so they are assumed.
+    ``call_version``: see ``call_version``.
     """
-    code = body.__code__.replace()  # its own copy: see the module docstring
+    # A generator's code gets a copy of its own (see the module docstring);
+    # a plain function shares the body's code, so that 3.13 can specialise
+    # calls to it (a copy made in Python has no version there).
+    code = body.__code__.replace() if generator_kind else body.__code__
     before = {name: getattr(version, name) for name in _ATTRIBUTES}
     old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
     old_code, old_dict = version.__code__, version.__dict__
@@ -90,6 +95,11 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             value = dict(value)
         do.append((setattr, version, name, value))
         undo.append((setattr, version, name, before[name]))
+    if _VERSION is not None and call_version and not generator_kind:
+        # Last: assigning __code__ or __defaults__ above reset it to "never specialise".
+        version_slot = ctypes.c_uint32.from_address(id(version) + _VERSION)
+        do.append((setattr, version_slot, "value", call_version))
+        undo.append((setattr, version_slot, "value", 0))
     # The function's pointers are strong references: take them on the new
     # objects now; release the old ones once the pass is over.
     for _, old, new in slots:
@@ -141,6 +151,33 @@ def running_codes() -> set[int]:
     return found
 
 
+# 3.13 specialises a call only for a function whose version is set, which
+# only MAKE_FUNCTION does: it is the code's version, and assigning __code__
+# or __defaults__ resets it to 0. Earlier versions assign one on demand.
+# uint32 after PyObject_HEAD, 8 pointers, doc, dict, weakreflist, module,
+# annotations, typeparams and vectorcall.
+_VERSION: int | None = (_GLOBALS + 15 * _WORD) if sys.version_info[:2] == (3, 13) else None
+
+
+def call_version(function: FunctionType) -> int:
+    """Return the version CPython gave ``function`` when MAKE_FUNCTION made it (0 where none is needed)."""
+    if _VERSION is None or not TRANSPLANT:
+        return 0
+    return ctypes.c_uint32.from_address(id(function) + _VERSION).value
+
+
+def _check_version_offset() -> bool:
+    if _VERSION is None:
+        return True
+    namespace: dict[str, Any] = {}
+    exec(compile("def probe():\n    return 1\n", "<versioned_import version check>", "exec"), namespace)
+    probe = namespace["probe"]
+    slot = ctypes.c_uint32.from_address(id(probe) + _VERSION)
+    made = slot.value
+    probe.__code__ = probe.__code__
+    return made != 0 and slot.value == 0
+
+
 def _check_transplant() -> bool:
     """Verify on scratch functions that the C layout is the one written above, and a write works."""
     if not FAST_SWAP:
@@ -163,7 +200,8 @@ def _check_transplant() -> bool:
         for operation in do:
             operation[0](*operation[1:])
         finish()
-        return first() == 2 and first.__globals__ is second_globals and first.__closure__ is second.__closure__
+        return (first() == 2 and first.__globals__ is second_globals and first.__closure__ is second.__closure__
+                and _check_version_offset())
     except Exception:  # any surprise means: do not touch C structures, keep forwarding
         return False
 
