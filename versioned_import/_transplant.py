@@ -18,8 +18,9 @@ A frame running the function borrows its globals (and builtins) from it
 without a reference of its own. The namespace a transplant displaces is
 therefore kept alive for as long as a frame may still run the code it was
 paired with: released at once when no thread runs that code, else tied to the
-code object's life (``weakref.finalize``). Each transplanted function gets
-its own copy of the code, so that tie never outlives the frames that need it.
+code object's life (``weakref.finalize``). A generator's suspended frames are
+on no thread's stack, so they are always assumed; such a function gets its
+own copy of the code, so that tie never outlives the frames that need it.
 """
 
 from __future__ import annotations
