@@ -1310,11 +1310,14 @@ def f(default="v{n}"):
         def read(slot: int) -> None:
             start.wait()
             while not stop.is_set():
-                snapshot = dict(vars(h.C))  # one C-level copy: no reload can interleave with it
+                # The method is one object across reloads (its identity is kept, like the class's), so
+                # the class dict and the method's attributes are copied in one C-level pass together:
+                # no reload can interleave with it.
+                snapshot, attributes = map(dict, map(vars, (h.C, vars(h.C)["meth"])))
                 tag = snapshot["TAG"]
                 extras = sorted(k for k in snapshot if k.startswith("EXTRA_"))
-                if snapshot["meth"].tag != tag or extras != ["EXTRA_" + tag]:
-                    problems.append(("class", tag, snapshot["meth"].tag, extras))
+                if attributes["tag"] != tag or extras != ["EXTRA_" + tag]:
+                    problems.append(("class", tag, attributes["tag"], extras))
                 result = h.f()
                 if len(set(result)) != 1:
                     problems.append(("function", result))

@@ -78,7 +78,7 @@ class TakenFunctionsTest(FunctionContinuity):
         for taken in (m.f, stale, h.f, h.CALLBACKS[0], h.HANDLERS["f"]):
             self.assertEqual(taken(), ("v2", 10, 3, 4))
             self.assertEqual(taken(5, k=6), ("v2", 10, 5, 6))
-        self.assertIsNot(m.f, h.f)  # the holder keeps its object, which forwards
+        self.assertIs(m.f, h.f)  # one function per definition: the new one took the identity's place
 
     def test_three_generations_stale_reference_follows_each(self):
         m, h = self.given("def f():\n    return 1\n", HOLDER_F)
@@ -812,3 +812,393 @@ class StaleSignatureTest(FunctionContinuity):
         vi.rollback("cf_sig")
         self.assertEqual(str(inspect.signature(stale)), "(request)")
         self.assertNotIn("__wrapped__", stale.__dict__)  # its own code again: nothing of ours left on it
+
+
+TRANSPLANT = __import__("versioned_import._transplant", fromlist=["TRANSPLANT"]).TRANSPLANT
+needs_transplant = unittest.skipUnless(TRANSPLANT, "portable mode: old functions forward (see how-it-works.md)")
+
+
+class WrappersWithoutWrapsTest(FunctionContinuity):
+    """Issue 10: wrappers, lambdas and partials held before a reload run the newest body."""
+
+    def test_decorator_without_wraps_registered_in_a_route_table(self):
+        self.write("cf_routes.py", """
+            ROUTES = []
+            def route(function):
+                def wrapper(*args):
+                    return ("routed", function(*args))
+                ROUTES.append(wrapper)
+                return wrapper
+        """)
+        m = self.given("""
+            from cf_routes import route
+            @route
+            def index():
+                return "v1"
+        """)
+        routes = sys.modules["cf_routes"].ROUTES
+        first = routes[0]
+        self.update("""
+            from cf_routes import route
+            @route
+            def index():
+                return "v2"
+        """)
+        self.assertEqual(vi.generation("cf_routes"), 1)
+        self.assertEqual(first(), ("routed", "v2"))
+        self.assertEqual([r() for r in routes], [("routed", "v2")] * 2)
+        self.assertIs(m.index, first)
+
+    def test_decorator_returning_a_lambda_and_an_inner_function(self):
+        m, h = self.given("""
+            def as_lambda(function):
+                return lambda *args: ("lambda", function(*args))
+            def as_inner(function):
+                def inner(*args):
+                    return ("inner v1", function(*args))
+                return inner
+            @as_lambda
+            def f():
+                return "f1"
+            @as_inner
+            def g():
+                return "g1"
+        """, "from cf_m import f, g\n")
+        self.update("""
+            def as_lambda(function):
+                return lambda *args: ("lambda", function(*args))
+            def as_inner(function):
+                def inner(*args):
+                    return ("inner v2", function(*args))
+                return inner
+            @as_lambda
+            def f():
+                return "f2"
+            @as_inner
+            def g():
+                return "g2"
+        """)
+        self.assertEqual(h.f(), ("lambda", "f2"))
+        self.assertEqual(h.g(), ("inner v2", "g2"))
+        self.assertIs(h.f, m.f)
+        self.assertIs(h.g, m.g)
+
+    def test_module_level_lambda_and_partial_handed_to_a_caller(self):
+        m = self.given("""
+            import functools
+            def greet(greeting, who):
+                return ("v1", greeting, who)
+            HANDLER = lambda who: ("lambda v1", who)
+            HELLO = functools.partial(greet, "hello")
+            TABLE = {"h": lambda: "table v1"}
+        """)
+        handler, hello, table_entry = m.HANDLER, m.HELLO, m.TABLE["h"]
+        self.update("""
+            import functools
+            def greet(greeting, who):
+                return ("v2", greeting, who)
+            HANDLER = lambda who: ("lambda v2", who)
+            HELLO = functools.partial(greet, "hello")
+            TABLE = {"h": lambda: "table v2"}
+        """)
+        self.assertEqual(handler("ada"), ("lambda v2", "ada"))
+        self.assertEqual(hello("ada"), ("v2", "hello", "ada"))
+        self.assertIs(m.HANDLER, handler)
+        self.assertEqual(table_entry(), "table v2")  # a slot in a module-level table
+
+    def test_same_decorator_on_two_functions_is_told_apart_by_slot(self):
+        m, h = self.given("""
+            def deco(function):
+                def wrapper():
+                    return function()
+                return wrapper
+            @deco
+            def a():
+                return "a1"
+            @deco
+            def b():
+                return "b1"
+        """, "from cf_m import a, b\n")
+        self.update("""
+            def deco(function):
+                def wrapper():
+                    return function()
+                return wrapper
+            @deco
+            def b():
+                return "b2"
+            @deco
+            def a():
+                return "a2"
+        """)
+        self.assertEqual((h.a(), h.b()), ("a2", "b2"))
+
+    def test_rollback_of_a_wrapper_without_wraps(self):
+        m, h = self.given("""
+            def deco(function):
+                def wrapper():
+                    return ("w1", function())
+                return wrapper
+            @deco
+            def f():
+                return "v1"
+        """, HOLDER_F)
+        self.update("""
+            def deco(function):
+                def wrapper():
+                    return ("w2", function())
+                return wrapper
+            @deco
+            def f():
+                return "v2"
+        """)
+        self.assertEqual(h.f(), ("w2", "v2"))
+        vi.rollback(self.module)
+        self.assertEqual(h.f(), ("w1", "v1"))
+        self.assertEqual(m.f(), ("w1", "v1"))
+
+
+class IntrospectionTest(FunctionContinuity):
+    """Issue 10: a held function describes the newest definition."""
+
+    V1 = """
+        def f(a: int, b: str = "x", *, k: float = 1.0) -> int:
+            "v1 doc"
+            return 1
+    """
+    V2 = """
+        import decimal
+        class Money:
+            pass
+        def f(a: "Money", c: bytes = b"y", *, q: decimal.Decimal = None) -> "Money":
+            "v2 doc"
+            return 2
+    """
+
+    def test_introspection_of_a_held_function(self):
+        import typing
+
+        m, h = self.given(self.V1, HOLDER_F)
+        self.update(self.V2)
+        held = h.f
+        self.assertEqual(held.__doc__, "v2 doc")
+        self.assertEqual(held.__defaults__, (b"y",))
+        self.assertEqual(held.__kwdefaults__, {"q": None})
+        self.assertEqual(held.__annotations__["c"], bytes)
+        self.assertEqual(str(inspect.signature(held)), str(inspect.signature(m.f)))
+        hints = typing.get_type_hints(held)
+        self.assertIs(hints["a"], m.Money)
+        self.assertIs(hints["return"], m.Money)
+
+    @needs_transplant
+    def test_getfullargspec_and_code_of_a_held_function(self):
+        m, h = self.given(self.V1, HOLDER_F)
+        self.update(self.V2)
+        spec = inspect.getfullargspec(h.f)
+        self.assertEqual(spec.args, ["a", "c"])
+        self.assertEqual(spec.kwonlyargs, ["q"])
+        self.assertEqual(h.f.__code__.co_varnames[:3], ("a", "c", "q"))
+        self.assertIs(h.f.__globals__, m.__dict__)
+
+
+class IdentityTest(FunctionContinuity):
+    """Issue 10: functions taken before and after a reload compare as one function."""
+
+    def test_identity_comparisons_across_a_reload(self):
+        self.write("cf_callbacks.py", "CALLBACKS = []\n")
+        m = self.given("""
+            import cf_callbacks
+            def handler():
+                return "v1"
+            cf_callbacks.CALLBACKS.append(handler)
+        """)
+        before = m.handler
+        keyed = {before: "registered"}
+        self.update("""
+            import cf_callbacks
+            def handler():
+                return "v2"
+            cf_callbacks.CALLBACKS.append(handler)
+        """)
+        after = m.handler
+        self.assertIs(after, before)
+        self.assertEqual(keyed[after], "registered")
+        callbacks = sys.modules["cf_callbacks"].CALLBACKS
+        callbacks.remove(before)
+        callbacks.remove(after)
+        self.assertEqual(callbacks, [])
+
+    def test_class_attribute_assigned_from_a_module_function(self):
+        # itsdangerous: Signer.default_digest_method = staticmethod(_lazy_sha1)
+        m, h = self.given("""
+            def _lazy_sha1():
+                return "sha1 v1"
+            class Signer:
+                default_digest_method = staticmethod(_lazy_sha1)
+                other = _lazy_sha1
+        """, "from cf_m import _lazy_sha1, Signer\n")
+        self.update("""
+            def _lazy_sha1():
+                return "sha1 v2"
+            class Signer:
+                default_digest_method = staticmethod(_lazy_sha1)
+                other = _lazy_sha1
+        """)
+        self.assertTrue(h.Signer.default_digest_method == h._lazy_sha1)
+        self.assertIs(m.Signer.default_digest_method, h._lazy_sha1)
+        self.assertIs(m.Signer.other, h._lazy_sha1)
+        self.assertEqual(h.Signer.default_digest_method(), "sha1 v2")
+
+    def test_pickle_of_a_held_function_by_reference(self):
+        import pickle
+
+        m, h = self.given("def f():\n    return 'v1'\n", HOLDER_F)
+        held = h.f
+        self.update("def f():\n    return 'v2'\n")
+        for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+            data = pickle.dumps(held, protocol)
+            self.assertIs(pickle.loads(data), m.f)
+        self.assertEqual(pickle.loads(pickle.dumps(held))(), "v2")
+
+    def test_a_held_function_goes_to_a_process_pool(self):
+        import concurrent.futures
+        import multiprocessing
+
+        m, h = self.given("def f(x):\n    return ('v1', x)\n", HOLDER_F)
+        held = h.f
+        self.update("def f(x):\n    return ('v2', x)\n")
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            self.assertEqual(pool.submit(held, 3).result(timeout=60), ("v2", 3))
+
+
+SIGNAL = """
+import weakref
+
+class Signal:
+    '''A receiver list holding receivers weakly, as Django's signals and blinker do by default.'''
+
+    def __init__(self):
+        self.receivers = []
+
+    def connect(self, receiver):
+        self.receivers.append(weakref.ref(receiver))
+
+    def send(self):
+        return [receiver() for receiver in [r() for r in self.receivers] if receiver is not None]
+
+SAVED = Signal()
+"""
+
+
+class WeakCallbacksTest(FunctionContinuity):
+    """Issue 10: a receiver connected weakly at import fires once per signal, after any number of reloads."""
+
+    def receiver(self, n):
+        return f"""
+            from cf_signals import SAVED
+            def on_saved():
+                return "v{n}"
+            SAVED.connect(on_saved)
+        """
+
+    def test_weak_receiver_fires_once_after_reloads_and_rollback(self):
+        self.write("cf_signals.py", SIGNAL)
+        self.given(self.receiver(1))
+        signal = sys.modules["cf_signals"].SAVED
+        self.assertEqual(signal.send(), ["v1"])
+        for n in range(2, 6):
+            self.update(self.receiver(n))
+            self.assertEqual(signal.send(), [f"v{n}"])
+        vi.rollback(self.module)
+        self.assertEqual(signal.send(), ["v4"])
+        self.update(self.receiver(6))
+        self.assertEqual(signal.send(), ["v6"])
+
+
+class FramesTest(FunctionContinuity):
+    """Issue 10 / G16: no frame of ours between a caller and a held function."""
+
+    SOURCE = """
+        import sys
+        import warnings
+        def caller_name(tag):
+            return (tag, sys._getframe(1).f_code.co_name, sys._getframe(1).f_globals.get("__name__"))
+        def deprecated(tag):
+            warnings.warn(tag, DeprecationWarning, stacklevel=2)
+    """
+
+    @needs_transplant
+    def test_getframe_and_warning_stacklevel_through_a_held_function(self):
+        m, h = self.given(self.SOURCE.replace("tag,", "'v1',"), """
+            from cf_m import caller_name, deprecated
+            def ask():
+                return caller_name("x")
+            def warn():
+                deprecated("old api")
+        """)
+        self.update(self.SOURCE.replace("(tag,", "('v2',"))
+        self.assertEqual(h.ask(), ("v2", "ask", "cf_holder"))
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h.warn()
+        self.assertEqual([w.filename for w in caught], [h.__file__])
+
+    @needs_transplant
+    def test_speed_and_frames_do_not_depend_on_how_many_reloads(self):
+        m, h = self.given("import sys\ndef depth():\n    return sys._getframe(1).f_code.co_name\n",
+                          "from cf_m import depth\ndef ask():\n    return depth()\n")
+        for n in range(2, 5):
+            self.update(f"import sys\ndef depth():\n    return (sys._getframe(1).f_code.co_name, {n})\n")
+            self.assertEqual(h.ask(), ("ask", n))
+
+    def test_inside_a_stale_pin_the_held_function_runs_the_pinned_body(self):
+        import threading
+
+        m, h = self.given("def f():\n    return 'v1'\n", HOLDER_F)
+        with vi.pinned():
+            self.write(f"{self.module}.py", "def f():\n    return 'v2'\n")
+            thread = threading.Thread(target=vi.reload, args=(self.module,), kwargs={"dependents": False})
+            thread.start()
+            thread.join(60)
+            self.assertEqual(vi.generation(self.module), 2)
+            self.assertEqual(h.f(), "v1")
+        self.assertEqual(h.f(), "v2")
+        self.assertIs(h.f, m.f)
+        if TRANSPLANT:  # once the pin ended it is the definition itself, not a forwarder (*args, **kwargs)
+            self.assertEqual(h.f.__code__.co_varnames, ())
+
+
+class RunningCodeTest(FunctionContinuity):
+    """Issue 10: code still running across a reload keeps its generation; __reload__ carries shared state."""
+
+    def test_a_worker_loop_stops_through_a_shared_event(self):
+        import threading
+
+        source = """
+            import threading
+            STOP = threading.Event()
+            STARTED = threading.Event()
+            def work():
+                STARTED.set()
+                while not STOP.wait(0.001):
+                    pass
+                return "stopped"
+            def stop():
+                STOP.set()
+            def __reload__(old):
+                global STOP, STARTED
+                STOP, STARTED = old.STOP, old.STARTED  # the running loop reads the old generation's globals
+        """
+        m = self.given(source)
+        results = []
+        worker = threading.Thread(target=lambda: results.append(m.work()))
+        worker.start()
+        self.assertTrue(m.STARTED.wait(60))
+        self.update(source.replace('"stopped"', '"stopped v2"'))
+        m.stop()  # the new generation's stop() sets the very event the old loop waits on
+        worker.join(60)
+        self.assertFalse(worker.is_alive())
+        self.assertEqual(results, ["stopped"])  # the loop ran its own generation's code to the end

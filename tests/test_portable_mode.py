@@ -20,6 +20,7 @@ BATTERIES = [
     "tests.test_transactions",
     "tests.test_watcher",
     "tests.test_faults",
+    "tests.test_invisible_when_idle",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -13,6 +14,7 @@ from types import ModuleType
 
 from . import _fork, _reload
 from ._finder import VersionedFinder, make_scope
+from ._frames import reload_machinery
 from ._proxy import view
 from ._registry import default_root, state
 from ._reload import ReloadReport, Replaced
@@ -62,7 +64,7 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
     _fork.register(state)
     with state.lock:
         if state.finder is None:
-            state.finder = VersionedFinder(state, scope, lambda loader, module: _reload.execute_first(state, loader, module))
+            state.finder = VersionedFinder(state, scope, functools.partial(_reload.prepare_first, state))
         else:
             state.finder.scope = scope
         if state.finder in sys.meta_path:
@@ -164,6 +166,7 @@ def uninstall() -> None:
             sys.meta_path.remove(finder)
 
 
+@reload_machinery  # a warning module code raises while reloading names the reload() call
 def reload(*names: str | ModuleType, dependents: bool = True) -> ReloadReport:
     """Reload ``names`` and, by default, every versioned module that imported them, all-or-nothing.
 
@@ -177,6 +180,7 @@ def reload(*names: str | ModuleType, dependents: bool = True) -> ReloadReport:
     return _reload.reload(state, names, dependents=_flag("reload", dependents))
 
 
+@reload_machinery
 def reload_changed(dependents: bool = True) -> ReloadReport:
     """Reload every versioned module whose source bytes changed (and their dependents)."""
     return _reload.reload_changed(state, dependents=_flag("reload_changed", dependents))

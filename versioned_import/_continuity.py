@@ -8,17 +8,20 @@ Two mechanisms, chosen by what CPython allows:
   to the new object (namespaces, registries, ``__class__`` cells, instances'
   ``__class__``) to the identity. ``isinstance``, ``except``, ``pickle``,
   ``singledispatch`` and dicts keyed by class therefore never see two classes.
-* **Functions forward.** A function's ``__globals__`` is fixed at creation, so
-  an old function object cannot simply take the new body. Instead its
-  ``__code__`` becomes a small *forwarder* of the same kind (function,
-  coroutine, generator, async generator) that calls its lineage's newest
-  function, which runs against the newest globals, defaults and closure.
-  Inside ``pinned()`` the forwarder resolves to the pinned generation's body.
+* **Functions keep their identity too.** The new generation's function is
+  replaced everywhere by the object callers already hold (same rewrite as
+  classes). Publishing gives that object a small *forwarder* as its code
+  (``_forwarders``: it calls its lineage's body, or inside ``pinned()`` the
+  pinned generation's body); once no reader views another generation,
+  ``Lineages.settle`` transplants the newest definition into it
+  (``_transplant``), so it *is* that function: code, globals, closure,
+  defaults and all.
 
 Objects are matched by where they are defined (module, ``__qualname__`` and,
 for ``functools.wraps`` wrappers, the code's ``co_qualname``), never by the
-name they are bound to. Where continuity is impossible the new object simply
-takes the old one's place and the reason is reported.
+name they are bound to; lambdas and closures, whose names are shared, by
+their slot. Where continuity is impossible the new object simply takes the
+old one's place and the reason is reported.
 
 Every change is planned as ``(c_callable, *args)`` operations with their
 undo, so ``_reload`` can publish them in the same single step as the
@@ -46,12 +49,13 @@ from ._classes import (
     probe,
     snapshot,
 )
-from ._forwarders import ABSENT, KIND_NAMES, FunctionLineage, kind, version_ref, wrapped_operations
+from ._forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_operations, shown
 from ._holders import bases_of, dict_of, mro_of, retype_operations, set_bases
-from ._operations import Plan, mapped, nothing, real_dict
+from ._operations import Plan, apply_atomically, mapped, nothing, real_dict
 from ._references import Holders, discover, internal_tuples, mapper, rewrite
 from ._referrers import ReferrerScope
 from ._report import Replaced
+from ._transplant import TRANSPLANT, call_version, running_codes, transplant_operations
 
 __all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
 
@@ -66,13 +70,13 @@ class Definitions:
     functions: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
     caches: dict[tuple[str, str], Any] = field(default_factory=dict)
     codes: dict[tuple[str, str], types.CodeType] = field(default_factory=dict)
-    wrapped: dict[tuple[str, str], Any] = field(default_factory=dict)  # each function's own __wrapped__, if any
     states: dict[str, ClassState] = field(default_factory=dict)
     # What each lineage resolved to before this generation was published, so
     # that rolling it back restores definitions the republished source lacks.
     previous_targets: dict[tuple[str, str], Any] = field(default_factory=dict)
     previous_states: dict[str, weakref.ref[Any] | None] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)  # see _transplant.call_version
 
 
 class ClassLineage:
@@ -140,6 +144,71 @@ class Lineages:
         # code refers to lineages through this table, never directly; an entry
         # goes when the lineage is forgotten or asleep and nothing forwards to it.
         self.forwarding: dict[int, FunctionLineage] = {}
+        # Lineages whose versions may still forward: ``settle`` transplants them.
+        self.unsettled: set[FunctionLineage] = set()
+
+    def settle(self, state: Any, record: Any) -> None:
+        """Make every version of ``record``'s lineages that forwards the current definition itself.
+
+        Called whenever views are refreshed (after a publish, when a stale
+        pin ends). Only in fast mode (``_transplant.TRANSPLANT``), and only
+        while no reader needs another generation of the module: a pinned
+        reader calling a held function must reach its pinned body, which a
+        forwarder does and a transplant cannot.
+        """
+        if not TRANSPLANT or not self.unsettled:
+            return
+        pending = [lineage for lineage in self.unsettled if lineage.proxy_id == id(record.proxy)]
+        if not pending or state.needs_view(record):
+            return
+        do: list[tuple] = []
+        undo: list[tuple] = []
+        finishers = []
+        updates = []
+        for lineage in pending:
+            body = lineage.current
+            if body is None:
+                continue
+            generation = lineage.head[1]
+            generator_kind = kind(body.__code__) != 0
+            definitions = generation.continuity if generation is not None else None
+            made_version = definitions.versions.get(lineage.key, 0) if definitions is not None else 0
+            if definitions is not None and definitions.bodies.get(lineage.key) is not body:
+                made_version = 0  # not this generation's own body (a restored one): no version known
+            for index, (reference, code, generation_ref, _) in enumerate(lineage.versions):
+                version = reference()
+                if version is None or version.__code__ is code:
+                    continue  # gone, or running a definition of its own
+                steps, back, finish, new_code = transplant_operations(version, body, code, generator_kind,
+                                                                      made_version)
+                do.extend(steps)
+                undo.extend(back)
+                finishers.append(finish)
+                own = weakref.ref(generation) if generation is not None else generation_ref
+                updates.append((lineage, index, reference, new_code, own))
+        try:
+            if do:
+                apply_atomically(do, undo)
+        finally:
+            running = running_codes() if finishers else None
+            for finish in finishers:
+                finish(running)
+        for lineage, index, reference, new_code, own in updates:
+            version = reference()
+            if version is not None:
+                lineage.versions[index] = (reference, new_code, own, shown(version))
+        for lineage in pending:
+            self.unsettled.discard(lineage)
+            if lineage.sleep is not None and lineage.generation is None:
+                lineage.sleep(lineage)
+            lineage.release_if_unused()
+
+
+def class_identity(state: Any, cls: type) -> type:
+    """Return the object ``cls``'s definition is continued as (``cls`` itself if it is not continued)."""
+    lineage = _lineages(state).classes.get((cls.__module__, cls.__qualname__))
+    identity = lineage.get() if lineage is not None else None
+    return identity if identity is not None else cls
 
 
 def _lineages(state: Any) -> Lineages:
@@ -152,11 +221,21 @@ def _lineages(state: Any) -> Lineages:
 # -- capture ------------------------------------------------------------------
 
 def capture(module: str, namespace: dict[str, Any]) -> Definitions:
-    """Find the classes and functions defined by ``module`` in ``namespace``."""
+    """Find the classes and functions defined by ``module`` in ``namespace``.
+
+    A function is matched across generations by its definition (qualified
+    name) when that names one place in the source. Lambdas and functions made
+    inside another function (a decorator's wrapper, a factory's closure) share
+    such names, so they are matched by where the object sits instead: its
+    slot in the namespace or a class, a ``functools.partial``'s function, a
+    wrapper's ``__wrapped__`` or closure cell. What a decorator without
+    ``functools.wraps`` decorated is only reachable through the wrapper's
+    closure, so closures are followed too.
+    """
     found = Definitions()
     seen: set[int] = set()
 
-    def visit(value: Any) -> None:
+    def visit(value: Any, slot: str) -> None:
         if type(value) in _PLAIN or id(value) in seen:
             return  # the common case, decided without an attribute lookup
         if isinstance(value, type):
@@ -165,37 +244,58 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
                 return
             seen.add(id(value))
             found.classes[qualname] = value
-            for member in list(value.__dict__.values()):
-                visit(member)
+            for name, member in list(value.__dict__.items()):
+                visit(member, f"{qualname}.{name}")
         elif isinstance(value, FunctionType):
             seen.add(id(value))
-            # Lambdas share one qualname, so they cannot be matched by definition.
-            if value.__module__ == module and "<locals>" not in value.__qualname__ \
-                    and not value.__qualname__.endswith("<lambda>"):
-                key = _key(value)
-                if key not in found.functions:
-                    found.functions[key] = value
-                    found.codes[key] = value.__code__
-                    found.wrapped[key] = value.__dict__.get("__wrapped__", ABSENT)
+            key = _key(value, module, slot)
+            if key is not None and key not in found.functions:
+                found.functions[key] = value
+                found.codes[key] = value.__code__
+                found.bodies[key] = _forwarders.body(value, value.__code__)
+                found.versions[key] = call_version(value)
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
-                visit(wrapped)
+                visit(wrapped, f"{slot}.__wrapped__")
+            for name, cell in zip(value.__code__.co_freevars, value.__closure__ or ()):
+                try:
+                    content = cell.cell_contents
+                except ValueError:
+                    continue  # a cell not filled yet
+                visit(content, f"{slot}.<{name}>")
         elif isinstance(value, (classmethod, staticmethod)):
-            visit(value.__func__)
+            visit(value.__func__, slot)
         elif isinstance(value, property):
-            for accessor in (value.fget, value.fset, value.fdel):
+            for name, accessor in (("fget", value.fget), ("fset", value.fset), ("fdel", value.fdel)):
                 if accessor is not None:
-                    visit(accessor)
+                    visit(accessor, f"{slot}.{name}")
         elif type(value) is _LRU_WRAPPER:
             # functools.lru_cache / cache: a C wrapper whose cache must not outlive the body.
             seen.add(id(value))
             if getattr(value, "__module__", None) == module:
                 found.caches[(getattr(value, "__qualname__", "?"), "cache")] = value
-            visit(value.__wrapped__)
+            visit(value.__wrapped__, slot)
+        elif type(value) is functools.partial:
+            seen.add(id(value))
+            visit(value.func, f"{slot}.func")
 
-    for value in list(namespace.values()):
-        visit(value)
+    for name, value in list(namespace.items()):
+        visit(value, name)
+        # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
+        # callbacks): its entries have slots too. Small ones only: the scan runs
+        # at every reload.
+        kind = type(value)
+        if kind is dict and len(value) <= _TABLE_LIMIT:
+            for key, entry in list(value.items()):
+                if type(key) in (str, int):
+                    visit(entry, f"{name}[{key!r}]")
+        elif (kind is list or kind is tuple) and len(value) <= _TABLE_LIMIT:
+            for index, entry in enumerate(list(value)):
+                visit(entry, f"{name}[{index}]")
     return found
+
+
+_TABLE_LIMIT = 256
 
 
 _LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
@@ -204,10 +304,24 @@ _PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, li
                     types.ModuleType, types.BuiltinFunctionType})
 
 
-def _key(function: FunctionType) -> tuple[str, str]:
-    # A functools.wraps wrapper copies __qualname__ from what it wraps; the
-    # code's own co_qualname tells the wrapper and the wrapped apart.
-    return (function.__qualname__, function.__code__.co_qualname)
+def _key(function: FunctionType, module: str, slot: str) -> tuple[str, str] | None:
+    """Return the key that matches ``function`` across generations, or None if it is not ``module``'s.
+
+    A functools.wraps wrapper copies __qualname__ from what it wraps; the
+    code's own co_qualname tells the wrapper and the wrapped apart. A name
+    shared by several definitions (``<lambda>``, ``<locals>``) is replaced by
+    the slot, marked with ``@`` so it can never equal a qualified name. Such
+    an object may come from a factory in another module (a decorator's
+    wrapper): made while this module executed, it is matched here.
+    """
+    qualname = function.__qualname__
+    if "<locals>" in qualname or qualname.endswith("<lambda>"):
+        if function.__module__ != module and "<locals>" not in qualname:
+            return None  # another module's own lambda, merely imported here
+        return (f"@{slot}", function.__code__.co_qualname)
+    if function.__module__ != module:
+        return None
+    return (qualname, function.__code__.co_qualname)
 
 
 # -- first import -------------------------------------------------------------
@@ -223,11 +337,12 @@ def adopt(state: Any, module: str, generation: Any) -> None:
     _adopt_caches(lineages, module, definitions)
     for key, function in definitions.functions.items():
         lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
-        lineage.current = function
+        lineage.current = definitions.bodies[key]
         lineage.generation = generation
-        lineage.head = (function, generation)
-        lineage.versions.append((version_ref(function, lineage), function.__code__, weakref.ref(generation)))
+        lineage.head = (lineage.current, generation)
+        lineage.versions.append(entry(function, lineage, function.__code__, generation))
         lineage.meta = _forwarders.meta(function.__code__)
+        lineage.identity = weakref.ref(function)
         lineages.functions[(module, key)] = lineage
     definitions.classes = {}
 
@@ -257,16 +372,17 @@ def forget(state: Any, module: str) -> None:
         # An unloaded module is forgotten entirely: every version held
         # elsewhere runs its own code again (what its own generation defined),
         # and nothing of the library keeps the lineage or its generations alive.
-        for reference, code, _ in lineage.versions:
+        for reference, code, _, own in lineage.versions:
             version = reference()
             if version is not None and version.__code__ is not code:
                 version.__code__ = code
-                operation, _ = wrapped_operations(version, _own_wrapped(version, key[1], lineage))
-                operation[0](*operation[1:])
+                for name, value in zip(SHOWN, own):
+                    setattr(version, name, value)
         lineage.versions = []
         lineage.current = None
         lineage.head = (None, None)
         lineage.table.pop(lineage.serial, None)
+        lineages.unsettled.discard(lineage)
     for key in [k for k in lineages.caches if k[0] == module]:
         del lineages.caches[key]
 
@@ -295,19 +411,22 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         for record, old, new in triples:
             _plan_republished_classes(result, lineages, record.name, old, new)
     matching = _Matching() if republish else _match(lineages, triples, result)
-    if matching.candidates:
+    if not republish:
+        matching.functions = _new_functions(lineages, triples)
+    if matching.candidates or matching.functions:
         with ExitStack() as stack:
             if scope is None:
                 scope = stack.enter_context(ReferrerScope())
                 scope.widen()
-            _plan_classes(result, lineages, matching, scope)
+            _plan_classes(result, lineages, matching, scope, triples)
     else:
         _plan_fresh_classes(result, lineages, matching)
     for record, old, new in triples:
         # Old instances of a replaced class keep it, so its methods keep their
         # code: the new methods start lineages of their own.
         prefixes = tuple(prefix for module, prefix in matching.restarted if module == record.name)
-        _plan_functions(result, lineages, record, old, new, matching.mapping, republish, prefixes)
+        _plan_functions(result, lineages, record, old, new, matching.mapping, republish, prefixes,
+                        matching.originals.get(record.name, {}))
         if republish and old is not None and old.continuity is not None:
             _restore_dropped_definitions(result, lineages, record.name, old.continuity, new.continuity)
         _plan_dormancy(result, lineages, record.name, old, new)
@@ -315,6 +434,15 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             new.continuity.classes = {}
     if matching.found is not None:
         rewrite(result, matching.found, matching.mapped, matching.class_dicts, matching.scope)
+    for _, _, _, cls, _ in matching.continued:
+        # The new class object is left behind; its dict must not keep the new
+        # functions alive (a weakly held method would count twice), so it
+        # holds the identities too. Planned after the rewrite, which must not
+        # see these operations (they refer to the new functions).
+        for key, value in dict_of(cls).items():
+            target = mapped(value, matching.mapping)
+            if target is not value and isinstance(value, FunctionType):
+                result.add((type.__setattr__, cls, key, target), (type.__setattr__, cls, key, value))
     matching.release()
     return result
 
@@ -332,16 +460,19 @@ class _Matching:
     mapped: Any = None
     class_dicts: set[int] = field(default_factory=set)
     scope: Any = None
+    functions: list[FunctionType] = field(default_factory=list)  # new functions that have an identity to become
+    originals: dict[str, dict[tuple[str, str], FunctionType]] = field(default_factory=dict)
 
     def own(self) -> set[int]:
         """The ids of this bookkeeping, which refers to the new objects and is never rewritten."""
-        ids = {id(self.candidates), id(self.continued), id(self.fresh), id(self.mapping)}
+        ids = {id(self.candidates), id(self.continued), id(self.fresh), id(self.mapping), id(self.functions)}
         ids.update(id(item) for item in self.candidates)
         ids.update(id(item) for item in self.fresh)
         return ids
 
     def release(self) -> None:
         self.candidates, self.continued, self.fresh, self.found, self.mapped, self.scope = [], [], [], None, None, None
+        self.functions = []
 
 
 def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> _Matching:
@@ -384,15 +515,20 @@ def _ranks(classes: list[type]) -> dict[int, int]:
     return ranks
 
 
-def _plan_classes(result: Plan, lineages: Lineages, matching: _Matching, scope: ReferrerScope) -> None:
+def _plan_classes(result: Plan, lineages: Lineages, matching: _Matching, scope: ReferrerScope,
+                  triples: list[tuple[Any, Any, Any]]) -> None:
     # No local variable of this frame may refer to a new class during the
     # search: reference counts decide whether it must see the whole heap.
     targets, skip = _search_targets(matching)
+    skip.update((id(result.do), id(result.undo), *(id(new) for _, _, new in triples)))
     found = discover(scope, targets, skip)
     del targets[:]
     instances = _first_instances(found)
     _decide_all(result, matching, instances)
     instances.clear()
+    # New functions become the identities callers hold before any class state
+    # is taken, so continued classes' dicts hold the identities too.
+    matching.originals = _map_functions(lineages, triples, matching.mapping, matching.restarted)
     for _, _, identity, cls, _ in matching.continued:
         map_enum_members(result, matching.mapping, identity, cls)
     matching.found, matching.scope = found, scope
@@ -419,6 +555,7 @@ def _search_targets(matching: _Matching) -> tuple[list[Any], set[int]]:
         targets.append(cls)
         targets.extend(_enum_members(cls))
         skip.add(id(new.continuity.classes))
+    targets.extend(matching.functions)
     for _, _, _, new in matching.fresh:
         skip.add(id(new.continuity.classes))
     skip |= internal_tuples([item[3] for item in matching.candidates] + [item[2] for item in matching.fresh])
@@ -591,6 +728,17 @@ def _orphan(lineage: FunctionLineage) -> None:
     lineage.release_if_unused()
 
 
+def _meta_later(lineages: Lineages, lineage: FunctionLineage, meta: Any) -> None:
+    lineage.meta = meta
+    lineages.unsettled.add(lineage)
+
+
+def _settled_later(lineages: Lineages, lineage: FunctionLineage, kept: list[Any], meta: Any,
+                   identity: weakref.ref[FunctionType]) -> None:
+    lineage.versions, lineage.meta, lineage.identity = kept, meta, identity
+    lineages.unsettled.add(lineage)
+
+
 def _assign(target: Any, **values: Any) -> None:
     for name, value in values.items():
         setattr(target, name, value)
@@ -609,17 +757,19 @@ def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, 
             result.add((setattr, lineage, "current", target), (setattr, lineage, "current", lineage.current))
             result.add((setattr, lineage, "generation", None), (setattr, lineage, "generation", lineage.generation))
             result.add((setattr, lineage, "head", (target, None)), (setattr, lineage, "head", lineage.head))
-
-
-def _own_wrapped(version: FunctionType, key: tuple[str, str], lineage: FunctionLineage) -> Any:
-    """Return what ``version.__wrapped__`` was before it was forwarded (``ABSENT`` if nothing)."""
-    for reference, _, generation_ref in lineage.versions:
-        if reference() is version:
-            generation = generation_ref()
-            if generation is not None and generation.continuity is not None:
-                return generation.continuity.wrapped.get(key, ABSENT)
-    current = version.__dict__.get("__wrapped__", ABSENT)
-    return ABSENT if isinstance(current, _forwarders.Newest) else current
+            # The versions ran the rolled-back definition (a transplant): they forward to the restored one.
+            own_code = target.__code__
+            for reference, code, _, _ in lineage.versions:
+                version = reference()
+                if version is None:
+                    continue
+                if version.__code__ is code or lineage.meta != _forwarders.meta(own_code):
+                    forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
+                    result.add((setattr, version, "__code__", forwarder),
+                               (setattr, version, "__code__", version.__code__))
+                for step in zip(*show_operations(version, shown(target), lineage.newest)):
+                    result.add(*step)
+            result._after.append(functools.partial(_meta_later, lineages, lineage, _forwarders.meta(own_code)))
 
 
 def _plan_dormancy(result: Plan, lineages: Lineages, module: str, old: Any, new: Any) -> None:
@@ -644,8 +794,8 @@ def _sleep_function(lineages: Lineages, key: tuple[str, Any], lineage: FunctionL
     lineage.generation = None
     lineage.head = (current, None)
     lineage.sleep = lambda lineage: _sleep_function(lineages, key, lineage)
-    if any(r() is not None and r() is not current for r, _, _ in lineage.versions):
-        return  # an older version still forwards to it; version_died calls again when the last one goes
+    if lineage.forwarders_alive():
+        return  # a version still forwards to it; version_died or settle calls again when none does
     lineage.current = None
     lineage.head = (None, None)
     lineage.sleep = None
@@ -655,7 +805,15 @@ def _sleep_function(lineages: Lineages, key: tuple[str, Any], lineage: FunctionL
         if lineages.functions.get(key) is lineage and lineage.current is None:
             del lineages.functions[key]
 
-    lineage.dormant = weakref.ref(current, gone)
+    # The last definition stays available exactly as long as the object
+    # callers hold (which runs it on its own): should the source define it
+    # again, that object continues.
+    identity = lineage.identity() if lineage.identity is not None else None
+    if identity is None:
+        if lineages.functions.get(key) is lineage:
+            del lineages.functions[key]
+        return
+    lineage.dormant = weakref.ref(identity, gone)
 
 
 def _sleep_class(lineages: Lineages, key: tuple[str, Any], lineage: ClassLineage) -> None:
@@ -687,17 +845,65 @@ def _report_kind_changes(result: Plan, module: str, old: Any, definitions: Defin
 
 # -- functions ------------------------------------------------------------------
 
+def _new_functions(lineages: Lineages, triples: list[tuple[Any, Any, Any]]) -> list[FunctionType]:
+    """The new functions whose lineage has an identity they may become (``_map_functions`` decides)."""
+    functions = []
+    for record, _, new in triples:
+        module = record.name
+        for key, function in new.continuity.functions.items():
+            lineage = lineages.functions.get((module, key))
+            identity = lineage.identity() if lineage is not None and lineage.identity is not None else None
+            if identity is not None and identity is not function:
+                functions.append(function)
+    return functions
+
+
+def _map_functions(lineages: Lineages, triples: list[tuple[Any, Any, Any]], mapping: dict[int, tuple[Any, Any]],
+                   restarted: list[tuple[str, str]]) -> dict[str, dict[tuple[str, str], FunctionType]]:
+    """Map each new function to the object its lineage gave callers, so one function exists per definition.
+
+    Like a continued class, the identity takes the new function's place in
+    the new namespace, in class dicts, registries, closure cells and
+    wrappers (``rewrite_references``): ``is``, ``==``, dict keys,
+    ``list.remove``, pickling by reference and weakly held callbacks all see
+    one object across reloads. Returns, per module, the function objects the
+    new generations made (only ``_plan_functions`` still needs them).
+    """
+    originals: dict[str, dict[tuple[str, str], FunctionType]] = {}
+    for record, _, new in triples:
+        module = record.name
+        prefixes = tuple(prefix for name, prefix in restarted if name == module)
+        definitions: Definitions = new.continuity
+        made = originals.setdefault(module, {})
+        for key, function in list(definitions.functions.items()):
+            made[key] = function
+            if prefixes and key[0].startswith(prefixes):
+                continue  # the methods of a replaced class start lineages of their own
+            lineage = lineages.functions.get((module, key))
+            identity = lineage.identity() if lineage is not None and lineage.identity is not None else None
+            if identity is None or identity is function or id(function) in mapping:
+                continue
+            if kind(_forwarders.own_code(lineage, identity)) != kind(definitions.codes[key]):
+                continue  # reported by _plan_functions; the new function takes the old one's place
+            mapping[id(function)] = (function, identity)
+            definitions.functions[key] = identity
+    return originals
+
+
 def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
-                    mapping: dict[int, tuple[Any, Any]], republish: bool, restart: tuple[str, ...] = ()) -> None:
+                    mapping: dict[int, tuple[Any, Any]], republish: bool, restart: tuple[str, ...] = (),
+                    originals: dict[tuple[str, str], FunctionType] | None = None) -> None:
     module = record.name
     definitions: Definitions = new.continuity
     proxy_id = id(record.proxy)
     for key, function in definitions.functions.items():
-        if not republish and mapping and function.__defaults__:
-            defaults = tuple(mapped(v, mapping) for v in function.__defaults__)
-            if any(a is not b for a, b in zip(defaults, function.__defaults__)):
-                result.add((setattr, function, "__defaults__", defaults),
-                           (setattr, function, "__defaults__", function.__defaults__))
+        # ``function`` is what callers get (the identity); ``made`` what this generation's code made.
+        made = (originals or {}).get(key, function)
+        body = definitions.bodies[key]
+        if not republish and mapping and body.__defaults__:
+            defaults = tuple(mapped(v, mapping) for v in body.__defaults__)
+            if any(a is not b for a, b in zip(defaults, body.__defaults__)):
+                result.add((setattr, body, "__defaults__", defaults), (setattr, body, "__defaults__", body.__defaults__))
         lineage = lineages.functions.get((module, key))
         if lineage is None or (restart and key[0].startswith(restart)):
             if lineage is not None:
@@ -709,55 +915,61 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         own_code = definitions.codes[key]
         if not republish:
             target = lineage.target()
-            definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
-        if function.__code__ is not own_code:  # republished after being forwarded
-            result.add((setattr, function, "__code__", own_code), (setattr, function, "__code__", function.__code__))
-            result.add(*wrapped_operations(function, definitions.wrapped.get(key, ABSENT)))
+            if target is not None and target is not lineage.current:
+                # Made from a dormant identity: nothing else keeps this twin, and the
+                # identity will run the new definition; kept while this generation is.
+                definitions.previous_targets[key] = lambda target=target: target
+            else:
+                definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
         meta = _forwarders.meta(own_code)
-        entry = (version_ref(function, lineage), own_code, weakref.ref(new))
-        versions = lineage.versions
+        live = [v for v in lineage.versions if v[0]() is not None]  # drop the dead: they pin code objects
         current = lineage.target()
-        if current is not None and current is not function and kind(_forwarders.own_code(lineage, current)) != kind(own_code):
+        if current is not None and current is not body and \
+                kind(_forwarders.own_code(lineage, current)) != kind(own_code):
             was = KIND_NAMES.get(kind(_forwarders.own_code(lineage, current)))
             result.replaced.append(Replaced(module, key[0], f"it changed from a {was} to a "
                                             f"{KIND_NAMES.get(kind(own_code))}; references taken earlier "
                                             "keep the old code"))
             # The old versions leave the lineage and run their own code again.
-            for reference, code, _ in versions:
+            for reference, code, _, own in live:
                 version = reference()
                 if version is not None and version is not function and version.__code__ is not code:
                     result.add((setattr, version, "__code__", code), (setattr, version, "__code__", version.__code__))
-                    result.add(*wrapped_operations(version, _own_wrapped(version, key, lineage)))
-            kept = [entry]
+                    for step in zip(*show_operations(version, own)):
+                        result.add(*step)
+            kept = [v for v in live if v[0]() is function] or [entry(function, lineage, own_code, new)]
         else:
-            if lineage.meta == meta:
-                # Every older version already forwards with the right
-                # metadata: only the version current until now must start.
-                candidates = [v for v in versions[-1:] if v[0]() is current] or \
-                    [v for v in versions if v[0]() is current]
-                kept = [v for v in versions if v[0]() is not None]  # drop the dead: they pin code objects
-            else:
-                candidates = kept = [v for v in versions if v[0]() is not None]
-            for reference, code, generation_ref in candidates:
+            for reference, code, _, own in live:
                 version = reference()
-                if version is None or version is function:
+                if version is None or (version is made and not republish):
+                    continue  # the new generation's own object runs this very definition
+                if code is own_code and version.__globals__ is new.namespace:
+                    # A republished generation's own function: it runs this very definition on its own.
+                    if version.__code__ is not code:
+                        result.add((setattr, version, "__code__", code),
+                                   (setattr, version, "__code__", version.__code__))
+                        for step in zip(*show_operations(version, own)):
+                            result.add(*step)
                     continue
-                # Made only if a reader is pinned when the publish happens (see Plan.make_bodies).
-                result.bodies.append((generation_ref, key, version, code))
-                forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
-                result.add((setattr, version, "__code__", forwarder), (setattr, version, "__code__", version.__code__))
-                if "__wrapped__" not in version.__dict__ or isinstance(version.__dict__["__wrapped__"], _forwarders.Newest):
-                    # A functools.wraps wrapper keeps its own __wrapped__ (the inner function, itself forwarded).
-                    result.add(*wrapped_operations(version, lineage.newest))
-            if republish:  # the function is an old version becoming current again
-                kept = [v for v in kept if v[0]() is not function]
-            kept.append(entry)
-        result.add((setattr, lineage, "current", function), (setattr, lineage, "current", lineage.current))
+                forwarding = version.__code__ is not code
+                if not forwarding or lineage.meta != meta:
+                    forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
+                    result.add((setattr, version, "__code__", forwarder),
+                               (setattr, version, "__code__", version.__code__))
+                # What it shows (docstring, defaults, annotations, attributes) switches with
+                # everything else; a functools.wraps wrapper keeps its own __wrapped__.
+                for step in zip(*show_operations(version, shown(body), lineage.newest)):
+                    result.add(*step)
+            kept = live
+            if not republish:
+                # Followed too, should it escape the rewrite (held by a C object such as an lru_cache wrapper).
+                kept = kept + [entry(made, lineage, own_code, new)]
+        result.add((setattr, lineage, "current", body), (setattr, lineage, "current", lineage.current))
         result.add((setattr, lineage, "dormant", None), (setattr, lineage, "dormant", lineage.dormant))
         result.add((setattr, lineage, "sleep", None), (setattr, lineage, "sleep", lineage.sleep))
         result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
-        result.add((setattr, lineage, "head", (function, new)), (setattr, lineage, "head", lineage.head))
-        result._after.append(functools.partial(_assign, lineage, versions=kept, meta=meta))
+        result.add((setattr, lineage, "head", (body, new)), (setattr, lineage, "head", lineage.head))
+        result._after.append(functools.partial(_settled_later, lineages, lineage, kept, meta, weakref.ref(function)))
     # No cache may serve a result computed by a body that is no longer current.
     for key in definitions.caches:
         live = [r for r in lineages.caches.get((module, key), ()) if r() is not None]

@@ -92,6 +92,11 @@ class VersionedSpec(ModuleSpec):
     @_initializing.setter
     def _initializing(self, value: bool) -> None:
         self.__dict__["_versioned_initializing"] = value
+        if not value:
+            # importlib ends every import here (in a finally): our first import ends with it.
+            first = self.__dict__.pop("_versioned_first_import", None)
+            if first is not None:
+                first.finish(self.name in sys.modules)
 
 
 def never_versioned_dirs() -> tuple[str, ...]:
@@ -185,10 +190,10 @@ def _prefixes(directories: tuple[str, ...]) -> tuple[str, ...]:
 class VersionedFinder:
     """The ``sys.meta_path`` entry: delegates, then wraps the loader of in-scope specs."""
 
-    def __init__(self, state: State, scope: Scope, execute: Callable[[VersionedLoader, ModuleType], None]) -> None:
+    def __init__(self, state: State, scope: Scope, prepare: Callable[[VersionedLoader, ModuleType], CodeType]) -> None:
         self._state = state
         self.scope = scope
-        self._execute = execute
+        self._prepare = prepare
         self._real_dirs: dict[str, str] = {}
         # The module ``run -m`` is about to execute as __main__ (once): found as plain Python finds it,
         # since __main__ is never versioned. For a package, its __main__ submodule is the one.
@@ -223,7 +228,7 @@ class VersionedFinder:
         if not in_scope(fullname, spec.origin, is_source, self.scope, self._realpath):
             return spec
         # in_scope() checked the loader is exactly SourceFileLoader; the wrapper duck-types a Loader.
-        spec.loader = VersionedLoader(spec.loader, self._execute, self.scope)  # type: ignore[assignment, arg-type]
+        spec.loader = VersionedLoader(spec.loader, self._prepare, self.scope)  # type: ignore[assignment, arg-type]
         spec.__class__ = VersionedSpec
         return spec
 
@@ -246,10 +251,10 @@ class VersionedFinder:
 class VersionedLoader:
     """Wraps the ``SourceFileLoader`` that found a versioned module; everything else is delegated."""
 
-    def __init__(self, original: SourceFileLoader, execute: Callable[[VersionedLoader, ModuleType], None],
+    def __init__(self, original: SourceFileLoader, prepare: Callable[[VersionedLoader, ModuleType], CodeType],
                  scope: Scope) -> None:
         self.original = original
-        self._execute = execute
+        self._prepare = prepare
         self.scope = scope  # the scope the module was versioned under; every reload re-checks it
 
     def __getattr__(self, name: str) -> Any:
@@ -262,12 +267,25 @@ class VersionedLoader:
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         return None  # an exact ModuleType: the fast path of every attribute read
 
-    def exec_module(self, module: ModuleType) -> None:
-        self._execute(self, module)
+    # importlib's own: it asks get_code for the code and executes it in the
+    # module's dict, so no frame of ours sits between an import statement and
+    # the module's code (G16). Our part is get_code and VersionedSpec's end.
+    exec_module = SourceFileLoader.exec_module
 
     def get_code(self, fullname: str) -> CodeType:
-        """Compile the current source bytes (never a timestamp-validated pyc)."""
+        """Return the code to execute for an import (prepared as generation 1), else compile the source bytes.
+
+        Called by ``exec_module`` for an import or ``importlib.reload``; by
+        anyone else (runpy, pkgutil), it only compiles the current source
+        bytes (never a timestamp-validated pyc).
+        """
+        caller = sys._getframe(1)
+        if caller.f_code is _EXEC_MODULE_CODE:
+            return self._prepare(self, caller.f_locals["module"])
         from ._source import compile_source, read_source
 
         path = self.original.get_filename(fullname)
         return compile_source(read_source(path), None)
+
+
+_EXEC_MODULE_CODE = SourceFileLoader.exec_module.__code__

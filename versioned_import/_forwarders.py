@@ -1,12 +1,12 @@
-"""Forwarders: how a function object taken before a reload runs the newest code.
+"""Forwarders: how a function object taken before a reload runs the newest code while a pin needs it.
 
-A function's ``__globals__`` is fixed when it is created, so an old function
-object cannot simply take the new body: it would run against the old
-namespace. Instead its ``__code__`` becomes a small forwarder of the same kind
-(function, coroutine, generator, async generator) that calls the newest
-function of its *lineage*, which runs with the newest globals, defaults and
-closure. Inside ``pinned()`` the lineage resolves to the pinned generation's
-body instead.
+Publishing makes every held function of a lineage run a small forwarder of
+the same kind (function, coroutine, generator, async generator) that calls
+the lineage's *body* — a private twin of the newest definition, with the
+newest globals, defaults and closure — or, inside ``pinned()``, the pinned
+generation's body. Once no reader views another generation, the held
+function is transplanted instead (``_transplant``); in the portable mode it
+keeps forwarding.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 from ._proxy import view
 
-__all__ = ["FunctionLineage", "Newest", "version_ref", "kind", "KIND_NAMES", "meta", "own_code", "body", "forwarder",
-           "wrapped_operations", "ABSENT"]
+__all__ = ["FunctionLineage", "Newest", "version_ref", "entry", "shown", "show_operations", "SHOWN", "kind",
+           "KIND_NAMES", "meta", "own_code", "body", "forwarder", "wrapped_operations", "ABSENT"]
 
 FunctionType = types.FunctionType
 
@@ -29,15 +29,20 @@ FunctionType = types.FunctionType
 class FunctionLineage:
     """Every function object ever defined at one place; forwarders call ``resolve()``.
 
-    Invariant after every publish: ``current`` runs its own code and every
-    other live version in ``versions`` is a forwarder carrying ``meta`` (the
-    file, first line and names of the current code). So a publish that does
-    not move the function only has to turn the previous current into a
-    forwarder, however many old versions are still alive.
+    ``current`` is the *body* of the published definition: a private twin of
+    the function the newest generation made, never handed to anyone, so that
+    it can be called without itself ever forwarding. ``versions`` are the
+    objects callers hold (the identity and any object that escaped the
+    reference rewrite), each with the code it runs on its own. Invariant
+    after every publish: every live version either runs a forwarder carrying
+    ``meta`` (the file, first line and names of the current code) or runs
+    its own definition, which is the current one. Once no pinned reader
+    needs another generation, ``settle`` turns forwarders into transplants
+    (``_transplant``): the version becomes the current definition itself.
     """
 
     __slots__ = ("module", "key", "proxy_id", "current", "generation", "head", "versions", "meta", "dormant", "sleep",
-                 "serial", "table", "forgotten", "newest", "__weakref__")
+                 "serial", "table", "forgotten", "newest", "identity", "__weakref__")
 
     def __init__(self, module: str, key: tuple[str, str], proxy_id: int, table: dict[int, Any]) -> None:
         self.module = module
@@ -49,9 +54,11 @@ class FunctionLineage:
         # so a publish landing between two reads cannot pair a newer function
         # with an older generation. Every publish writes it with the other two.
         self.head: tuple[FunctionType | None, Any] = (None, None)
-        # (function, its own code, its generation), all weak: an old version
-        # lives exactly as long as somebody still holds it.
-        self.versions: list[tuple[weakref.ref[FunctionType], types.CodeType, weakref.ref[Any]]] = []
+        # (function, its own code, its generation, its own shown attributes):
+        # the function and generation weak, so an old version lives exactly
+        # as long as somebody still holds it; see ``entry``.
+        self.versions: list[tuple[weakref.ref[FunctionType], types.CodeType, weakref.ref[Any] | None,
+                                  tuple[Any, ...]]] = []
         self.meta: tuple[Any, ...] | None = None
         # Set when the newest source no longer defines the function and nothing
         # forwards to it: the last definition is then only held weakly, so its
@@ -64,12 +71,22 @@ class FunctionLineage:
         self.table = table
         self.forgotten = False
         self.newest = Newest(self)
+        # The object callers were given for this definition (weak): a new
+        # generation's function is replaced by it everywhere, so that
+        # identity, pickling and weakly held callbacks see one function.
+        self.identity: weakref.ref | None = None
 
     def target(self) -> FunctionType | None:
-        """Return the newest definition, held strongly or (dormant) weakly."""
+        """Return the body of the newest definition, held strongly, or (dormant) made from its identity.
+
+        A lineage is dormant only once nothing forwards, so the identity then
+        runs that very definition on its own; a twin of it is what forwarders
+        would call.
+        """
         if self.current is not None:
             return self.current
-        return self.dormant() if self.dormant is not None else None
+        identity = self.dormant() if self.dormant is not None else None
+        return body(identity, own_code(self, identity)) if identity is not None else None
 
     def version_died(self, _: weakref.ref[Any]) -> None:
         """Once the source dropped the function, the last old version dying lets it go too."""
@@ -78,8 +95,12 @@ class FunctionLineage:
         self.release_if_unused()
 
     def forwarders_alive(self) -> bool:
-        current = self.current
-        return any(r() is not None and r() is not current for r, _, _ in self.versions)
+        """Whether some live version runs a forwarder (rather than a definition of its own)."""
+        for reference, code, *_ in self.versions:
+            version = reference()
+            if version is not None and version.__code__ is not code:
+                return True
+        return False
 
     def release_if_unused(self) -> None:
         """Drop the forwarding entry once no forwarder can call it and the registry no longer needs it."""
@@ -137,6 +158,40 @@ class Newest:
 
 ABSENT = object()
 
+# The attributes a forwarding version shows of the definition it forwards to
+# (``inspect``, ``typing.get_type_hints`` and frameworks read them), restored
+# when it runs a definition of its own again.
+SHOWN = ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__", "__dict__")
+
+
+def shown(function: FunctionType) -> tuple:
+    return tuple(getattr(function, name) for name in SHOWN)
+
+
+def entry(function: FunctionType, lineage: FunctionLineage, code: types.CodeType, generation: Any) -> tuple:
+    """A ``versions`` entry: ``function`` running ``code`` (of ``generation``) with the attributes it has now."""
+    return (version_ref(function, lineage), code, weakref.ref(generation) if generation is not None else None,
+            shown(function))
+
+
+def show_operations(version: FunctionType, values: tuple, newest: Newest | None = None) -> tuple[list, list]:
+    """Plan ``version`` showing ``values`` (as ``shown`` returns them), with the undo.
+
+    With ``newest``, the version forwards: it gets a copy of the attributes,
+    whose ``__wrapped__`` (unless the definition has one of its own, as a
+    functools.wraps wrapper does) names the newest definition.
+    """
+    do, undo = [], []
+    for name, value in zip(SHOWN, values):
+        if newest is not None and name == "__dict__":
+            value = dict(value)
+            value.setdefault("__wrapped__", newest)
+        elif newest is not None and name in ("__annotations__", "__kwdefaults__") and value is not None:
+            value = dict(value)  # its own copy: the body's must never change
+        do.append((setattr, version, name, value))
+        undo.append((setattr, version, name, getattr(version, name)))
+    return do, undo
+
 
 def wrapped_operations(version: FunctionType, value: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Plan setting ``version.__wrapped__`` to ``value`` (``ABSENT``: removing it), with the undo."""
@@ -174,7 +229,7 @@ def meta(code: types.CodeType) -> tuple[Any, ...]:
 
 def own_code(lineage: FunctionLineage, function: FunctionType) -> types.CodeType:
     """Return the code ``function`` ran before it was forwarded (the newest entry is checked first)."""
-    for reference, code, _ in reversed(lineage.versions):
+    for reference, code, *_ in reversed(lineage.versions):
         if reference() is function:
             own: types.CodeType = code
             return own
@@ -182,13 +237,20 @@ def own_code(lineage: FunctionLineage, function: FunctionType) -> types.CodeType
 
 
 def body(version: FunctionType, code: types.CodeType) -> FunctionType:
-    """Return a twin of ``version`` running its own code: what pinned readers of its generation call."""
+    """Return a private twin of ``version`` running ``code``: what forwarders and pinned readers call.
+
+    The twin has its own copy of the attributes, so that what is set on a
+    version held elsewhere (a forwarder's ``__wrapped__``) never reaches it.
+    """
     body = FunctionType(code, version.__globals__, version.__name__, version.__defaults__, version.__closure__)
     body.__kwdefaults__ = version.__kwdefaults__
     body.__qualname__ = version.__qualname__
-    body.__dict__ = version.__dict__
+    body.__dict__ = {k: v for k, v in version.__dict__.items() if not isinstance(v, Newest)}
     body.__doc__ = version.__doc__
     body.__module__ = version.__module__
+    body.__annotations__ = version.__annotations__
+    if hasattr(version, "__type_params__"):
+        body.__type_params__ = version.__type_params__
     return body
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 __all__ = [
     "FAST_SWAP", "VersionedModule", "World", "view", "module_dict", "namespace_of",
-    "swap_operations", "adopt_namespace", "set_view_class",
+    "swap_operations", "adopt_namespace", "set_view_class", "view_class", "own_class",
 ]
 
 ModuleType = types.ModuleType
@@ -71,6 +71,10 @@ class World:
         generation = self.generations.get(id(proxy))
         return None if generation is None else generation.namespace
 
+    def set_module_class(self, proxy: object, cls: type) -> bool:
+        """Record that module code seen through this world set its module's class; False: set it for real."""
+        return False
+
 
 def _viewed_namespace(proxy: ModuleType) -> dict[str, Any] | None:
     world = view.get()
@@ -95,8 +99,16 @@ class VersionedModule(ModuleType):
         return _namespace_getattr(self, namespace, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "__class__":
+            # ``sys.modules[__name__].__class__ = Sub`` in a generation executing
+            # privately belongs to that generation: applied when it is published.
+            world = view.get()
+            if world is not None and world.set_module_class(self, value):
+                return
+            _module_setattr(self, name, value)
+            return
         namespace = _viewed_namespace(self)
-        if namespace is None or name == "__class__":
+        if namespace is None:
             _module_setattr(self, name, value)
         elif name == "__dict__":
             raise AttributeError("readonly attribute '__dict__'")
@@ -136,6 +148,94 @@ def _namespace_getattr(proxy: ModuleType, namespace: dict[str, Any], name: str) 
     raise AttributeError(f"module {module!r} has no attribute {name!r}", name=name, obj=proxy)
 
 
+def _own_attribute(own: type, name: str) -> Any:
+    """Return what the module's own class (below ModuleType) defines as ``name``, or ``_NOTHING``."""
+    for klass in own.__mro__:
+        if klass is ModuleType:
+            break
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return _NOTHING
+
+
+_NOTHING = object()
+
+
+def _is_data_descriptor(attribute: Any) -> bool:
+    kind = type(attribute)
+    return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
+
+
+# The module's own class (what its code assigned to __class__) -> its view class, and back.
+_view_classes: dict[type, type] = {}
+_owners: dict[type, type] = {}
+
+
+def view_class(own: type) -> type:
+    """Return the view class of a module whose own class is ``own`` (``VersionedModule`` for a plain module).
+
+    For a module that set its own ``ModuleType`` subclass (module properties,
+    a callable module), the view class derives from both, so the module's
+    properties and methods work while it is viewed, reading the viewed
+    namespace.
+    """
+    if own is ModuleType:
+        return VersionedModule
+    cls = _view_classes.get(own)
+    if cls is not None:
+        return cls
+    own_getattribute, own_setattr, own_delattr = own.__getattribute__, own.__setattr__, own.__delattr__
+    own_getattr = _own_attribute(own, "__getattr__")
+
+    def __getattribute__(self: ModuleType, name: str) -> Any:
+        namespace = _viewed_namespace(self)
+        if namespace is None:
+            return own_getattribute(self, name)
+        attribute = _own_attribute(own, name)
+        if attribute is not _NOTHING and _is_data_descriptor(attribute):
+            return attribute.__get__(self, type(self))
+        if attribute is _NOTHING or name in namespace:
+            try:
+                return _namespace_getattr(self, namespace, name)
+            except AttributeError:
+                if own_getattr is _NOTHING:
+                    raise
+                return own_getattr(self, name)
+        return attribute.__get__(self, type(self)) if hasattr(type(attribute), "__get__") else attribute
+
+    def __setattr__(self: ModuleType, name: str, value: Any) -> None:
+        if name != "__class__" and _viewed_namespace(self) is not None:
+            attribute = _own_attribute(own, name)
+            if attribute is not _NOTHING and hasattr(type(attribute), "__set__"):
+                attribute.__set__(self, value)
+                return
+        if name == "__class__" or _viewed_namespace(self) is not None:
+            VersionedModule.__setattr__(self, name, value)
+        else:
+            own_setattr(self, name, value)
+
+    def __delattr__(self: ModuleType, name: str) -> None:
+        if _viewed_namespace(self) is not None:
+            VersionedModule.__delattr__(self, name)
+        else:
+            own_delattr(self, name)
+
+    cls = type(own.__name__, (VersionedModule, own), {
+        "__slots__": (), "__module__": own.__module__, "__qualname__": own.__qualname__,
+        "__getattribute__": __getattribute__, "__setattr__": __setattr__, "__delattr__": __delattr__})
+    _view_classes[own] = cls
+    _owners[cls] = own
+    return cls
+
+
+def own_class(proxy: ModuleType, recorded: type) -> type:
+    """Return the module's own class: ``recorded``, unless code assigned it another one since."""
+    kind = type(proxy)
+    if kind is ModuleType or kind is VersionedModule or kind in _owners:
+        return recorded
+    return kind
+
+
 _TYPE_ATTRIBUTES = frozenset(dir(ModuleType)) - {"__dict__", "__doc__", "__annotations__"}
 
 
@@ -151,9 +251,13 @@ def namespace_of(proxy: ModuleType) -> dict[str, Any]:
     return published.get(id(proxy), _md_dict(proxy))
 
 
-def set_view_class(proxy: ModuleType, viewing: bool) -> tuple[Any, ...] | None:
-    """Return the operation that switches ``proxy`` into or out of view mode, or None if it is there."""
-    wanted = VersionedModule if (viewing or not FAST_SWAP) else ModuleType
+def set_view_class(proxy: ModuleType, viewing: bool, own: type = ModuleType) -> tuple[Callable[..., Any], ...] | None:
+    """Return the operation that switches ``proxy`` into or out of view mode, or None if it is there.
+
+    ``own`` is the class the module's code gave it (G16): outside view mode
+    the proxy is exactly that class, a plain ``ModuleType`` by default.
+    """
+    wanted = view_class(own) if (viewing or not FAST_SWAP) else own
     if type(proxy) is wanted:
         return None
     return (object.__setattr__, proxy, "__class__", wanted)

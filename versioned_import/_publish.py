@@ -27,7 +27,7 @@ def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: An
         plans.make_bodies()
     # Pinned readers must be on the view class before the namespace moves.
     for record, generation in pairs:
-        operation = set_view_class(record.proxy, state.needs_view(record, generation))
+        operation = set_view_class(record.proxy, state.needs_view(record, generation), generation.module_class)
         if operation is not None:
             do.append(operation)
             undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))

@@ -21,7 +21,7 @@ from types import CodeType, ModuleType
 from typing import Any
 
 from ._graph import DependencyGraph
-from ._proxy import World, set_view_class
+from ._proxy import World, own_class, set_view_class
 from ._source import Source
 
 __all__ = ["Generation", "ModuleRecord", "Scope", "State", "state"]
@@ -43,6 +43,8 @@ class Generation:
     code: CodeType | None = None
     imports: frozenset[str] = frozenset()
     continuity: Any = None
+    # The class its code gave the module (``sys.modules[__name__].__class__ = Sub``), kept across publishes.
+    module_class: type = ModuleType
 
     def __repr__(self) -> str:
         return f"<generation {self.number} of {self.namespace.get('__name__')!r}>"
@@ -95,6 +97,9 @@ class State:
         self.world = World({})
         self.pinned_stale: set[World] = set()
         self.staging: set[int] = set()
+        # Proxies of a transaction from its staging to its publish: their
+        # functions' plan is being made, so nothing may settle them meanwhile.
+        self.publishing: set[int] = set()
         self.detached: list[ModuleRecord] = []  # unloaded while a pinned reader still views them
         self.scope: Scope | None = None
         self.finder: Any = None
@@ -186,12 +191,22 @@ class State:
         return any(w.generation(record.proxy) not in (None, current) for w in self.pinned_stale)
 
     def refresh_views(self, records: Any) -> None:
-        """Switch each proxy to the view class exactly while some reader needs it."""
+        """Switch each proxy to the view class exactly while some reader needs it.
+
+        The functions of a module nobody views differently any more stop
+        forwarding too (``Lineages.settle``).
+        """
         with self.lock:
             for record in records:
-                operation = set_view_class(record.proxy, self.needs_view(record))
+                own = ModuleType
+                if record.current is not None:
+                    own = record.current.module_class = own_class(record.proxy, record.current.module_class)
+                operation = set_view_class(record.proxy, self.needs_view(record), own)
                 if operation is not None:
                     operation[0](*operation[1:])
+                if self.lineages is not None and record.current is not None and \
+                        id(record.proxy) not in self.publishing:
+                    self.lineages.settle(self, record)
 
 
 def default_root() -> str:

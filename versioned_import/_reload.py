@@ -20,22 +20,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from types import ModuleType
+from importlib.machinery import SourceFileLoader
+from types import CodeType, ModuleType
 from typing import Any
 
 from . import _continuity, _frameworks, _logs
 from ._errors import NotVersionedError, ReloadError, refusal_message
 from ._finder import EdgeSink, VersionedLoader, importer, in_scope
+from ._frames import reload_machinery, run_module_code
 from ._operations import apply_atomically
-from ._proxy import World, adopt_namespace, module_dict, namespace_of, set_view_class, view
+from ._proxy import World, adopt_namespace, module_dict, namespace_of, own_class, set_view_class, view
 from ._publish import commit, register_linecache
 from ._referrers import ReferrerScope
 from ._registry import Generation, ModuleRecord, Scope, State
 from ._report import ReloadReport, Replaced
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
 
-__all__ = ["ReloadReport", "Replaced", "StagedReload", "execute_first", "reload", "stage", "reload_changed", "changed",
-           "rollback", "unload", "resolve_records", "apply_atomically"]
+__all__ = ["ReloadReport", "Replaced", "StagedReload", "FirstImport", "prepare_first", "reload", "stage",
+           "reload_changed", "changed", "rollback", "unload", "resolve_records", "apply_atomically"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
 
@@ -75,6 +77,14 @@ def _not_versioned_message(state: State, action: str, name: str) -> str:
         spec = getattr(module, "__spec__", None)
         origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
         where = f"its file {origin}" if origin and os.path.isabs(origin) else f"it has no source file ({origin})"
+        loader = getattr(spec, "loader", None)
+        if in_scope(name, origin, True, finder.scope) and loader is not None and \
+                type(loader) not in (SourceFileLoader, VersionedLoader):
+            # Another import hook (pytest's assertion rewriting, a code transformer) loaded it:
+            # its code is that loader's output, which only that loader can produce again.
+            return (f"{action} of {name!r} refused: it was loaded by another loader, {_loader_name(loader)}, "
+                    "not from its source file by Python's own SourceFileLoader, so it is not a versioned module "
+                    "— import it without that import hook (e.g. outside the hook's scope) to make it reloadable")
         if in_scope(name, origin, True, finder.scope):
             return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
                     f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
@@ -93,17 +103,70 @@ def _scope_text(scope: Scope) -> str:
     return f"the versioned roots ({roots}) and packages ({packages})"
 
 
+def _loader_name(loader: object) -> str:
+    kind = type(loader)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 # -- first import -----------------------------------------------------------------
 
-def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> None:
-    """Execute generation 1 of a module in its own dict (the normal import path)."""
-    spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
+class FirstImport:
+    """A first import from its preparation (our loader's ``get_code``) to its end.
+
+    importlib executes the code itself (``SourceFileLoader.exec_module``), so
+    no frame of ours sits between the ``import`` statement and the module's
+    code (G16); ``_load_unlocked`` ends every import by setting
+    ``spec._initializing = False``, which ``VersionedSpec`` turns into
+    ``finish``, whether the code ran to the end or raised.
+    """
+
+    __slots__ = ("state", "record", "generation", "sink", "token")
+
+    def __init__(self, state: State, record: ModuleRecord, generation: Generation, sink: EdgeSink) -> None:
+        self.state = state
+        self.record = record
+        self.generation = generation
+        self.sink = sink
+        self.token = importer.set(sink)
+
+    def finish(self, executed: bool) -> None:
+        state, record, generation, sink = self.state, self.record, self.generation, self.sink
+        importer.reset(self.token)
+        if not executed:
+            state.remove_record(record)
+            return
+        module, namespace, source = record.proxy, generation.namespace, generation.source
+        sink.scan(namespace, state)
+        generation.imports = frozenset(sink.names)
+        # Continuity bookkeeping for generation 1 waits for the first reload
+        # (``_adopt_lazily``): most modules are never reloaded, and imports stay fast.
+        with state.lock:
+            state.graph.replace_imports(record.name, sink.names)
+            record.current = generation
+            record.counter = 1
+            record.seen_stat, record.seen_racy = source.stat_key, source.racy
+            # A module new to the world is added in place: a reader pinned now would see
+            # this generation anyway, and a later publish copies the world as usual.
+            state.world.generations[id(module)] = generation
+            adopt_namespace(module, namespace)
+            generation.module_class = own_class(module, ModuleType)  # what its code set, if anything (G16)
+            operation = set_view_class(module, False, generation.module_class)
+            if operation is not None:
+                operation[0](*operation[1:])
+
+
+_NOTHING_TO_RUN = compile("", "<versioned_import: routed to a reload>", "exec", dont_inherit=True)
+
+
+def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> CodeType:
+    """Prepare generation 1 of ``module``; return the code importlib then executes in its dict."""
+    spec = module.__spec__
     name = spec.name
     existing = state.records.get(name)
     if existing is not None and existing.proxy is module and existing.current is not None:
         # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.
         reload(state, [name])
-        return
+        return _NOTHING_TO_RUN
     source = read_source(spec.origin)
     code = compile_source(source, spec.cached)
     sink = EdgeSink(name)
@@ -114,33 +177,20 @@ def execute_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
     staging = view.get()
     if isinstance(staging, _Staging):
         staging.transaction.first_imports.append(record)
-    namespace = module_dict(module)
-    generation = Generation(1, namespace, source, code)
+    generation = Generation(1, module_dict(module), source, code)
     state.add_record(record)
-    token = importer.set(sink)
+    first = FirstImport(state, record, generation, sink)
+    if spec.__dict__.get("_versioned_initializing"):
+        spec.__dict__["_versioned_first_import"] = first  # importlib executes it and ends the import
+        return code
+    # Loaded by hand (module_from_spec, then exec_module): nobody ends the import for us.
     try:
-        exec(code, namespace)
+        run_module_code(code, generation.namespace)
     except BaseException:
-        state.remove_record(record)
+        first.finish(False)
         raise
-    finally:
-        importer.reset(token)
-    sink.scan(namespace, state)
-    generation.imports = frozenset(sink.names)
-    # Continuity bookkeeping for generation 1 waits for the first reload
-    # (``_adopt_lazily``): most modules are never reloaded, and imports stay fast.
-    with state.lock:
-        state.graph.replace_imports(name, sink.names)
-        record.current = generation
-        record.counter = 1
-        record.seen_stat, record.seen_racy = source.stat_key, source.racy
-        # A module new to the world is added in place: a reader pinned now would see
-        # this generation anyway, and a later publish copies the world as usual.
-        state.world.generations[id(module)] = generation
-        adopt_namespace(module, namespace)
-        operation = set_view_class(module, False)
-        if operation is not None:
-            operation[0](*operation[1:])
+    first.finish(True)
+    return _NOTHING_TO_RUN
 
 
 # -- the transaction --------------------------------------------------------------
@@ -154,6 +204,7 @@ class _Staging(World):
         super().__init__(dict(base.generations))
         self.transaction = transaction
 
+    @reload_machinery
     def namespace(self, proxy: object) -> dict[str, Any] | None:
         staged = self.transaction.by_proxy.get(id(proxy))
         if staged is not None:
@@ -171,6 +222,14 @@ class _Staging(World):
     def generation(self, proxy: object) -> Any:
         staged = self.transaction.by_proxy.get(id(proxy))
         return staged.generation if staged is not None else super().generation(proxy)
+
+    def set_module_class(self, proxy: object, cls: type) -> bool:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        if staged is None:
+            return False
+        ModuleType("probe").__class__ = cls  # refused here, at the module's line, as it would be for real
+        staged.generation.module_class = cls
+        return True
 
 
 class _Staged:
@@ -235,12 +294,13 @@ class _Transaction:
             self.failure = (record, exc, remedy, source)
         raise _Failure from exc
 
+    @reload_machinery
     def execute(self, staged: _Staged) -> None:
         staged.state = "executing"
         self.executed.append(staged)
         token = importer.set(staged.sink)
         try:
-            exec(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
+            run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
         except _Failure:
             raise
         except _UNSTOPPABLE:
@@ -251,6 +311,7 @@ class _Transaction:
             importer.reset(token)
         staged.state = "done"
 
+    @reload_machinery
     def stage(self) -> None:
         for record in self.records:
             staged = self.by_proxy[id(record.proxy)]
@@ -338,11 +399,13 @@ def _release(state: State) -> None:
     state.reload_lock.release()
 
 
+@reload_machinery
 def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
     """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
     return stage(state, names, dependents).publish()
 
 
+@reload_machinery
 def stage(state: State, names: Iterable[object], dependents: bool = True) -> StagedReload:
     """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
 
@@ -469,6 +532,8 @@ def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadEr
 
 def _abandon(state: State, transaction: _Transaction) -> None:
     """Clean up after a transaction that will not publish."""
+    with state.lock:
+        state.publishing.difference_update(transaction.by_proxy)
     for record in transaction.records:
         register_linecache(record.current)  # the files no longer show the running source
     for record in reversed(transaction.first_imports):
@@ -492,12 +557,14 @@ def _refusal(transaction: _Transaction) -> ReloadError:
     return error
 
 
+@reload_machinery
 def _run_staged(state: State, transaction: _Transaction) -> None:
     transaction.load_sources()
     proxies = [s.record for s in transaction.by_proxy.values()]
     staging = _Staging(state.world, transaction)
     with state.lock:
         state.staging.update(transaction.by_proxy)
+        state.publishing.update(transaction.by_proxy)
     state.refresh_views(proxies)
     try:
         # A copied context: the staging view never leaks into the caller's context.
@@ -510,6 +577,7 @@ def _run_staged(state: State, transaction: _Transaction) -> None:
             state.refresh_views(proxies)
 
 
+@reload_machinery
 def _stage_in_view(staging: _Staging, transaction: _Transaction) -> None:
     view.set(staging)
     transaction.stage()
@@ -524,6 +592,9 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
     plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
                              scope=transaction.scope)
+    for item in staged:
+        # A module class its new code defined is continued like any class: the proxy keeps the identity.
+        item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
     generations = {}
     with state.lock:
         for item in staged:
@@ -534,6 +605,9 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
             item.record.counter = item.generation.number  # only once published: a refusal uses no number
             state.graph.replace_imports(item.record.name, item.generation.imports)
             item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
+        # Planned and published: the functions may now stop forwarding (Lineages.settle).
+        state.publishing.difference_update(transaction.by_proxy)
+        state.refresh_views([s.record for s in staged])
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
                         tuple(plans.replaced))
 
@@ -595,6 +669,7 @@ def changed_sources(state: State) -> dict[str, Source | None]:
     return {name: result[name] for name in sorted(result, key=state.graph.rank)}
 
 
+@reload_machinery
 def reload_changed(state: State, dependents: bool = True) -> ReloadReport:
     """Reload every versioned module whose source changed; an empty report if none did."""
     names = changed(state)
@@ -672,7 +747,8 @@ def _forget(state: State, record: ModuleRecord) -> None:
             if state.needs_view(item):
                 state.detached.append(item)  # a pinned reader still views an older generation of it
             else:
-                operation = set_view_class(item.proxy, False)
+                own = item.current.module_class if item.current is not None else ModuleType
+                operation = set_view_class(item.proxy, False, own_class(item.proxy, own))
                 if operation is not None:
                     operation[0](*operation[1:])
         for n in list(sys.modules):

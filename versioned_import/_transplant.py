@@ -1,0 +1,210 @@
+"""Transplants: an existing function object takes another function's whole definition, in place.
+
+Once a reload is published and no pinned reader views an older generation,
+every function object taken before it is made *the same function* as the
+newest definition: same code, globals, builtins, closure, defaults,
+annotations, docstring and attributes. Calling it then costs what any call
+costs, no frame of ours sits between the caller and the code, and
+``inspect``, ``typing.get_type_hints`` and ``sys._getframe`` see the newest
+definition, because that is what the object now is.
+
+``__globals__``, ``__builtins__`` and ``__closure__`` are read-only in
+Python, so they are written into the function's C structure, exactly as the
+proxy's namespace pointer is (``_proxy.FAST_SWAP``); the layout is checked on
+a scratch function at start-up and without it (``TRANSPLANT`` false) old
+functions keep forwarding (``_forwarders``).
+
+A frame running the function borrows its globals (and builtins) from it
+without a reference of its own. The namespace a transplant displaces is
+therefore kept alive for as long as a frame may still run the code it was
+paired with: released at once when no thread runs that code, else tied to the
+code object's life (``weakref.finalize``). A generator's suspended frames are
+on no thread's stack, so they are always assumed; such a function gets its
+own copy of the code, so that tie never outlives the frames that need it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ._proxy import FAST_SWAP, _decref, _incref
+
+__all__ = ["TRANSPLANT", "transplant_operations", "running_codes", "call_version"]
+
+FunctionType = types.FunctionType
+
+# PyFunctionObject begins with PyObject_HEAD, then globals, builtins, name,
+# qualname, code, defaults, kwdefaults, closure (3.11, 3.12, 3.13).
+_WORD = ctypes.sizeof(ctypes.c_void_p)
+_GLOBALS = object.__basicsize__
+_BUILTINS = _GLOBALS + _WORD
+_CLOSURE = _GLOBALS + 7 * _WORD
+
+_ATTRIBUTES = ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__", "__name__", "__qualname__",
+               "__module__") + (("__type_params__",) if sys.version_info >= (3, 12) else ())
+
+
+def _slot(function: FunctionType, offset: int) -> ctypes.c_void_p:
+    return ctypes.c_void_p.from_address(id(function) + offset)
+
+
+def _pointer(value: object) -> int | None:
+    return None if value is None else id(value)
+
+
+def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType, generator_kind: bool,
+                          call_version: int = 0
+                          ) -> tuple[list[tuple], list[tuple], Callable[[set[int] | None], None], types.CodeType]:
+    """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
+
+    ``do`` and ``undo`` are ``(c_callable, *args)`` lists for one atomic
+    pass; ``finish(running)`` settles reference counts afterwards (whether
+    the pass was applied or undone; ``running`` is ``running_codes()`` taken
+    after it, or None to take it) and keeps the displaced namespace alive while a
+    frame may borrow it: a frame of ``own_code`` (what ``version`` ran on its
+    own) or of the code it has now (a forwarder). ``generator_kind``:
+    suspended frames cannot be seen on any thread's stack, so they are assumed.
+    ``call_version``: see ``call_version``.
+    """
+    # A generator's code gets a copy of its own (see the module docstring);
+    # a plain function shares the body's code, so that 3.13 can specialise
+    # calls to it (a copy made in Python has no version there).
+    code = body.__code__.replace() if generator_kind else body.__code__
+    before = {name: getattr(version, name) for name in _ATTRIBUTES}
+    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
+    old_code, old_dict = version.__code__, version.__dict__
+    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__
+    slots = [(_slot(version, _GLOBALS), old_globals, new_globals),
+             (_slot(version, _BUILTINS), old_builtins, new_builtins),
+             (_slot(version, _CLOSURE), old_closure, new_closure)]
+    do: list[tuple] = [(setattr, slot, "value", _pointer(new)) for slot, _, new in slots]
+    undo: list[tuple] = [(setattr, slot, "value", _pointer(old)) for slot, old, _ in slots]
+    # The closure must have as many cells as the code has free variables when
+    # __code__ is assigned, so the closure is written first and restored last.
+    do.append((setattr, version, "__code__", code))
+    undo.append((setattr, version, "__code__", old_code))
+    do.append((setattr, version, "__dict__", dict(body.__dict__)))
+    undo.append((setattr, version, "__dict__", old_dict))
+    for name in _ATTRIBUTES:
+        value = getattr(body, name)
+        if name == "__annotations__":
+            value = dict(value)
+        do.append((setattr, version, name, value))
+        undo.append((setattr, version, name, before[name]))
+    if _VERSION is not None and call_version and not generator_kind:
+        # Last: assigning __code__ or __defaults__ above reset it to "never specialise".
+        version_slot = ctypes.c_uint32.from_address(id(version) + _VERSION)
+        do.append((setattr, version_slot, "value", call_version))
+        undo.append((setattr, version_slot, "value", 0))
+    # The function's pointers are strong references: take them on the new
+    # objects now; release the old ones once the pass is over.
+    for _, _, new in slots:
+        if new is not None:
+            _incref(new)
+    settled: list[bool] = []
+
+    def finish(running: set[int] | None = None) -> None:
+        if settled:
+            return
+        settled.append(True)
+        applied = version.__code__ is code
+        for _, old, new in slots:
+            dropped = old if applied else new
+            if dropped is not None:
+                if applied and dropped is not old_closure:
+                    if running is None:
+                        running = running_codes()
+                    _keep_while_running(dropped, (old_code, own_code), generator_kind, running)
+                _decref(dropped)
+
+    return do, undo, finish, code
+
+
+def _keep_while_running(namespace: Any, codes: tuple[types.CodeType, ...], generator_kind: bool,
+                        running: set[int]) -> None:
+    """Keep ``namespace`` alive while a frame may run one of ``codes`` with it as its borrowed globals."""
+    distinct = {id(code): code for code in codes}  # code objects compare by content: keyed by identity
+    for key, code in distinct.items():
+        if generator_kind or key in running:
+            weakref.finalize(code, _release, namespace)
+
+
+def _release(_: Any) -> None:
+    pass  # the finaliser's reference to its argument was the point
+
+
+def running_codes() -> set[int]:
+    """Return the ids of the code objects some thread is executing right now (at any depth of its stack).
+
+    Taken after the transplant pass, while the codes it displaced are still
+    referenced by the caller: an id cannot be reused in between.
+    """
+    found: set[int] = set()
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            found.add(id(frame.f_code))
+            frame = frame.f_back
+    return found
+
+
+# 3.13 specialises a call only for a function whose version is set, which
+# only MAKE_FUNCTION does: it is the code's version, and assigning __code__
+# or __defaults__ resets it to 0. Earlier versions assign one on demand.
+# uint32 after PyObject_HEAD, 8 pointers, doc, dict, weakreflist, module,
+# annotations, typeparams and vectorcall.
+_VERSION: int | None = (_GLOBALS + 15 * _WORD) if sys.version_info[:2] == (3, 13) else None
+
+
+def call_version(function: FunctionType) -> int:
+    """Return the version CPython gave ``function`` when MAKE_FUNCTION made it (0 where none is needed)."""
+    if _VERSION is None or not TRANSPLANT:
+        return 0
+    return ctypes.c_uint32.from_address(id(function) + _VERSION).value
+
+
+def _check_version_offset() -> bool:
+    if _VERSION is None:
+        return True
+    namespace: dict[str, Any] = {}
+    exec(compile("def probe():\n    return 1\n", "<versioned_import version check>", "exec"), namespace)
+    probe = namespace["probe"]
+    slot = ctypes.c_uint32.from_address(id(probe) + _VERSION)
+    made = slot.value
+    probe.__code__ = probe.__code__
+    return made != 0 and slot.value == 0
+
+
+def _check_transplant() -> bool:
+    """Verify on scratch functions that the C layout is the one written above, and a write works."""
+    if not FAST_SWAP:
+        return False
+
+    def make(value: int) -> FunctionType:
+        def scratch() -> int:
+            return value
+        return scratch
+
+    try:
+        first, second = make(1), make(2)
+        second_globals = {"__builtins__": __builtins__}
+        second = FunctionType(second.__code__, second_globals, "scratch", None, second.__closure__)
+        for function in (first, second):
+            if (_slot(function, _GLOBALS).value, _slot(function, _BUILTINS).value, _slot(function, _CLOSURE).value) \
+                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):
+                return False
+        do, _, finish, _ = transplant_operations(first, second, first.__code__, False)
+        for operation in do:
+            operation[0](*operation[1:])
+        finish()
+        return (first() == 2 and first.__globals__ is second_globals and first.__closure__ is second.__closure__
+                and _check_version_offset())
+    except Exception:  # any surprise means: do not touch C structures, keep forwarding
+        return False
+
+
+TRANSPLANT: bool = _check_transplant()
