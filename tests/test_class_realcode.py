@@ -340,6 +340,22 @@ class Holders(RealCode):
         self.assertIs(base.Base.kinds["Job"], Job)
         self.assertEqual(Job.v, 2)
 
+    def test_a_list_of_weak_references_keeps_one_live_entry_per_class(self):
+        """A signal-like registry (a list of weak references, in a module not re-executed) gets no duplicate."""
+        import gc
+
+        self.load("rc_weak_list", "import weakref\nSEEN = []\n"
+                                  "def register(cls):\n    SEEN.append(weakref.ref(cls))\n    return cls\n")
+        source = "from rc_weak_list import register\n@register\nclass Handler:\n    v = {v}\n"
+        m = self.load("rc_weak_user", source.format(v=1))
+        Handler = m.Handler
+        for version in (2, 3):
+            self.edit("rc_weak_user", source.format(v=version))
+        gc.collect()
+        live = [r() for r in sys.modules["rc_weak_list"].SEEN if r() is not None]
+        self.assertEqual(live, [Handler])
+        self.assertEqual(Handler.v, 3)
+
     def test_instances_created_at_import_and_held_elsewhere(self):
         """Sentinels and default objects: the holder keeps the very object, with the right class."""
         source = ("class _Missing:\n    def __repr__(self):\n        return 'MISSING{v}'\n"

@@ -68,7 +68,7 @@ def retype_operations(instance: object, target: type) -> tuple[tuple[Any, ...], 
 # -- immutable holders: mapped copies ---------------------------------------------
 
 def _copy_tuple(holder: tuple[Any, ...], mapped: Mapped) -> Any:
-    items = tuple(map(mapped, holder))
+    items = tuple(map(_strong(mapped), holder))
     if all(a is b for a, b in zip(items, holder)):
         return holder  # unchanged contents; a NamedTuple of a continued class is retyped in place
     cls = type(holder)
@@ -166,8 +166,23 @@ def _rewrite_ordered_dict(result: Plan, holder: collections.OrderedDict[Any, Any
     _replace_dict(result, holder, mapped, collections.OrderedDict.clear, collections.OrderedDict.update)
 
 
+def _strong(mapped: Mapped) -> Mapped:
+    """``mapped`` for positional holders: a weak reference there is left to die with its throwaway referent.
+
+    A dict or set keyed by weak references (``WeakValueDictionary``,
+    ``WeakKeyDictionary``, ``WeakSet``) must point at the identity, or it
+    loses the entry; but a list of weak references (a signal's receivers) may
+    already hold one to the identity, from the first generation: a second
+    would make every receiver fire twice.
+    """
+    def strong(value: Any) -> Any:
+        return value if isinstance(value, weakref.ref) else mapped(value)
+    return strong
+
+
 def _rewrite_list(result: Plan, holder: list[Any], mapped: Mapped) -> None:
     before = list(holder)
+    mapped = _strong(mapped)
     after = [mapped(value) for value in before]
     if any(a is not b for a, b in zip(after, before)):
         result.add((list.__setitem__, holder, slice(None), after), (list.__setitem__, holder, slice(None), before))
@@ -183,6 +198,7 @@ def _rewrite_set(result: Plan, holder: set[Any], mapped: Mapped) -> None:
 
 def _rewrite_deque(result: Plan, holder: collections.deque[Any], mapped: Mapped) -> None:
     before = list(holder)
+    mapped = _strong(mapped)
     after = [mapped(value) for value in before]
     if any(a is not b for a, b in zip(after, before)):
         result.add((collections.deque.clear, holder),
@@ -205,6 +221,22 @@ def _rewrite_function(result: Plan, holder: types.FunctionType, mapped: Mapped) 
     value = holder.__defaults__
     if value is not None and mapped(value) is not value:
         result.add((setattr, holder, "__defaults__", mapped(value)), (setattr, holder, "__defaults__", value))
+
+
+def _rewrite_method_wrapper(result: Plan, holder: Any, mapped: Mapped) -> None:
+    """``staticmethod``/``classmethod``: re-initialised around the mapped function (a C call)."""
+    function = holder.__func__
+    if mapped(function) is not function:
+        initialise = classmethod.__init__ if isinstance(holder, classmethod) else staticmethod.__init__
+        result.add((initialise, holder, mapped(function)), (initialise, holder, function))
+
+
+def _rewrite_property(result: Plan, holder: property, mapped: Mapped) -> None:
+    accessors = (holder.fget, holder.fset, holder.fdel)
+    after = tuple(map(mapped, accessors))
+    if any(a is not b for a, b in zip(after, accessors)):
+        result.add((property.__init__, holder, *after, holder.__doc__),
+                   (property.__init__, holder, *accessors, holder.__doc__))
 
 
 def _rewrite_partial(result: Plan, holder: functools.partial[Any], mapped: Mapped) -> None:
@@ -274,6 +306,9 @@ REWRITERS: dict[type, Callable[[Plan, Any, Mapped], None]] = {
     types.CellType: _rewrite_cell,
     types.FunctionType: _rewrite_function,
     functools.partial: _rewrite_partial,
+    staticmethod: _rewrite_method_wrapper,
+    classmethod: _rewrite_method_wrapper,
+    property: _rewrite_property,
 }
 
 # Holders that are never rewritten: classes change through their class state,
