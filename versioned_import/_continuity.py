@@ -471,6 +471,9 @@ class _Matching:
         return ids
 
     def release(self) -> None:
+        """Let go of every new object at once: ``mapped`` is a closure over ``mapping`` that refers to
+        itself (a cycle), so without this the throwaway new objects would wait for the collector."""
+        self.mapping.clear()
         self.candidates, self.continued, self.fresh, self.found, self.mapped, self.scope = [], [], [], None, None, None
         self.functions = []
 
