@@ -907,7 +907,7 @@ class WrappersWithoutWrapsTest(FunctionContinuity):
         self.assertEqual(table_entry(), "table v2")  # a slot in a module-level table
 
     def test_same_decorator_on_two_functions_is_told_apart_by_slot(self):
-        m, h = self.given("""
+        _m, h = self.given("""
             def deco(function):
                 def wrapper():
                     return function()
@@ -1064,7 +1064,7 @@ class IdentityTest(FunctionContinuity):
         import concurrent.futures
         import multiprocessing
 
-        m, h = self.given("def f(x):\n    return ('v1', x)\n", HOLDER_F)
+        _m, h = self.given("def f(x):\n    return ('v1', x)\n", HOLDER_F)
         held = h.f
         self.update("def f(x):\n    return ('v2', x)\n")
         context = multiprocessing.get_context("spawn")
@@ -1130,7 +1130,7 @@ class FramesTest(FunctionContinuity):
 
     @needs_transplant
     def test_getframe_and_warning_stacklevel_through_a_held_function(self):
-        m, h = self.given(self.SOURCE.replace("tag,", "'v1',"), """
+        _m, h = self.given(self.SOURCE.replace("tag,", "'v1',"), """
             from cf_m import caller_name, deprecated
             def ask():
                 return caller_name("x")
@@ -1148,7 +1148,7 @@ class FramesTest(FunctionContinuity):
 
     @needs_transplant
     def test_speed_and_frames_do_not_depend_on_how_many_reloads(self):
-        m, h = self.given("import sys\ndef depth():\n    return sys._getframe(1).f_code.co_name\n",
+        _m, h = self.given("import sys\ndef depth():\n    return sys._getframe(1).f_code.co_name\n",
                           "from cf_m import depth\ndef ask():\n    return depth()\n")
         for n in range(2, 5):
             self.update(f"import sys\ndef depth():\n    return (sys._getframe(1).f_code.co_name, {n})\n")

@@ -161,8 +161,8 @@ class Lineages:
         pending = [lineage for lineage in self.unsettled if lineage.proxy_id == id(record.proxy)]
         if not pending or state.needs_view(record):
             return
-        do: list[tuple] = []
-        undo: list[tuple] = []
+        do: list[tuple[Any, ...]] = []
+        undo: list[tuple[Any, ...]] = []
         finishers = []
         updates = []
         for lineage in pending:
@@ -884,7 +884,7 @@ def _map_functions(lineages: Lineages, triples: list[tuple[Any, Any, Any]], mapp
                 continue  # the methods of a replaced class start lineages of their own
             lineage = lineages.functions.get((module, key))
             identity = lineage.identity() if lineage is not None and lineage.identity is not None else None
-            if identity is None or identity is function or id(function) in mapping:
+            if lineage is None or identity is None or identity is function or id(function) in mapping:
                 continue
             if kind(_forwarders.own_code(lineage, identity)) != kind(definitions.codes[key]):
                 continue  # reported by _plan_functions; the new function takes the old one's place
@@ -975,15 +975,15 @@ def _plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new
         result._after.append(functools.partial(_settled_later, lineages, lineage, kept, meta, weakref.ref(function)))
     # No cache may serve a result computed by a body that is no longer current.
     for key in definitions.caches:
-        live = [r for r in lineages.caches.get((module, key), ()) if r() is not None]
-        for reference in live:
-            cache: Any = reference()
+        alive_caches = [r for r in lineages.caches.get((module, key), ()) if r() is not None]
+        for cache_reference in alive_caches:
+            cache: Any = cache_reference()
             # A republished wrapper may hold results its stale callers computed with the newer body.
             if cache is not None and (republish or cache is not definitions.caches[key]):
                 result.add((cache.cache_clear,), (nothing,))
         if not republish:
-            live.append(weakref.ref(definitions.caches[key]))
-        result._after.append(lambda k=(module, key), live=live: lineages.caches.__setitem__(k, live))
+            alive_caches.append(weakref.ref(definitions.caches[key]))
+        result._after.append(lambda k=(module, key), alive_caches=alive_caches: lineages.caches.__setitem__(k, alive_caches))
 
 
 # -- rewriting references to new objects ----------------------------------------

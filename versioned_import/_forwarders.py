@@ -74,7 +74,7 @@ class FunctionLineage:
         # The object callers were given for this definition (weak): a new
         # generation's function is replaced by it everywhere, so that
         # identity, pickling and weakly held callbacks see one function.
-        self.identity: weakref.ref | None = None
+        self.identity: weakref.ref[FunctionType] | None = None
 
     def target(self) -> FunctionType | None:
         """Return the body of the newest definition, held strongly, or (dormant) made from its identity.
@@ -164,17 +164,18 @@ ABSENT = object()
 SHOWN = ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__", "__dict__")
 
 
-def shown(function: FunctionType) -> tuple:
+def shown(function: FunctionType) -> tuple[Any, ...]:
     return tuple(getattr(function, name) for name in SHOWN)
 
 
-def entry(function: FunctionType, lineage: FunctionLineage, code: types.CodeType, generation: Any) -> tuple:
+def entry(function: FunctionType, lineage: FunctionLineage, code: types.CodeType, generation: Any) -> tuple[Any, ...]:
     """A ``versions`` entry: ``function`` running ``code`` (of ``generation``) with the attributes it has now."""
     return (version_ref(function, lineage), code, weakref.ref(generation) if generation is not None else None,
             shown(function))
 
 
-def show_operations(version: FunctionType, values: tuple, newest: Newest | None = None) -> tuple[list, list]:
+def show_operations(version: FunctionType, values: tuple[Any, ...],
+                    newest: Newest | None = None) -> tuple[list[Any], list[Any]]:
     """Plan ``version`` showing ``values`` (as ``shown`` returns them), with the undo.
 
     With ``newest``, the version forwards: it gets a copy of the attributes,
@@ -249,8 +250,8 @@ def body(version: FunctionType, code: types.CodeType) -> FunctionType:
     body.__doc__ = version.__doc__
     body.__module__ = version.__module__
     body.__annotations__ = version.__annotations__
-    if hasattr(version, "__type_params__"):
-        body.__type_params__ = version.__type_params__
+    if hasattr(version, "__type_params__"):  # 3.12+
+        body.__type_params__ = version.__type_params__  # type: ignore[attr-defined,unused-ignore]
     return body
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Callable
-from importlib._bootstrap import _call_with_frames_removed
+from importlib._bootstrap import _call_with_frames_removed  # type: ignore[attr-defined]  # private, no stub
 from typing import Any, TypeVar
 
 __all__ = ["RELOAD", "reload_machinery", "run_module_code"]
@@ -30,8 +30,8 @@ Function = TypeVar("Function", bound=Callable[..., Any])
 
 def reload_machinery(function: Function) -> Function:
     """Give ``function``'s code the file name ``RELOAD`` (see the module docstring)."""
-    code: types.CodeType = function.__code__  # type: ignore[attr-defined]
-    function.__code__ = code.replace(co_filename=RELOAD)  # type: ignore[attr-defined]
+    code: types.CodeType = function.__code__
+    function.__code__ = code.replace(co_filename=RELOAD)
     return function
 
 

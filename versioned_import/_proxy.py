@@ -184,8 +184,11 @@ def view_class(own: type) -> type:
     cls = _view_classes.get(own)
     if cls is not None:
         return cls
-    own_getattribute, own_setattr, own_delattr = own.__getattribute__, own.__setattr__, own.__delattr__
-    own_getattr = _own_attribute(own, "__getattr__")
+    # The module class's own hooks, called unbound with the proxy.
+    own_getattribute: Any = own.__getattribute__
+    own_setattr: Any = own.__setattr__
+    own_delattr: Any = own.__delattr__
+    own_getattr: Any = _own_attribute(own, "__getattr__")
 
     def __getattribute__(self: ModuleType, name: str) -> Any:
         namespace = _viewed_namespace(self)
@@ -210,13 +213,13 @@ def view_class(own: type) -> type:
                 attribute.__set__(self, value)
                 return
         if name == "__class__" or _viewed_namespace(self) is not None:
-            VersionedModule.__setattr__(self, name, value)
+            VersionedModule.__setattr__(self, name, value)  # type: ignore[arg-type]  # a VersionedModule subclass
         else:
             own_setattr(self, name, value)
 
     def __delattr__(self: ModuleType, name: str) -> None:
         if _viewed_namespace(self) is not None:
-            VersionedModule.__delattr__(self, name)
+            VersionedModule.__delattr__(self, name)  # type: ignore[arg-type]  # a VersionedModule subclass
         else:
             own_delattr(self, name)
 
@@ -251,7 +254,7 @@ def namespace_of(proxy: ModuleType) -> dict[str, Any]:
     return published.get(id(proxy), _md_dict(proxy))
 
 
-def set_view_class(proxy: ModuleType, viewing: bool, own: type = ModuleType) -> tuple[Callable[..., Any], ...] | None:
+def set_view_class(proxy: ModuleType, viewing: bool, own: type = ModuleType) -> tuple[Any, ...] | None:
     """Return the operation that switches ``proxy`` into or out of view mode, or None if it is there.
 
     ``own`` is the class the module's code gave it (G16): outside view mode

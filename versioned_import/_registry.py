@@ -198,7 +198,7 @@ class State:
         """
         with self.lock:
             for record in records:
-                own = ModuleType
+                own: type = ModuleType
                 if record.current is not None:
                     own = record.current.module_class = own_class(record.proxy, record.current.module_class)
                 operation = set_view_class(record.proxy, self.needs_view(record), own)

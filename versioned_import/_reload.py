@@ -136,6 +136,7 @@ class FirstImport:
             state.remove_record(record)
             return
         module, namespace, source = record.proxy, generation.namespace, generation.source
+        assert source is not None  # a first import always has its source
         sink.scan(namespace, state)
         generation.imports = frozenset(sink.names)
         # Continuity bookkeeping for generation 1 waits for the first reload
@@ -160,7 +161,7 @@ _NOTHING_TO_RUN = compile("", "<versioned_import: routed to a reload>", "exec", 
 
 def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> CodeType:
     """Prepare generation 1 of ``module``; return the code importlib then executes in its dict."""
-    spec = module.__spec__
+    spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
     name = spec.name
     existing = state.records.get(name)
     if existing is not None and existing.proxy is module and existing.current is not None:

@@ -59,7 +59,8 @@ def _pointer(value: object) -> int | None:
 
 def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType, generator_kind: bool,
                           call_version: int = 0
-                          ) -> tuple[list[tuple], list[tuple], Callable[[set[int] | None], None], types.CodeType]:
+                          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[set[int] | None], None],
+                                     types.CodeType]:
     """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
 
     ``do`` and ``undo`` are ``(c_callable, *args)`` lists for one atomic
@@ -76,14 +77,14 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
     # calls to it (a copy made in Python has no version there).
     code = body.__code__.replace() if generator_kind else body.__code__
     before = {name: getattr(version, name) for name in _ATTRIBUTES}
-    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
+    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__  # type: ignore[attr-defined]  # not in the stubs
     old_code, old_dict = version.__code__, version.__dict__
-    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__
+    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__  # type: ignore[attr-defined]  # not in the stubs
     slots = [(_slot(version, _GLOBALS), old_globals, new_globals),
              (_slot(version, _BUILTINS), old_builtins, new_builtins),
              (_slot(version, _CLOSURE), old_closure, new_closure)]
-    do: list[tuple] = [(setattr, slot, "value", _pointer(new)) for slot, _, new in slots]
-    undo: list[tuple] = [(setattr, slot, "value", _pointer(old)) for slot, old, _ in slots]
+    do: list[tuple[Any, ...]] = [(setattr, slot, "value", _pointer(new)) for slot, _, new in slots]
+    undo: list[tuple[Any, ...]] = [(setattr, slot, "value", _pointer(old)) for slot, old, _ in slots]
     # The closure must have as many cells as the code has free variables when
     # __code__ is assigned, so the closure is written first and restored last.
     do.append((setattr, version, "__code__", code))
@@ -145,7 +146,8 @@ def running_codes() -> set[int]:
     referenced by the caller: an id cannot be reused in between.
     """
     found: set[int] = set()
-    for frame in sys._current_frames().values():
+    for top in sys._current_frames().values():
+        frame: types.FrameType | None = top
         while frame is not None:
             found.add(id(frame.f_code))
             frame = frame.f_back
@@ -187,7 +189,7 @@ def _check_transplant() -> bool:
     def make(value: int) -> FunctionType:
         def scratch() -> int:
             return value
-        return scratch
+        return scratch  # type: ignore[return-value]  # a def is a FunctionType
 
     try:
         first, second = make(1), make(2)
@@ -195,12 +197,12 @@ def _check_transplant() -> bool:
         second = FunctionType(second.__code__, second_globals, "scratch", None, second.__closure__)
         for function in (first, second):
             if (_slot(function, _GLOBALS).value, _slot(function, _BUILTINS).value, _slot(function, _CLOSURE).value) \
-                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):
+                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):  # type: ignore[attr-defined]  # not in the stubs
                 return False
         do, _, finish, _ = transplant_operations(first, second, first.__code__, False)
         for operation in do:
             operation[0](*operation[1:])
-        finish()
+        finish(None)
         return (first() == 2 and first.__globals__ is second_globals and first.__closure__ is second.__closure__
                 and _check_version_offset())
     except Exception:  # any surprise means: do not touch C structures, keep forwarding
