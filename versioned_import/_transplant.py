@@ -146,8 +146,11 @@ def running_codes() -> set[int]:
     referenced by the caller: an id cannot be reused in between.
     """
     found: set[int] = set()
-    for top in sys._current_frames().values():
-        frame: types.FrameType | None = top
+    # No local may keep a frame object when this returns: this frame's own
+    # object is among them, and would keep itself (and its callers) alive.
+    frames: list[types.FrameType | None] = list(sys._current_frames().values())
+    while frames:
+        frame = frames.pop()
         while frame is not None:
             found.add(id(frame.f_code))
             frame = frame.f_back
