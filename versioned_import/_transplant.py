@@ -77,9 +77,9 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
     # calls to it (a copy made in Python has no version there).
     code = body.__code__.replace() if generator_kind else body.__code__
     before = {name: getattr(version, name) for name in _ATTRIBUTES}
-    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__  # type: ignore[attr-defined]  # not in the stubs
+    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
     old_code, old_dict = version.__code__, version.__dict__
-    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__  # type: ignore[attr-defined]  # not in the stubs
+    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__
     slots = [(_slot(version, _GLOBALS), old_globals, new_globals),
              (_slot(version, _BUILTINS), old_builtins, new_builtins),
              (_slot(version, _CLOSURE), old_closure, new_closure)]
@@ -200,7 +200,7 @@ def _check_transplant() -> bool:
         second = FunctionType(second.__code__, second_globals, "scratch", None, second.__closure__)
         for function in (first, second):
             if (_slot(function, _GLOBALS).value, _slot(function, _BUILTINS).value, _slot(function, _CLOSURE).value) \
-                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):  # type: ignore[attr-defined]  # not in the stubs
+                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):
                 return False
         do, _, finish, _ = transplant_operations(first, second, first.__code__, False)
         for operation in do:
