@@ -135,7 +135,8 @@ def run(settings: Settings) -> list[Row]:
                               statement(samples, "call plain function"), statement(samples, "call held"), "ns",
                               3.0, note="a function taken before a reload is the newest definition itself "
                                         "(transplanted in place)" if _transplant.TRANSPLANT else
-                              "portable mode: old function objects forward to the newest body"))
+                              "old function objects forward to the newest body (portable mode, or "
+                              "VERSIONED_IMPORT_TRANSPLANT unset)"))
 
         # -- 3b: a reload published while this thread is pinned --------------
         rows.append(_pinned_after_publish(settings, plain, proxy))
