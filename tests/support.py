@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import linecache
 import logging
@@ -14,6 +15,8 @@ import textwrap
 import threading
 import time
 import unittest
+from collections.abc import Iterator
+from typing import Any
 
 import versioned_import as vi
 from versioned_import import _registry
@@ -164,6 +167,31 @@ class Sandbox(unittest.TestCase):
             if time.monotonic() > deadline:
                 self.fail(f"timed out after {WAIT:.0f} s waiting for {what} {detail()}".rstrip())
             pause.wait(0.005)
+
+
+@contextlib.contextmanager
+def publish_fails_last() -> Iterator[None]:
+    """Fault injection into our own plan: every publish meanwhile fails at its last continuity operation.
+
+    The operation runs after classes, forwarders, holders and namespaces were
+    touched in the same pass, so a test sees whether everything is undone.
+    """
+    import operator
+
+    import versioned_import._continuity as continuity
+
+    original = continuity.plan
+
+    def failing_plan(*args: Any, **kwargs: Any) -> Any:
+        plan = original(*args, **kwargs)
+        plan.add((operator.truediv, 1, 0), (operator.truediv, 1, 1))
+        return plan
+
+    continuity.plan = failing_plan
+    try:
+        yield
+    finally:
+        continuity.plan = original
 
 
 class raises:

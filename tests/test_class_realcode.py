@@ -14,7 +14,7 @@ import sys
 import typing
 
 import versioned_import as vi
-from tests.support import Sandbox
+from tests.support import Sandbox, publish_fails_last
 
 
 class RealCode(Sandbox):
@@ -485,9 +485,6 @@ class PublishFailure(RealCode):
     def test_a_publish_failing_half_way_leaves_every_holder_as_it_was(self):
         """Fault injection into our own plan: the last operation fails after every holder was rewritten."""
         import gc
-        import operator
-
-        import versioned_import._continuity as continuity
 
         self.load("rc_fault_reg", "import collections, weakref\nLIST = []\nORDERED = collections.OrderedDict()\n"
                                   "QUEUE = collections.deque()\nWEAK = weakref.WeakSet()\nBY_KIND = {}\n")
@@ -505,21 +502,12 @@ class PublishFailure(RealCode):
 
         before = contents()
         self.write("rc_fault_defs.py", source.format(v=2))
-        original = continuity.plan
-
-        def failing_plan(*args, **kwargs):
-            plan = original(*args, **kwargs)
-            plan.add((operator.truediv, 1, 0), (operator.truediv, 1, 1))
-            return plan
-
-        continuity.plan = failing_plan
         refused = False
-        try:
-            vi.reload("rc_fault_defs")
-        except vi.ReloadError:
-            refused = True  # the traceback (holding the refused generation) is not kept
-        finally:
-            continuity.plan = original
+        with publish_fails_last():
+            try:
+                vi.reload("rc_fault_defs")
+            except vi.ReloadError:
+                refused = True  # the traceback (holding the refused generation) is not kept
         self.assertTrue(refused)
         after = contents()
         Kind = registry.LIST[0]

@@ -30,7 +30,6 @@ What propagates, by design:
 from __future__ import annotations
 
 import importlib
-import operator
 import os
 import stat
 import sys
@@ -40,7 +39,7 @@ import types
 import unittest
 
 import versioned_import as vi
-from tests.support import Sandbox
+from tests.support import Sandbox, publish_fails_last
 from versioned_import import _proxy, _registry
 
 WAIT = 10.0  # the most a test waits for a thread or the watcher (a bound, never a timing)
@@ -762,26 +761,13 @@ class PublishFailureTest(Sandbox):
     def test_a_publish_failing_halfway_through_is_a_clean_refusal(self):
         # Fault injection into our own plan (not the import system): the last
         # continuity operation fails after classes, forwarders and namespaces were touched.
-        import versioned_import._continuity as continuity
-
         self.install()
         self.write("ft_pub.py", "X = 1\nclass C:\n    def who(self):\n        return 'C1'\ndef f():\n    return 'f1'\n")
         module = importlib.import_module("ft_pub")
         held_f, instance, cls = module.f, module.C(), module.C
         self.write("ft_pub.py", "X = 2\nclass C:\n    def who(self):\n        return 'C2'\ndef f():\n    return 'f2'\n")
-        original = continuity.plan
-
-        def failing_plan(*args, **kwargs):
-            plan = original(*args, **kwargs)
-            plan.add((operator.truediv, 1, 0), (operator.truediv, 1, 1))
-            return plan
-
-        continuity.plan = failing_plan
-        try:
-            with self.assertRaises(vi.ReloadError) as caught:
-                vi.reload("ft_pub")
-        finally:
-            continuity.plan = original
+        with publish_fails_last(), self.assertRaises(vi.ReloadError) as caught:
+            vi.reload("ft_pub")
         self.assertIsInstance(caught.exception.__cause__, ZeroDivisionError)
         self.assertEqual((vi.generation("ft_pub"), module.X, held_f(), instance.who()), (1, 1, "f1", "C1"))
         self.assertIs(module.C, cls)

@@ -742,11 +742,6 @@ def _settled_later(lineages: Lineages, lineage: FunctionLineage, kept: list[Any]
     lineages.unsettled.add(lineage)
 
 
-def _assign(target: Any, **values: Any) -> None:
-    for name, value in values.items():
-        setattr(target, name, value)
-
-
 def _restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, dropped: Definitions,
                                  republished: Definitions) -> None:
     """A rollback undoes what the dropped generation did to definitions the republished one lacks."""

@@ -95,8 +95,12 @@ def _restore_set(target: set[Any], contents: set[Any]) -> None:
 
 
 def real_dict(cls: type) -> Any:
-    referents = gc.get_referents(cls.__dict__)
+    """Return the dict behind ``cls.__dict__``'s mapping proxy (read through ``type``: a metaclass may shadow it)."""
+    referents = gc.get_referents(_TYPE_DICT(cls))
     return referents[0] if referents else None
+
+
+_TYPE_DICT = type.__dict__["__dict__"].__get__
 
 
 def apply_atomically(do: list[tuple[Any, ...]], undo: list[tuple[Any, ...]]) -> None:

@@ -29,6 +29,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from ._operations import real_dict
+
 __all__ = ["ReferrerScope", "cache_dicts"]
 
 _TYPE_BASES = type.__dict__["__bases__"].__get__
@@ -141,23 +143,15 @@ class ReferrerScope:
         """Return the class whose own dict ``candidate`` is, or None (searched like holders)."""
         if self.widened or not self._active:
             for owner in _whole_heap([candidate]):
-                if issubclass(type(owner), type) and _real_dict(owner) is candidate:
+                if issubclass(type(owner), type) and real_dict(owner) is candidate:
                     cls: type = owner
                     return cls
             return None
         if self._class_dicts is None:
             if self._young is None:
                 self._young = gc.get_objects(0)
-            self._class_dicts = {id(_real_dict(cls)): cls for cls in self._young if issubclass(type(cls), type)}
+            self._class_dicts = {id(real_dict(cls)): cls for cls in self._young if issubclass(type(cls), type)}
         return self._class_dicts.get(id(candidate))
-
-
-def _real_dict(cls: type) -> Any:
-    referents = gc.get_referents(_TYPE_DICT(cls))
-    return referents[0] if referents else None
-
-
-_TYPE_DICT = type.__dict__["__dict__"].__get__
 
 
 def _abc_sets(targets: Sequence[Any]) -> list[Any]:
