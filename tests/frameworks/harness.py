@@ -8,7 +8,6 @@ shown only when a test fails. Every wait is bounded; none is a timing.
 
 from __future__ import annotations
 
-import http.client
 import importlib.util
 import os
 import shutil
@@ -21,6 +20,8 @@ import threading
 import time
 import unittest
 from collections.abc import Callable, Sequence
+
+from tests.servers import get
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WAIT = 60.0  # the most any step waits for the server (a bound against hangs, never a timing)
@@ -48,15 +49,10 @@ def free_port() -> int:
 def request(port: int, path: str = "/", method: str = "GET", body: bytes | None = None,
             headers: dict[str, str] | None = None) -> tuple[int, str]:
     """One request to 127.0.0.1:port: (status, body); (0, error) if the server did not answer."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
     try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
+        return get(port, path, method, body, headers)
     except OSError as exc:
         return 0, f"{type(exc).__name__}: {exc}"
-    finally:
-        connection.close()
 
 
 class Server:
