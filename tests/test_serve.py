@@ -408,6 +408,31 @@ class FrameworkCachesTest(Sandbox):
         self.assertEqual(django.CALLS, ["engine built", "urls", "engine built"])
 
 
+    @unittest.skipIf("django" in sys.modules, "the real Django is loaded in this process")
+    def test_a_reader_of_older_code_leaves_no_cache_behind(self):
+        # A request pinned before a publish may rebuild the dropped URL cache from the old urlpatterns
+        # (Django resolves after the middleware): the caches go again when it ends, and only then.
+        self.write("django/__init__.py", "CALLS = []\n")
+        self.write("django/urls.py", "import django\n\ndef clear_url_caches():\n    django.CALLS.append('urls')\n")
+        import django
+        import django.urls  # noqa: F401
+
+        self.write("fc_urls.py", "VALUE = 1\n")
+        self.install()
+        import fc_urls  # noqa: F401
+
+        with vi.pinned():
+            pass
+        self.assertEqual(django.CALLS, [])  # a reader of the current code changes nothing
+        with vi.pinned():
+            vi.reload("fc_urls")
+            self.assertEqual(django.CALLS, ["urls"])
+        self.assertEqual(django.CALLS, ["urls", "urls"])
+        with vi.pinned():
+            pass
+        self.assertEqual(django.CALLS, ["urls", "urls"])
+
+
 class ShapesFrameworksHoldTest(Sandbox):
     """References shaped as frameworks keep them, found when a reload rewrites references to a class."""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._reload import ReloadReport
 
-__all__ = ["refresh", "serving", "REFRESHERS"]
+__all__ = ["refresh", "stale_reader_done", "serving", "REFRESHERS"]
 
 # Application objects the WSGI/ASGI adapters have served: their own caches are
 # dropped too (an app object that outlives a publish may have cached old routes).
@@ -80,6 +80,28 @@ def refresh(report: ReloadReport) -> None:
     """After a publish or rollback, drop the caches of every framework already imported."""
     if report.error is not None or not report.reloaded:
         return
+    _refresh_all()
+
+
+def stale_reader_done() -> None:
+    """A reader pinned to an older world finished: drop again what it may have cached from old code.
+
+    A request that started before a publish runs the old code to its end,
+    and may ask a framework for a cache that the publish just dropped (Django
+    resolves the URL after the middleware ran): the framework rebuilds it
+    from the old code the request sees, and would keep it for every later
+    request. Dropping the caches once more when such a request ends bounds
+    that to the requests in flight at the publish.
+    """
+    try:
+        _refresh_all()
+    except RuntimeError:
+        import logging
+
+        logging.getLogger("versioned_import").exception("after a request that started before a publish")
+
+
+def _refresh_all() -> None:
     failed = []
     for module, refresher in REFRESHERS.items():
         if module in sys.modules:

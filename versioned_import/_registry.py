@@ -20,6 +20,7 @@ from importlib.machinery import ModuleSpec
 from types import CodeType, ModuleType
 from typing import Any
 
+from . import _frameworks
 from ._graph import DependencyGraph
 from ._proxy import World, own_class, set_view_class
 from ._source import Source
@@ -178,10 +179,14 @@ class State:
     def exit_pin(self, world: World) -> None:
         with self.lock:
             world.pins -= 1
+            stale = world is not self.world
             if world.pins == 0 and world in self.pinned_stale:
                 self.pinned_stale.discard(world)
                 self.refresh_views(list(self.records.values()) + self.detached)
                 self.detached = [r for r in self.detached if self.needs_view(r)]
+        if stale:
+            # A reader of older code may have refilled a framework cache after the publish dropped it.
+            _frameworks.stale_reader_done()
 
     def needs_view(self, record: ModuleRecord, current: Generation | None = None) -> bool:
         """Whether some reader must see ``record`` through a view other than ``current`` (default: its published one)."""

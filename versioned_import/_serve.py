@@ -163,6 +163,10 @@ class _WSGIAdapter(_Adapter):
         if isinstance(body, (list, tuple)):
             _release_pin(world)  # nothing of the app runs any more
             return body
+        if world is not state.world:
+            # A publish landed during the call: a streamed body may keep the pin
+            # for long, so caches the app refilled from old code go now.
+            _frameworks.stale_reader_done()
         return _PinnedBody(body, world)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import unittest
 
-from .harness import PYTHON, free_port, require
+from .harness import PYTHON, WAIT, free_port, require
 from .scenario import EditScenario
 
 MANAGE = """\
@@ -34,7 +36,7 @@ SECRET_KEY = "only for the test"
 DEBUG = True
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = ["polls"]
-MIDDLEWARE = []
+MIDDLEWARE = ["mysite.gate.Gate"]
 ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.serve.application"
 DATABASES = {}
@@ -55,6 +57,26 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 application = get_wsgi_application()
+"""
+
+GATE = """\
+import os
+import time
+
+
+# Holds a request that names a file in X-Hold until that file's .go exists (before URL resolution).
+class Gate:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        hold = request.headers.get("X-Hold")
+        if hold:
+            open(hold + ".held", "w").close()
+            deadline = time.monotonic() + 60
+            while not os.path.exists(hold + ".go") and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return self.get_response(request)
 """
 
 VIEWS = """\
@@ -119,6 +141,7 @@ class DjangoRunserverTest(EditScenario):
         self.write("mysite/settings.py", SETTINGS)
         self.write("mysite/serve.py", SERVE)
         self.write("mysite/wsgi.py", WSGI)
+        self.write("mysite/gate.py", GATE)
         self.write("polls/__init__.py", "")
         self.write("polls/templatetags/__init__.py", "")
         self.write("polls/templatetags/shoptags.py", TAGS.format(added=""))
@@ -136,6 +159,24 @@ class DjangoRunserverTest(EditScenario):
 
     def test_runserver_serves_every_edit_and_added_url(self):
         self.run_edits()
+
+    def test_a_request_that_started_before_the_publish_leaves_no_old_urls_cached(self):
+        # A request pinned to the old code resolves its URL after the publish dropped the resolver: it
+        # builds a new resolver from the old urlpatterns. That cache must not outlive the request.
+        self.assertEqual(self.get("/new")[0], 404)
+        hold = os.path.join(self.root, "hold")
+        answer: list[tuple[int, str]] = []
+        held = threading.Thread(target=lambda: answer.append(self.get("/new", headers={"X-Hold": hold})))
+        held.start()
+        self.addCleanup(held.join, WAIT)
+        self.wait_for("the request to be held", lambda: os.path.exists(hold + ".held"))
+        mark = len(self.server.lines)
+        self.write_app(new_route=True)
+        self.wait_for_line("reloaded mysite.urls", after=mark)
+        open(hold + ".go", "w").close()
+        held.join(WAIT)
+        self.assertEqual(answer, [(404, answer[0][1])], "the held request runs the code it started with")
+        self.wait_for("the added route", lambda: self.get("/new") == (200, "a new route"))
 
     def test_a_tag_added_to_a_template_tag_library_reaches_the_templates(self):
         # The template engine keeps the tag libraries it loaded: without a refresh, the new tag stays unknown.
