@@ -415,7 +415,7 @@ class FrameworkCachesTest(Sandbox):
         self.write("django/__init__.py", "CALLS = []\n")
         self.write("django/urls.py", "import django\n\ndef clear_url_caches():\n    django.CALLS.append('urls')\n")
         import django
-        import django.urls  # noqa: F401
+        import django.urls
 
         self.write("fc_urls.py", "VALUE = 1\n")
         self.install()
