@@ -10,9 +10,11 @@ imports.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import inspect
 import sys
+import textwrap
 import traceback
 import unittest
 
@@ -1169,6 +1171,79 @@ class FramesTest(FunctionContinuity):
         self.assertIs(h.f, m.f)
         if TRANSPLANT:  # once the pin ended it is the definition itself, not a forwarder (*args, **kwargs)
             self.assertEqual(h.f.__code__.co_varnames, ())
+
+
+class FramesOutliveTheirCodeTest(FunctionContinuity):
+    """A frame borrows its function's globals: frames kept past any number of reloads still read their own.
+
+    In CPython a frame does not own its globals; a function that takes the
+    newest definition in place must keep the namespace it leaves for as long
+    as a frame of the code it ran may exist. Each check reads the frame's
+    globals after the old generations are gone and their memory is reused.
+    """
+
+    SOURCE = """
+        X = {n}
+        def fail():
+            raise ValueError(X)
+        def count():
+            yield X
+            yield X
+    """
+
+    def reload_away(self, times: int = 4) -> None:
+        for n in range(2, 2 + times):
+            self.update(textwrap.dedent(self.SOURCE).format(n=n) + "\n" * n)
+        gc.collect()
+        self.churn = [{"key": i} for i in range(50_000)]  # reuse what was freed
+
+    def test_a_traceback_keeps_the_globals_its_frame_ran_with(self):
+        _m, h = self.given(textwrap.dedent(self.SOURCE).format(n=1), "from cf_m import fail\n")
+        try:
+            h.fail()
+        except ValueError as exc:  # not assertRaises: it drops the traceback
+            frame = exc.__traceback__.tb_next.tb_frame
+        self.assertEqual(frame.f_code.co_name, "fail")
+        self.reload_away()
+        self.assertEqual((frame.f_globals["__name__"], frame.f_globals["X"]), ("cf_m", 1))
+        with self.assertRaises(ValueError) as again:
+            h.fail()
+        self.assertEqual(again.exception.args, (5,))  # the held function runs the newest code
+
+    def test_a_suspended_generator_finishes_with_its_own_globals(self):
+        _m, h = self.given(textwrap.dedent(self.SOURCE).format(n=1), "from cf_m import count\n")
+        counter = h.count()
+        self.assertEqual(next(counter), 1)
+        self.reload_away()
+        self.assertEqual(next(counter), 1)
+        self.assertEqual(list(h.count()), [5, 5])
+
+    def test_a_thread_still_inside_reads_its_own_globals_when_it_wakes(self):
+        import threading
+
+        source = """
+            import threading
+            GO = threading.Event()
+            INSIDE = threading.Event()
+            X = {n}
+            def wait_then_read():
+                INSIDE.set()
+                GO.wait(60)
+                return X
+            def __reload__(old):
+                global GO, INSIDE
+                GO, INSIDE = old.GO, old.INSIDE
+        """
+        m, h = self.given(textwrap.dedent(source).format(n=1), "from cf_m import wait_then_read\n")
+        results = []
+        worker = threading.Thread(target=lambda: results.append(h.wait_then_read()))
+        worker.start()
+        self.assertTrue(m.INSIDE.wait(60))
+        self.SOURCE = source
+        self.reload_away()
+        m.GO.set()
+        worker.join(60)
+        self.assertEqual(results, [1])
 
 
 class RunningCodeTest(FunctionContinuity):

@@ -55,7 +55,7 @@ from ._operations import Plan, apply_atomically, mapped, nothing, real_dict
 from ._references import Holders, discover, internal_tuples, mapper, rewrite
 from ._referrers import ReferrerScope
 from ._report import Replaced
-from ._transplant import TRANSPLANT, call_version, running_codes, transplant_operations
+from ._transplant import TRANSPLANT, call_version, transplant_operations
 
 __all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
 
@@ -170,7 +170,6 @@ class Lineages:
             if body is None:
                 continue
             generation = lineage.head[1]
-            generator_kind = kind(body.__code__) != 0
             definitions = generation.continuity if generation is not None else None
             made_version = definitions.versions.get(lineage.key, 0) if definitions is not None else 0
             if definitions is not None and definitions.bodies.get(lineage.key) is not body:
@@ -179,8 +178,7 @@ class Lineages:
                 version = reference()
                 if version is None or version.__code__ is code:
                     continue  # gone, or running a definition of its own
-                steps, back, finish, new_code = transplant_operations(version, body, code, generator_kind,
-                                                                      made_version)
+                steps, back, finish, new_code = transplant_operations(version, body, code, made_version)
                 do.extend(steps)
                 undo.extend(back)
                 finishers.append(finish)
@@ -190,9 +188,8 @@ class Lineages:
             if do:
                 apply_atomically(do, undo)
         finally:
-            running = running_codes() if finishers else None
             for finish in finishers:
-                finish(running)
+                finish()
         for lineage, index, reference, new_code, own in updates:
             version = reference()
             if version is not None:

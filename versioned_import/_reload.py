@@ -35,6 +35,7 @@ from ._referrers import ReferrerScope
 from ._registry import Generation, ModuleRecord, Scope, State
 from ._report import ReloadReport, Replaced
 from ._source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
+from ._transplant import TRANSPLANT, fresh_code_objects
 
 __all__ = ["ReloadReport", "Replaced", "StagedReload", "FirstImport", "prepare_first", "reload", "stage",
            "reload_changed", "changed", "rollback", "unload", "resolve_records", "apply_atomically"]
@@ -281,7 +282,11 @@ class _Transaction:
             try:
                 if current is not None and current.source is not None and current.code is not None \
                         and current.source.digest == source.digest:
-                    code = current.code  # unchanged dependent: same bytes, same code object
+                    # Unchanged dependent: same bytes, no compile. Where held functions take the
+                    # newest code in place, each generation has code objects of its own, so that an
+                    # old generation's code, and with it its namespace, dies with its frames
+                    # (see _transplant).
+                    code = fresh_code_objects(current.code) if TRANSPLANT else current.code
                 else:
                     code = compile_source(source, record.spec.cached)
             except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)

@@ -14,13 +14,15 @@ proxy's namespace pointer is (``_proxy.FAST_SWAP``); the layout is checked on
 a scratch function at start-up and without it (``TRANSPLANT`` false) old
 functions keep forwarding (``_forwarders``).
 
-A frame running the function borrows its globals (and builtins) from it
-without a reference of its own. The namespace a transplant displaces is
-therefore kept alive for as long as a frame may still run the code it was
-paired with: released at once when no thread runs that code, else tied to the
-code object's life (``weakref.finalize``). A generator's suspended frames are
-on no thread's stack, so they are always assumed; such a function gets its
-own copy of the code, so that tie never outlives the frames that need it.
+A frame of the function borrows its globals and builtins from it without
+a reference of its own, and keeps borrowing them after it returns: a frame
+object in a traceback, a suspended generator, a frame some thread is still
+running. The namespace a transplant displaces is therefore kept alive for
+exactly as long as the code it was paired with (``weakref.finalize`` on that
+code object), since every such frame holds its code. Each transplant gives
+the function a private copy of the newest code, so that tie never outlives
+the frames that need it: once the function moves on, only its old frames
+hold the old copy.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 
 from ._proxy import FAST_SWAP, _decref, _incref
 
-__all__ = ["TRANSPLANT", "transplant_operations", "running_codes", "call_version"]
+__all__ = ["TRANSPLANT", "transplant_operations", "call_version", "fresh_code_objects"]
 
 FunctionType = types.FunctionType
 
@@ -58,25 +60,22 @@ def _pointer(value: object) -> int | None:
     return None if value is None else id(value)
 
 
-def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType, generator_kind: bool,
+def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType,
                           call_version: int = 0
-                          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[set[int] | None], None],
+                          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[], None],
                                      types.CodeType]:
     """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
 
     ``do`` and ``undo`` are ``(c_callable, *args)`` lists for one atomic
-    pass; ``finish(running)`` settles reference counts afterwards (whether
-    the pass was applied or undone; ``running`` is ``running_codes()`` taken
-    after it, or None to take it) and keeps the displaced namespace alive while a
+    pass; ``finish()`` settles reference counts afterwards (whether the pass
+    was applied or undone) and keeps the displaced namespace alive while a
     frame may borrow it: a frame of ``own_code`` (what ``version`` ran on its
-    own) or of the code it has now (a forwarder). ``generator_kind``:
-    suspended frames cannot be seen on any thread's stack, so they are assumed.
-    ``call_version``: see ``call_version``.
+    own) or of the code it has now (a forwarder). ``call_version``: see
+    ``call_version``.
     """
-    # A generator's code gets a copy of its own (see the module docstring);
-    # a plain function shares the body's code, so that 3.13 can specialise
-    # calls to it (a copy made in Python has no version there).
-    code = body.__code__.replace() if generator_kind else body.__code__
+    # A private copy (see the module docstring); 3.13 is given the body's
+    # call version for it, since a copy made in Python has none there.
+    code = body.__code__.replace()
     before = {name: getattr(version, name) for name in _ATTRIBUTES}
     old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
     old_code, old_dict = version.__code__, version.__dict__
@@ -98,7 +97,7 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             value = dict(value)
         do.append((setattr, version, name, value))
         undo.append((setattr, version, name, before[name]))
-    if _VERSION is not None and call_version and not generator_kind:
+    if _VERSION is not None and call_version:
         # Last: assigning __code__ or __defaults__ above reset it to "never specialise".
         version_slot = ctypes.c_uint32.from_address(id(version) + _VERSION)
         do.append((setattr, version_slot, "value", call_version))
@@ -110,7 +109,7 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             _incref(new)
     settled: list[bool] = []
 
-    def finish(running: set[int] | None = None) -> None:
+    def finish() -> None:
         if settled:
             return
         settled.append(True)
@@ -119,43 +118,28 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             dropped = old if applied else new
             if dropped is not None:
                 if applied and dropped is not old_closure:
-                    if running is None:
-                        running = running_codes()
-                    _keep_while_running(dropped, (old_code, own_code), generator_kind, running)
+                    # A frame copies its closure's cells, but borrows globals and builtins.
+                    _keep_while_frames_may_borrow(dropped, (old_code, own_code))
                 _decref(dropped)
 
     return do, undo, finish, code
 
 
-def _keep_while_running(namespace: Any, codes: tuple[types.CodeType, ...], generator_kind: bool,
-                        running: set[int]) -> None:
-    """Keep ``namespace`` alive while a frame may run one of ``codes`` with it as its borrowed globals."""
+def _keep_while_frames_may_borrow(namespace: Any, codes: tuple[types.CodeType, ...]) -> None:
+    """Keep ``namespace`` alive while a frame of one of ``codes`` may exist (each frame holds its code)."""
     distinct = {id(code): code for code in codes}  # code objects compare by content: keyed by identity
-    for key, code in distinct.items():
-        if generator_kind or key in running:
-            weakref.finalize(code, _release, namespace)
+    for code in distinct.values():
+        weakref.finalize(code, _release, namespace)
+
+
+def fresh_code_objects(code: types.CodeType) -> types.CodeType:
+    """Return a copy of ``code`` whose nested code objects (its functions' code) are copies too."""
+    consts = tuple(fresh_code_objects(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_consts=consts)
 
 
 def _release(_: Any) -> None:
     pass  # the finaliser's reference to its argument was the point
-
-
-def running_codes() -> set[int]:
-    """Return the ids of the code objects some thread is executing right now (at any depth of its stack).
-
-    Taken after the transplant pass, while the codes it displaced are still
-    referenced by the caller: an id cannot be reused in between.
-    """
-    found: set[int] = set()
-    # No local may keep a frame object when this returns: this frame's own
-    # object is among them, and would keep itself (and its callers) alive.
-    frames: list[types.FrameType | None] = list(sys._current_frames().values())
-    while frames:
-        frame = frames.pop()
-        while frame is not None:
-            found.add(id(frame.f_code))
-            frame = frame.f_back
-    return found
 
 
 # 3.13 specialises a call only for a function whose version is set, which
@@ -203,10 +187,10 @@ def _check_transplant() -> bool:
             if (_slot(function, _GLOBALS).value, _slot(function, _BUILTINS).value, _slot(function, _CLOSURE).value) \
                     != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):
                 return False
-        do, _, finish, _ = transplant_operations(first, second, first.__code__, False)
+        do, _, finish, _ = transplant_operations(first, second, first.__code__)
         for operation in do:
             operation[0](*operation[1:])
-        finish(None)
+        finish()
         return (first() == 2 and first.__globals__ is second_globals and first.__closure__ is second.__closure__
                 and _check_version_offset())
     except Exception:  # any surprise means: do not touch C structures, keep forwarding
