@@ -376,6 +376,37 @@ PACKAGE = {
 TOTAL = sum(range(20000))
 
 
+class SubmoduleVisibleWhenReadyTest(Sandbox):
+    """The moment a submodule stops initialising, its package already has it (G12).
+
+    importlib clears ``_initializing`` and only then sets the submodule on
+    its package; another thread that finds the module ready in between does
+    not wait, and ``import pkg.sub; pkg.sub`` raises "cannot access
+    submodule". A trace of the importing thread stops exactly there.
+    """
+
+    def test_the_package_attribute_is_set_before_the_import_ends(self):
+        self.write("sv_pkg/__init__.py", "")
+        self.write("sv_pkg/sub.py", "VALUE = 1\n")
+        self.install()
+        import sv_pkg
+
+        seen: list[bool] = []
+
+        def trace(frame, event, arg):
+            if event == "return" and frame.f_code.co_name == "_load_unlocked" \
+                    and getattr(frame.f_locals.get("spec"), "name", None) == "sv_pkg.sub":
+                seen.append("sub" in dir(sv_pkg))
+            return trace if event == "call" else None
+
+        sys.settrace(trace)
+        try:
+            importlib.import_module("sv_pkg.sub")
+        finally:
+            sys.settrace(None)
+        self.assertEqual(seen, [True])
+
+
 class ConcurrentFirstImportTest(StressSandbox):
     ROUNDS = 8 * SCALE
     THREADS = 16

@@ -91,12 +91,30 @@ class VersionedSpec(ModuleSpec):
 
     @_initializing.setter
     def _initializing(self, value: bool) -> None:
+        if not value and self.__dict__.get("_versioned_initializing"):
+            self._attach_to_parent()
         self.__dict__["_versioned_initializing"] = value
         if not value:
             # importlib ends every import here (in a finally): our first import ends with it.
             first = self.__dict__.pop("_versioned_first_import", None)
             if first is not None:
                 first.finish(self.name in sys.modules)
+
+
+    def _attach_to_parent(self) -> None:
+        # importlib clears _initializing and only then sets the submodule on
+        # its package: a thread that finds the module no longer initialising
+        # in between does not wait, and `import pkg.sub; pkg.sub` fails with
+        # "cannot access submodule". Setting it first closes that window; the
+        # value is the one importlib sets next.
+        parent, _, child = self.name.rpartition(".")
+        module = sys.modules.get(self.name)
+        package = sys.modules.get(parent) if parent else None
+        if module is not None and package is not None:
+            try:
+                setattr(package, child, module)
+            except AttributeError:
+                pass  # importlib's own setattr follows, and warns as it always does
 
 
 def never_versioned_dirs() -> tuple[str, ...]:
