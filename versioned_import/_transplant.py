@@ -197,9 +197,6 @@ def _check_transplant() -> bool:
         return False
 
 
-# Opt-in for now: under load on 3.11, a reader thread inside a transplanted
-# function was seen running with freed memory (a segfault in CI, and an
-# AttributeError from a frame object reused as a dict), so the displaced
-# namespace's lifetime is not yet proven. Without it, held functions forward
-# (one extra call) and keep their identity; see docs/how-it-works.md.
-TRANSPLANT: bool = os.environ.get("VERSIONED_IMPORT_TRANSPLANT") == "1" and _check_transplant()
+# On wherever the layout checks out; VERSIONED_IMPORT_TRANSPLANT=0 keeps held
+# functions forwarding (one extra call and frame, same identity).
+TRANSPLANT: bool = os.environ.get("VERSIONED_IMPORT_TRANSPLANT") != "0" and _check_transplant()

@@ -136,7 +136,7 @@ def run(settings: Settings) -> list[Row]:
                               3.0, note="a function taken before a reload is the newest definition itself "
                                         "(transplanted in place)" if _transplant.TRANSPLANT else
                               "old function objects forward to the newest body (portable mode, or "
-                              "VERSIONED_IMPORT_TRANSPLANT unset)"))
+                              "VERSIONED_IMPORT_TRANSPLANT=0)"))
 
         # -- 3b: a reload published while this thread is pinned --------------
         rows.append(_pinned_after_publish(settings, plain, proxy))
