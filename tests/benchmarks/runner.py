@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import os
 import platform
 import sys
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from versioned_import import _proxy
 
+    # The library's one line per reload would go to stderr (no logging is
+    # configured here), thousands of times and inside the timed reloads.
+    logging.getLogger("versioned_import").addHandler(logging.NullHandler())
     harness.use_wall_clock(options.wall)
     settings = Settings.make(options.quick)
     started = time.perf_counter()
