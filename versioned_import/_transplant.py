@@ -18,7 +18,7 @@ A frame of the function borrows its globals and builtins from it without
 a reference of its own, and keeps borrowing them after it returns: a frame
 object in a traceback, a suspended generator, a frame some thread is still
 running. The namespace a transplant displaces is therefore kept alive for
-exactly as long as the code it was paired with (``weakref.finalize`` on that
+exactly as long as the code it was paired with (a weak reference to that
 code object), since every such frame holds its code. Each transplant gives
 the function a private copy of the newest code, so that tie never outlives
 the frames that need it: once the function moves on, only its old frames
@@ -114,32 +114,39 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
             return
         settled.append(True)
         applied = version.__code__ is code
+        if applied:
+            # A frame copies its closure's cells, but borrows globals and builtins.
+            borrowed = tuple(old for _, old, new in slots[:2] if old is not new)
+            if borrowed:
+                _keep_while_frames_may_borrow(borrowed, (old_code, own_code))
         for _, old, new in slots:
             dropped = old if applied else new
             if dropped is not None:
-                if applied and dropped is not old_closure:
-                    # A frame copies its closure's cells, but borrows globals and builtins.
-                    _keep_while_frames_may_borrow(dropped, (old_code, own_code))
                 _decref(dropped)
 
     return do, undo, finish, code
 
 
-def _keep_while_frames_may_borrow(namespace: Any, codes: tuple[types.CodeType, ...]) -> None:
-    """Keep ``namespace`` alive while a frame of one of ``codes`` may exist (each frame holds its code)."""
+# id(weak reference to a code object) -> (that reference, what its frames may borrow).
+_borrowed: dict[int, tuple[weakref.ref[types.CodeType], tuple[Any, ...]]] = {}
+
+
+def _keep_while_frames_may_borrow(objects: tuple[Any, ...], codes: tuple[types.CodeType, ...]) -> None:
+    """Keep ``objects`` alive while a frame of one of ``codes`` may exist (each frame holds its code)."""
     distinct = {id(code): code for code in codes}  # code objects compare by content: keyed by identity
     for code in distinct.values():
-        weakref.finalize(code, _release, namespace)
+        reference = weakref.ref(code, _release)
+        _borrowed[id(reference)] = (reference, objects)
+
+
+def _release(reference: weakref.ref[types.CodeType]) -> None:
+    _borrowed.pop(id(reference), None)
 
 
 def fresh_code_objects(code: types.CodeType) -> types.CodeType:
     """Return a copy of ``code`` whose nested code objects (its functions' code) are copies too."""
     consts = tuple(fresh_code_objects(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
     return code.replace(co_consts=consts)
-
-
-def _release(_: Any) -> None:
-    pass  # the finaliser's reference to its argument was the point
 
 
 # 3.13 specialises a call only for a function whose version is set, which
