@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import unittest
 
-from .harness import PYTHON, free_port, require
+from .harness import PYTHON, WAIT, free_port, require
 from .scenario import EditScenario
 
 SERVE = """\
@@ -85,6 +88,70 @@ class GunicornTest(FlaskProject):
                    "serve:app", port=port)
         # A rollback asked of one worker reaches only that worker: not part of this scenario.
         self.run_edits(rollback=False)
+
+
+PRELOAD_CONF = """\
+import os
+
+import versioned_import as vi
+
+# Executed by the master before --preload imports the app (docs/processes.md).
+vi.install(roots=[os.path.dirname(os.path.abspath(__file__))], control=True)
+preload_app = True
+workers = 2
+"""
+
+PRELOAD_SERVE = """\
+import versioned_import as vi
+
+app = vi.wsgi_app("shop.web:app")
+"""
+
+
+@require("flask", "gunicorn")
+class GunicornPreloadTest(FlaskProject):
+    """gunicorn --preload: workers fork from a master holding the code; one command moves all of them."""
+
+    workers = 2
+
+    def environment(self) -> dict[str, str]:
+        environment = super().environment()
+        environment["VERSIONED_IMPORT_RUNTIME_DIR"] = os.path.join(self.root, "run")
+        return environment
+
+    def control(self, *arguments: str) -> tuple[int, dict]:
+        done = subprocess.run([PYTHON, "-m", "versioned_import", *arguments, "--pid", str(self.server.process.pid),
+                               "--json"], env=self.environment(), capture_output=True, text=True, timeout=WAIT)
+        try:
+            return done.returncode, json.loads(done.stdout)
+        except ValueError:
+            self.fail(f"no JSON from {arguments}: {done.stdout!r} {done.stderr!r}\n{self.server.output()}")
+
+    def test_one_command_reloads_the_master_and_every_worker(self):
+        self.write("gunicorn.conf.py", PRELOAD_CONF)
+        self.write("serve.py", PRELOAD_SERVE)
+        port = free_port()
+        self.start(PYTHON, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+                   "serve:app", port=port)
+        self.assertEqual(self.get("/"), (200, "home v1"))
+        self.wait_for("both workers' channels", lambda: len(self.control("status")[1].get("processes", [])) == 3)
+
+        self.write_views("home v2")
+        self.write_app(new_route=True)
+        status, result = self.control("reload")
+        self.assertEqual((status, result["outcome"]), (0, "published"), result)
+        self.assertEqual(len(result["processes"]), 3, result)  # the master and both workers
+        self.serve_new_code("the edit, in every worker", "/", (200, "home v2"))
+        self.serve_new_code("the added route, in every worker", "/new", (200, "a new route"))
+
+        # A syntax error is refused everywhere: every worker keeps serving the previous code.
+        self.write_views("home v3", broken=True)
+        status, result = self.control("reload")
+        self.assertEqual((status, result["outcome"]), (1, "refused"), result)
+        answers = {self.get("/") for _ in range(8 * self.workers)}
+        self.assertEqual(answers, {(200, "home v2")})
+        status, result = self.control("status")
+        self.assertTrue(result["consistent"], result)
 
 
 if __name__ == "__main__":
