@@ -376,6 +376,47 @@ PACKAGE = {
 TOTAL = sum(range(20000))
 
 
+class TuplesBuiltMeanwhileTest(StressSandbox):
+    """A reload never holds what other threads are still building.
+
+    ``tuple(generator)`` builds its result in place and resizes it, which
+    CPython allows only while it holds the only reference; a reload that
+    listed every young object (``gc.get_objects``) while Python code ran held
+    a second one, and the other thread failed with "bad argument to internal
+    function".
+    """
+
+    def test_threads_building_tuples_from_generators_while_reloads_run(self):
+        source = "class A:\n    pass\nclass B(A):\n    pass\ndef f():\n    return {n}\n"
+        self.write("st_tuples.py", source.format(n=0))
+        import st_tuples  # noqa: F401
+
+        problems: list[str] = []
+
+        def slow(count):
+            for item in range(count):
+                time.sleep(0)  # another thread (the reload) runs in the middle of the tuple
+                yield item
+
+        def builder(barrier, stop):
+            barrier.wait()
+            while not stop.is_set():
+                try:
+                    if len(tuple(slow(50))) != 50:
+                        problems.append("short tuple")
+                except Exception as exc:  # SystemError: bad argument to internal function
+                    problems.append(repr(exc))
+                    return
+
+        def reloads(stop):
+            for n in range(1, 60 * SCALE):
+                self.write("st_tuples.py", source.format(n=n))
+                vi.reload("st_tuples")
+
+        self.run_threads([builder, builder, builder], main=reloads)
+        self.assertEqual(problems, [])
+
+
 class SubmoduleVisibleWhenReadyTest(Sandbox):
     """The moment a submodule stops initialising, its package already has it (G12).
 

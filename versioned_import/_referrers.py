@@ -4,20 +4,28 @@
 the holders of a new class costs time proportional to the whole heap. But an
 object created during a reload can only be held by objects created during it,
 or by older containers that the new code mutated (a registry in a module that
-was not re-executed). A reload's ``ReferrerScope`` therefore pauses automatic
-collections while it runs: every object the collector starts tracking in the
-meantime — each one created, and each old container that became tracked
-because a new object was put in it — stays in the youngest generation, and a
-search looks only there (``gc.get_objects(0)``).
+was not re-executed). A reload's ``ReferrerScope`` therefore freezes the heap
+as it was when the reload began (``gc.freeze()``: the collector's lists are
+moved aside in one step) and pauses automatic collections: every object the
+collector tracks from then on — each one created, and each old container that
+became tracked because a new object was put in it — is outside the frozen
+part, and ``gc.get_referrers``, which never looks at frozen objects, searches
+exactly those, in one C call.
+
+One C call matters: a list of the young objects (``gc.get_objects(0)``) held
+while Python code runs would hold references to objects other threads are
+still building, and CPython's ``tuple(iterable)`` then fails in those threads
+with "bad argument to internal function" (it resizes its result in place,
+which needs the only reference).
 
 A search is then checked against reference counts: when the holders found
 (and the few holders the collector cannot see, listed in ``_invisible``) do
 not explain an object's reference count, something older holds it too, and
-only then is the whole heap searched for the objects left unexplained. A
-wrong explanation can only ever cost a wider search, never a missed holder:
-every reference counted is one actually found. A collection during the reload
-(module code calling ``gc.collect()``, another thread) moves young objects
-out of sight, so it makes every later search see the whole heap.
+only then is the heap unfrozen and searched whole for the objects left
+unexplained. A wrong explanation can only ever cost a wider search, never a
+missed holder: every reference counted is one actually found. An application
+that froze objects itself (a pre-fork server) cannot have its frozen set told
+apart from ours, so there every search sees the whole heap.
 """
 
 from __future__ import annotations
@@ -47,52 +55,44 @@ class ReferrerScope:
         self.widened = False
         self.widenings = 0  # searches that had to see the whole heap (read by tests and benchmarks)
         self._collecting = False
-        self._active = False
-        self._young: list[Any] | None = None
+        self._frozen = False  # whether this scope froze the heap (and must unfreeze it)
         self._cache_keys: dict[int, int] | None = None
-        self._class_dicts: dict[int, type] | None = None
 
     def __enter__(self) -> ReferrerScope:
         self._collecting = gc.isenabled()
         gc.disable()
-        gc.callbacks.append(self._collected)
-        self._active = True
+        if gc.get_freeze_count() <= _FROZEN_AT_START:
+            gc.freeze()
+            self._frozen = True
+        else:
+            self.widened = True  # the application froze objects: only the whole heap is complete
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._active = False
-        self._young = self._class_dicts = self._cache_keys = None
-        try:
-            gc.callbacks.remove(self._collected)
-        except ValueError:
-            pass  # somebody cleared gc.callbacks meanwhile
+        self._cache_keys = None
+        self._unfreeze()
         if self._collecting:
             gc.enable()
 
-    def _collected(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self.widen()  # young objects may move to older generations: the young list is no longer complete
+    def _unfreeze(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            gc.unfreeze()
 
     def widen(self) -> None:
         """Let every later search see the whole heap."""
         if not self.widened:
             self.widened = True
             self.widenings += 1
-            self._young = None
+        self._unfreeze()
 
     def holders(self, targets: Sequence[Any]) -> list[Any]:
         """Return every tracked object that refers to one of ``targets`` (duplicates possible)."""
         if not targets:
             return []
-        if self.widened or not self._active:
+        if self.widened or not self._frozen:
             return _whole_heap(targets)
-        # Taken afresh: the bookkeeping of earlier rounds refers to these targets too, and must be
-        # counted; the previous list must not be (it would be found as a holder of young targets).
-        self._young = None
-        self._young = gc.get_objects(0)
-        ids = set(map(id, targets))
-        referents = gc.get_referents
-        found = [holder for holder in self._young if not ids.isdisjoint(map(id, referents(holder)))]
+        found = _referrers(targets)  # the objects tracked since the reload began: see the module docstring
         found += _abc_sets(targets)
         unexplained = self._unexplained(targets, found)
         if unexplained:
@@ -109,10 +109,9 @@ class ReferrerScope:
                 if key in counts:
                     counts[key] += 1
         referent = holder = None
-        # Our own lists refer to the targets that are young, or that hold other targets.
-        for group in (self._young or (), found):
-            for key in counts.keys() & set(map(id, group)):
-                counts[key] += 1
+        # Our own list refers to the targets that hold other targets.
+        for key in counts.keys() & set(map(id, found)):
+            counts[key] += 1
         unexplained = []
         getrefcount = sys.getrefcount
         for target in targets:
@@ -121,7 +120,6 @@ class ReferrerScope:
             if getrefcount(target) > explained:
                 unexplained.append(target)
         return unexplained
-
 
     def _invisible(self, target: Any) -> int:
         """Count the references to ``target`` held where the collector cannot see them, known to be harmless."""
@@ -141,17 +139,12 @@ class ReferrerScope:
 
     def class_of_dict(self, candidate: dict[str, Any]) -> type | None:
         """Return the class whose own dict ``candidate`` is, or None (searched like holders)."""
-        if self.widened or not self._active:
-            for owner in _whole_heap([candidate]):
-                if issubclass(type(owner), type) and real_dict(owner) is candidate:
-                    cls: type = owner
-                    return cls
-            return None
-        if self._class_dicts is None:
-            if self._young is None:
-                self._young = gc.get_objects(0)
-            self._class_dicts = {id(real_dict(cls)): cls for cls in self._young if issubclass(type(cls), type)}
-        return self._class_dicts.get(id(candidate))
+        search = _whole_heap if self.widened or not self._frozen else _referrers
+        for owner in search([candidate]):
+            if issubclass(type(owner), type) and real_dict(owner) is candidate:
+                cls: type = owner
+                return cls
+        return None
 
 
 def _abc_sets(targets: Sequence[Any]) -> list[Any]:

@@ -139,8 +139,9 @@ def _keep_while_frames_may_borrow(objects: tuple[Any, ...], codes: tuple[types.C
         _borrowed[id(reference)] = (reference, objects)
 
 
-def _release(reference: weakref.ref[types.CodeType]) -> None:
-    _borrowed.pop(id(reference), None)
+def _release(reference: weakref.ref[types.CodeType], borrowed: dict[int, Any] = _borrowed) -> None:
+    # ``borrowed`` is bound now: a code object may die at shutdown, after module globals are cleared.
+    borrowed.pop(id(reference), None)
 
 
 def fresh_code_objects(code: types.CodeType) -> types.CodeType:
