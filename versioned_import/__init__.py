@@ -15,6 +15,7 @@ Layers, bottom to top (imports flow one way)::
     _registry                                the one state object
     _finder                                  meta path finder, wrapping loader, scope
     _operations  _forwarders  _classes       the publish plan, forwarders, class states
+    _lineages  _functions                    lineage records; function continuity and the transplant pass
     _references  _continuity                 reference rewriting; carrying functions and classes over
     _logs  _frameworks                       one log line per report; framework caches refreshed on publish
     _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
