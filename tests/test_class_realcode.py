@@ -481,6 +481,22 @@ class SearchScope(RealCode):
         self.assertGreaterEqual(gc.get_freeze_count(), frozen)
 
 
+    def test_a_frozen_application_reload_freezes_nothing_more(self):
+        """Where no frozen object holds a new class, the reload leaves the application's frozen set as it was."""
+        import gc
+
+        source = "class Task:\n    v = {v}\nTASKS = [Task]\n"
+        tasks = self.load("rc_frozen_plain", source.format(v=1))
+        Task = tasks.Task
+        gc.freeze()
+        self.addCleanup(gc.unfreeze)
+        frozen = gc.get_freeze_count()
+        self.edit("rc_frozen_plain", source.format(v=2))
+        self.assertIs(tasks.TASKS[0], Task)
+        self.assertEqual(Task.v, 2)
+        self.assertLessEqual(gc.get_freeze_count(), frozen)  # nothing more frozen: old generations stay collectable
+
+
 class PublishFailure(RealCode):
     def test_a_publish_failing_half_way_leaves_every_holder_as_it_was(self):
         """Fault injection into our own plan: the last operation fails after every holder was rewritten."""

@@ -100,7 +100,6 @@ class VersionedSpec(ModuleSpec):
             if first is not None:
                 first.finish(self.name in sys.modules)
 
-
     def _attach_to_parent(self) -> None:
         # importlib clears _initializing and only then sets the submodule on
         # its package: a thread that finds the module no longer initialising

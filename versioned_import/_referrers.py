@@ -25,7 +25,9 @@ only then is the heap unfrozen and searched whole for the objects left
 unexplained. A wrong explanation can only ever cost a wider search, never a
 missed holder: every reference counted is one actually found. An application
 that froze objects itself (a pre-fork server) cannot have its frozen set told
-apart from ours, so there every search sees the whole heap.
+apart from ours, so there the heap is not frozen again: a search covers what
+the application did not freeze, and its frozen objects only when the counts
+ask for the whole heap.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class ReferrerScope:
         self.widened = False
         self.widenings = 0  # searches that had to see the whole heap (read by tests and benchmarks)
         self._collecting = False
+        self._active = False
         self._frozen = False  # whether this scope froze the heap (and must unfreeze it)
         self._cache_keys: dict[int, int] | None = None
 
@@ -64,11 +67,11 @@ class ReferrerScope:
         if gc.get_freeze_count() <= _FROZEN_AT_START:
             gc.freeze()
             self._frozen = True
-        else:
-            self.widened = True  # the application froze objects: only the whole heap is complete
+        self._active = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._active = False
         self._cache_keys = None
         self._unfreeze()
         if self._collecting:
@@ -90,9 +93,9 @@ class ReferrerScope:
         """Return every tracked object that refers to one of ``targets`` (duplicates possible)."""
         if not targets:
             return []
-        if self.widened or not self._frozen:
+        if self.widened or not self._active:
             return _whole_heap(targets)
-        found = _referrers(targets)  # the objects tracked since the reload began: see the module docstring
+        found = _referrers(targets)  # what is not frozen: see the module docstring
         found += _abc_sets(targets)
         unexplained = self._unexplained(targets, found)
         if unexplained:
@@ -139,7 +142,7 @@ class ReferrerScope:
 
     def class_of_dict(self, candidate: dict[str, Any]) -> type | None:
         """Return the class whose own dict ``candidate`` is, or None (searched like holders)."""
-        search = _whole_heap if self.widened or not self._frozen else _referrers
+        search = _whole_heap if self.widened or not self._active else _referrers
         for owner in search([candidate]):
             if issubclass(type(owner), type) and real_dict(owner) is candidate:
                 cls: type = owner
