@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import versioned_import as vi
-from versioned_import import _registry
+from versioned_import._core import state as _registry
 
-# Tests reload thousands of times: their one log line each (see versioned_import._logs) is not wanted on
+# Tests reload thousands of times: their one log line each (see versioned_import._runtime.logs) is not wanted on
 # stderr. assertLogs still sees every record; the behaviour without any handler is tested in a subprocess.
 logging.getLogger("versioned_import").addHandler(logging.NullHandler())
 
@@ -178,7 +178,7 @@ def publish_fails_last() -> Iterator[None]:
     """
     import operator
 
-    import versioned_import._continuity as continuity
+    import versioned_import._continuity.pipeline as continuity
 
     original = continuity.plan
 

@@ -38,7 +38,7 @@ import types
 import unittest
 
 import versioned_import as vi
-import versioned_import._watcher
+import versioned_import._runtime.watcher
 from tests.support import Sandbox
 
 A_SOURCE = """\

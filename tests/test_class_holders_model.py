@@ -101,7 +101,7 @@ class HolderModel(Sandbox):
         name = "hm_mod"
         sys.modules.pop(name, None)
         vi.uninstall()
-        from versioned_import import _registry
+        from versioned_import._core import state as _registry
         _registry.state.reset()
         self.install()
         self.write(f"{name}.py", source(1, plan))

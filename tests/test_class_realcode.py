@@ -408,8 +408,7 @@ class SearchScope(RealCode):
         return SHAPES.format(v=version, classes=classes, names=", ".join(f"C{i}" for i in range(25)))
 
     def test_a_module_of_classes_is_searched_without_the_heap(self):
-        from versioned_import import _registry
-
+        from versioned_import._core import state as _registry
         m = self.load("rc_shapes", self.source(1))
         self.load("rc_shapes_user", "from rc_shapes import C3, Point, Color\nKEPT = [C3(), Point(), Color.RED]\n")
         held = m.C3
@@ -428,8 +427,7 @@ class SearchScope(RealCode):
         self.assertIs(typing.get_args(m.MAYBE)[0], m.Point)
 
     def test_an_older_holder_widens_the_search_and_is_rewritten(self):
-        from versioned_import import _registry
-
+        from versioned_import._core import state as _registry
         self.load("rc_old_registry", "REGISTRY = []\n")
         source = "import rc_old_registry\nclass Job:\n    v = {v}\nrc_old_registry.REGISTRY.append(Job)\n"
         jobs = self.load("rc_registered", source.format(v=1))
@@ -445,8 +443,7 @@ class SearchScope(RealCode):
         import collections.abc
         import gc
 
-        from versioned_import import _registry
-
+        from versioned_import._core import state as _registry
         source = ("import collections.abc\nclass Context:\n    v = {v}\n    def __getitem__(self, key):\n"
                   "        return key\ncollections.abc.Mapping.register(Context)\nCHECKED = isinstance(Context(), "
                   "collections.abc.Sized)\n")

@@ -18,8 +18,8 @@ import unittest
 
 import versioned_import as vi
 from tests.support import REPO, WAIT, Sandbox
-from versioned_import._cli import UsageError, parse_run
-from versioned_import._run import Program
+from versioned_import._cli.main import UsageError, parse_run
+from versioned_import._cli.run import Program
 
 SHOW = """\
 import json, os, sys

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import versioned_import as vi
 from tests.support import Sandbox
-from versioned_import import _proxy
+from versioned_import._core import proxy as _proxy
 
 
 class ClassContinuity(Sandbox):

@@ -816,7 +816,7 @@ class StaleSignatureTest(FunctionContinuity):
         self.assertNotIn("__wrapped__", stale.__dict__)  # its own code again: nothing of ours left on it
 
 
-TRANSPLANT = __import__("versioned_import._transplant", fromlist=["TRANSPLANT"]).TRANSPLANT
+TRANSPLANT = __import__("versioned_import._continuity.transplant", fromlist=["TRANSPLANT"]).TRANSPLANT
 needs_transplant = unittest.skipUnless(TRANSPLANT, "portable mode: old functions forward (see how-it-works.md)")
 
 

@@ -22,12 +22,14 @@ from unittest import mock
 
 import versioned_import as vi
 from tests.support import REPO, Sandbox
-from versioned_import import _channel, _coordinate, _registry
+from versioned_import._core import state as _registry
+from versioned_import._runtime import channel as _channel
+from versioned_import._runtime import coordinate as _coordinate
 
 LIVE = textwrap.dedent("""\
     import os, signal, sys
     import versioned_import as vi
-    from versioned_import import _control
+    from versioned_import._runtime import control as _control
     _control.REQUEST_TIMEOUT = 0.5
     vi.install(roots=[os.getcwd()], control=True, reload_signal=signal.SIGHUP)
     import lc_mod, lc_user
@@ -340,7 +342,7 @@ class AnotherUserTest(Sandbox):
         return output
 
     def test_another_user_cannot_reach_the_socket_nor_pass_the_peer_check(self):
-        from versioned_import._control import ControlServer
+        from versioned_import._runtime.control import ControlServer
 
         runtime = os.path.join(self.root, "run")
         os.mkdir(runtime, 0o700)
@@ -398,7 +400,7 @@ class RunCommandTest(Sandbox):
         script = self.write("rc_main.py", """\
             import os
             import rc_mod
-            from versioned_import import _coordinate
+            from versioned_import._runtime import coordinate as _coordinate
             result = _coordinate.status(os.getpid())
             print(result["outcome"], sorted(result["processes"][0]["modules"]))
             """)

@@ -40,7 +40,8 @@ import unittest
 
 import versioned_import as vi
 from tests.support import Sandbox, publish_fails_last
-from versioned_import import _proxy, _registry
+from versioned_import._core import proxy as _proxy
+from versioned_import._core import state as _registry
 
 WAIT = 10.0  # the most a test waits for a thread or the watcher (a bound, never a timing)
 
@@ -738,7 +739,7 @@ class PublishFailureTest(Sandbox):
     """G4 when the publish step itself fails: every operation already applied is undone."""
 
     def test_apply_atomically_undoes_what_it_applied(self):
-        from versioned_import._reload import apply_atomically
+        from versioned_import._reload.transaction import apply_atomically
 
         class Target:
             pass

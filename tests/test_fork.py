@@ -15,7 +15,9 @@ from tests.support import Sandbox
 PRELUDE = textwrap.dedent("""\
     import gc, json, os, signal, sys, threading, time, types
     import versioned_import as vi
-    from versioned_import import _fork, _proxy, _registry
+    from versioned_import._runtime import fork as _fork
+    from versioned_import._core import proxy as _proxy
+    from versioned_import._core import state as _registry
     ROOT = os.getcwd()
     state = _registry.state
 
@@ -164,7 +166,7 @@ class OsForkTest(ForkCase):
                 staged_event.set()
                 finish.wait(30)
                 staged.publish()
-            from versioned_import import _reload
+            from versioned_import._reload import transaction as _reload
             thread = threading.Thread(target=reloader)
             thread.start()
             staged_event.wait(30)

@@ -67,7 +67,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import versioned_import as vi
 from tests.support import Sandbox, raises
-from versioned_import import _registry
+from versioned_import._core import state as _registry
 
 LOG = "gp_log"
 LOG_SOURCE = """\

@@ -13,7 +13,7 @@ import warnings
 
 import versioned_import as vi
 from tests.support import WAIT, Sandbox
-from versioned_import import _proxy
+from versioned_import._core import proxy as _proxy
 
 
 def own_frames(tb) -> list[str]:
@@ -93,9 +93,8 @@ class WarningsAndTracebacksTest(Sandbox):
 
 
 def importer_now():
-    from versioned_import import _finder
-
-    return _finder.importer.get()
+    from versioned_import._core import edges as _edges
+    return _edges.importer.get()
 
 
 class OtherLoaderTest(Sandbox):

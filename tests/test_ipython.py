@@ -22,8 +22,8 @@ from typing import Any
 
 import versioned_import as vi
 from tests.support import Sandbox
-from versioned_import import _ipython
-from versioned_import._registry import state
+from versioned_import._core.state import state
+from versioned_import._integrations import ipython as _ipython
 
 
 class _Events:

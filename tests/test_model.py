@@ -28,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import versioned_import as vi
 from tests.support import Sandbox, raises
-from versioned_import import _registry
+from versioned_import._core import state as _registry
 
 COUNT = 3  # m0 <- m1 <- m2 (each imports the one before it)
 KINDS = ("valid", "syntax", "raise")

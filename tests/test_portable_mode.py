@@ -31,7 +31,7 @@ class PortableModeTest(unittest.TestCase):
                               stdin=subprocess.DEVNULL, timeout=600)
 
     def test_the_environment_variable_selects_the_portable_mode(self):
-        result = self.run_python("-c", "import versioned_import._proxy as p; print(p.FAST_SWAP)")
+        result = self.run_python("-c", "import versioned_import._core.proxy as p; print(p.FAST_SWAP)")
         self.assertEqual(result.stdout.strip(), "False", result.stderr)
 
     def test_the_batteries_pass_in_portable_mode(self):

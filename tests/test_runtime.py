@@ -14,7 +14,7 @@ import unittest
 
 import versioned_import as vi
 from tests.support import REPO, Sandbox
-from versioned_import import _proxy
+from versioned_import._core import proxy as _proxy
 
 WAIT = 10.0  # the most a test waits for another thread or process (seconds): a bound, never a timing
 
@@ -405,7 +405,7 @@ class CommandLineTest(CommandLineCase):
         self.write("rt_cli_watch.py", """\
             import os, sys, threading, time
             import versioned_import as vi
-            from versioned_import import _registry
+            from versioned_import._core import state as _registry
             import rt_cli_mod
 
             PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rt_cli_mod.py")
@@ -479,7 +479,7 @@ class DemoTest(CommandLineCase):
         before = {n for n in os.listdir(temp) if n.startswith(prefix)}
         code = textwrap.dedent("""\
             import contextlib, io, sys, threading
-            from versioned_import._cli import main
+            from versioned_import._cli.main import main
             with contextlib.redirect_stdout(io.StringIO()) as out:
                 code = main(["demo"])
             extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]

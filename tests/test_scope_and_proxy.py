@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 
 import versioned_import as vi
 from tests.support import REPO, Sandbox
-from versioned_import import _finder, _proxy
-from versioned_import._finder import VersionedLoader
+from versioned_import._core import finder as _finder
+from versioned_import._core import proxy as _proxy
+from versioned_import._core import scope as _scope
+from versioned_import._core.finder import VersionedLoader
 
 
 def versioned(name: str) -> bool:
@@ -204,9 +206,9 @@ class ScopeTest(Sandbox):
         # A fresh process, so that a not-yet-imported submodule of ours is imported under the root.
         code = ("import sys, versioned_import as vi\n"
                 f"vi.install(roots=[{REPO!r}])\n"
-                "assert 'versioned_import._watcher' not in sys.modules\n"
-                "import versioned_import._watcher as w\n"
-                "for name in ('versioned_import', 'versioned_import._watcher'):\n"
+                "assert 'versioned_import._runtime.watcher' not in sys.modules\n"
+                "import versioned_import._runtime.watcher as w\n"
+                "for name in ('versioned_import', 'versioned_import._runtime.watcher'):\n"
                 "    try:\n"
                 "        vi.generation(name)\n"
                 "    except vi.NotVersionedError:\n"
@@ -215,7 +217,7 @@ class ScopeTest(Sandbox):
         result = self.run_python("-c", code)
         self.assertProcessOK(result)
         self.assertEqual(result.stdout.split("\n")[:3], ["versioned_import not versioned",
-                                                         "versioned_import._watcher not versioned",
+                                                         "versioned_import._runtime.watcher not versioned",
                                                          "SourceFileLoader"])
 
     def test_namespace_packages_are_not_versioned_but_their_modules_are(self):
@@ -252,7 +254,7 @@ class ScopeTest(Sandbox):
 
 
 class ScopePredicateTest(Sandbox):
-    """G1 on names and paths alone: ``_finder.in_scope`` with a scope from ``_finder.make_scope``."""
+    """G1 on names and paths alone: ``_scope.in_scope`` with a scope from ``_scope.make_scope``."""
 
     def setUp(self) -> None:
         super().setUp()
@@ -260,7 +262,7 @@ class ScopePredicateTest(Sandbox):
         self.other = os.path.join(self.root, "other")
         os.makedirs(self.app)
         os.makedirs(self.other)
-        self.scope = _finder.make_scope([self.app], ["sp_named"], ["sp_ex", "sp_app.skip"], self._no_default)
+        self.scope = _scope.make_scope([self.app], ["sp_named"], ["sp_ex", "sp_app.skip"], self._no_default)
 
     def _no_default(self) -> str:
         self.fail("default_root must only be consulted when neither roots nor packages are given")
@@ -269,66 +271,66 @@ class ScopePredicateTest(Sandbox):
         return os.path.join(*parts)
 
     def test_source_under_a_root(self):
-        self.assertTrue(_finder.in_scope("sp_app", self.at(self.app, "sp_app.py"), True, self.scope))
-        self.assertTrue(_finder.in_scope("sp_app.sub", self.at(self.app, "sp_app", "sub", "__init__.py"), True,
+        self.assertTrue(_scope.in_scope("sp_app", self.at(self.app, "sp_app.py"), True, self.scope))
+        self.assertTrue(_scope.in_scope("sp_app.sub", self.at(self.app, "sp_app", "sub", "__init__.py"), True,
                                          self.scope))
-        self.assertFalse(_finder.in_scope("sp_other", self.at(self.other, "sp_other.py"), True, self.scope))
-        self.assertFalse(_finder.in_scope("sp_near", self.app + "x" + os.sep + "sp_near.py", True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_other", self.at(self.other, "sp_other.py"), True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_near", self.app + "x" + os.sep + "sp_near.py", True, self.scope))
 
     def test_only_python_source(self):
         path = self.at(self.app, "sp_app.py")
-        self.assertFalse(_finder.in_scope("sp_app", path, False, self.scope))  # e.g. a sourceless loader
-        self.assertFalse(_finder.in_scope("sp_app", None, True, self.scope))  # namespace or built-in
-        self.assertFalse(_finder.in_scope("sp_ext", self.at(self.app, "sp_ext.cpython-311-x86_64-linux-gnu.so"),
+        self.assertFalse(_scope.in_scope("sp_app", path, False, self.scope))  # e.g. a sourceless loader
+        self.assertFalse(_scope.in_scope("sp_app", None, True, self.scope))  # namespace or built-in
+        self.assertFalse(_scope.in_scope("sp_ext", self.at(self.app, "sp_ext.cpython-311-x86_64-linux-gnu.so"),
                                           False, self.scope))
-        self.assertFalse(_finder.in_scope("sp_ext", self.at(self.app, "sp_ext.so"), True, self.scope))
-        self.assertFalse(_finder.in_scope("sp_pyc", self.at(self.app, "sp_pyc.pyc"), True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_ext", self.at(self.app, "sp_ext.so"), True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_pyc", self.at(self.app, "sp_pyc.pyc"), True, self.scope))
 
     def test_packages_by_dotted_name(self):
         elsewhere = self.at(self.other, "sp_named", "__init__.py")
-        self.assertTrue(_finder.in_scope("sp_named", elsewhere, True, self.scope))
-        self.assertTrue(_finder.in_scope("sp_named.a.b", self.at(self.other, "sp_named", "a", "b.py"), True,
+        self.assertTrue(_scope.in_scope("sp_named", elsewhere, True, self.scope))
+        self.assertTrue(_scope.in_scope("sp_named.a.b", self.at(self.other, "sp_named", "a", "b.py"), True,
                                          self.scope))
-        self.assertFalse(_finder.in_scope("sp_namedx", self.at(self.other, "sp_namedx.py"), True, self.scope))
-        self.assertFalse(_finder.in_scope("sp_named", elsewhere, False, self.scope))
+        self.assertFalse(_scope.in_scope("sp_namedx", self.at(self.other, "sp_namedx.py"), True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_named", elsewhere, False, self.scope))
 
     def test_exclude_by_dotted_name(self):
-        self.assertFalse(_finder.in_scope("sp_ex", self.at(self.app, "sp_ex.py"), True, self.scope))
-        self.assertFalse(_finder.in_scope("sp_ex.sub", self.at(self.app, "sp_ex", "sub.py"), True, self.scope))
-        self.assertTrue(_finder.in_scope("sp_exx", self.at(self.app, "sp_exx.py"), True, self.scope))
-        self.assertFalse(_finder.in_scope("sp_app.skip", self.at(self.app, "sp_app", "skip.py"), True, self.scope))
-        self.assertTrue(_finder.in_scope("sp_app.skipper", self.at(self.app, "sp_app", "skipper.py"), True,
+        self.assertFalse(_scope.in_scope("sp_ex", self.at(self.app, "sp_ex.py"), True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_ex.sub", self.at(self.app, "sp_ex", "sub.py"), True, self.scope))
+        self.assertTrue(_scope.in_scope("sp_exx", self.at(self.app, "sp_exx.py"), True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_app.skip", self.at(self.app, "sp_app", "skip.py"), True, self.scope))
+        self.assertTrue(_scope.in_scope("sp_app.skipper", self.at(self.app, "sp_app", "skipper.py"), True,
                                          self.scope))
         # exclude wins over packages
-        scope = _finder.make_scope([], ["sp_named"], ["sp_named.private"], self._no_default)
-        self.assertTrue(_finder.in_scope("sp_named.public", self.at(self.other, "sp_named", "public.py"), True, scope))
-        self.assertFalse(_finder.in_scope("sp_named.private", self.at(self.other, "sp_named", "private.py"), True,
+        scope = _scope.make_scope([], ["sp_named"], ["sp_named.private"], self._no_default)
+        self.assertTrue(_scope.in_scope("sp_named.public", self.at(self.other, "sp_named", "public.py"), True, scope))
+        self.assertFalse(_scope.in_scope("sp_named.private", self.at(self.other, "sp_named", "private.py"), True,
                                           scope))
 
     def test_main_and_ourselves_are_never_versioned(self):
-        self.assertFalse(_finder.in_scope("__main__", self.at(self.app, "script.py"), True, self.scope))
-        self.assertFalse(_finder.in_scope("versioned_import", self.at(self.app, "versioned_import", "__init__.py"),
+        self.assertFalse(_scope.in_scope("__main__", self.at(self.app, "script.py"), True, self.scope))
+        self.assertFalse(_scope.in_scope("versioned_import", self.at(self.app, "versioned_import", "__init__.py"),
                                           True, self.scope))
-        self.assertFalse(_finder.in_scope("versioned_import._reload",
+        self.assertFalse(_scope.in_scope("versioned_import._reload.transaction",
                                           self.at(self.app, "versioned_import", "_reload.py"), True, self.scope))
-        self.assertFalse(_finder.in_scope("versioned_import", vi.__file__, True,
-                                          _finder.make_scope([REPO], ["versioned_import"], (), self._no_default)))
+        self.assertFalse(_scope.in_scope("versioned_import", vi.__file__, True,
+                                          _scope.make_scope([REPO], ["versioned_import"], (), self._no_default)))
         # Only our package, not every name that starts like it.
-        self.assertTrue(_finder.in_scope("versioned_importer", self.at(self.app, "versioned_importer.py"), True,
+        self.assertTrue(_scope.in_scope("versioned_importer", self.at(self.app, "versioned_importer.py"), True,
                                          self.scope))
 
     def test_standard_library_and_site_packages_even_under_a_root_or_named(self):
         stdlib = sysconfig.get_paths()["stdlib"]
         purelib = sysconfig.get_paths()["purelib"]
-        scope = _finder.make_scope([stdlib, purelib, os.path.dirname(stdlib)], ["colorsys", "sp_site"], (),
+        scope = _scope.make_scope([stdlib, purelib, os.path.dirname(stdlib)], ["colorsys", "sp_site"], (),
                                    self._no_default)
         import colorsys
 
-        self.assertFalse(_finder.in_scope("colorsys", colorsys.__file__, True, scope))
-        self.assertFalse(_finder.in_scope("json.tool", os.path.join(stdlib, "json", "tool.py"), True, scope))
-        self.assertFalse(_finder.in_scope("sp_site", os.path.join(purelib, "sp_site", "__init__.py"), True, scope))
+        self.assertFalse(_scope.in_scope("colorsys", colorsys.__file__, True, scope))
+        self.assertFalse(_scope.in_scope("json.tool", os.path.join(stdlib, "json", "tool.py"), True, scope))
+        self.assertFalse(_scope.in_scope("sp_site", os.path.join(purelib, "sp_site", "__init__.py"), True, scope))
         # while a sibling directory of the standard library under the same root still counts
-        self.assertTrue(_finder.in_scope("sp_beside", os.path.join(os.path.dirname(stdlib), "sp_beside.py"), True,
+        self.assertTrue(_scope.in_scope("sp_beside", os.path.join(os.path.dirname(stdlib), "sp_beside.py"), True,
                                          scope))
 
     def test_real_paths_decide_symlinks(self):
@@ -337,22 +339,22 @@ class ScopePredicateTest(Sandbox):
             stream.write("")
         link_inside = self.at(self.app, "sp_link.py")
         os.symlink(real_outside, link_inside)
-        self.assertFalse(_finder.in_scope("sp_link", link_inside, True, self.scope))
+        self.assertFalse(_scope.in_scope("sp_link", link_inside, True, self.scope))
 
         real_inside = self.at(self.app, "sp_home.py")
         with open(real_inside, "w") as stream:
             stream.write("")
         link_outside = self.at(self.other, "sp_visitor.py")
         os.symlink(real_inside, link_outside)
-        self.assertTrue(_finder.in_scope("sp_visitor", link_outside, True, self.scope))
+        self.assertTrue(_scope.in_scope("sp_visitor", link_outside, True, self.scope))
 
         # a root given through a symlinked directory is resolved too
         alias = os.path.join(self.root, "alias")
         os.symlink(self.app, alias)
-        scope = _finder.make_scope([alias], (), (), self._no_default)
-        self.assertTrue(_finder.in_scope("sp_home", real_inside, True, scope))
-        self.assertTrue(_finder.in_scope("sp_home", os.path.join(alias, "sp_home.py"), True, scope))
-        self.assertFalse(_finder.in_scope("sp_real", real_outside, True, scope))
+        scope = _scope.make_scope([alias], (), (), self._no_default)
+        self.assertTrue(_scope.in_scope("sp_home", real_inside, True, scope))
+        self.assertTrue(_scope.in_scope("sp_home", os.path.join(alias, "sp_home.py"), True, scope))
+        self.assertFalse(_scope.in_scope("sp_real", real_outside, True, scope))
 
     PARTS = ("sp_a", "sp_ab", "sp_b", "versioned_import", "__main__")
     dotted = st.lists(st.sampled_from(PARTS), min_size=1, max_size=3).map(".".join)
@@ -363,7 +365,7 @@ class ScopePredicateTest(Sandbox):
     def test_predicate_matches_the_rule(self, name, under_root, suffix, is_source, packages, exclude):
         directory = self.app if under_root else self.other
         origin = os.path.join(directory, *name.split(".")) + suffix
-        scope = _finder.make_scope([self.app], packages, exclude, self._no_default)
+        scope = _scope.make_scope([self.app], packages, exclude, self._no_default)
 
         def named(prefixes):
             return any(name == p or name.startswith(p + ".") for p in prefixes)
@@ -373,18 +375,18 @@ class ScopePredicateTest(Sandbox):
             expected = False
         else:
             expected = named(packages) or under_root
-        self.assertEqual(_finder.in_scope(name, origin, is_source, scope), expected)
+        self.assertEqual(_scope.in_scope(name, origin, is_source, scope), expected)
 
     def test_make_scope_defaults_and_validation(self):
-        scope = _finder.make_scope(None, None, (), lambda: self.other)
+        scope = _scope.make_scope(None, None, (), lambda: self.other)
         self.assertEqual(scope.roots, (os.path.realpath(self.other),))
-        self.assertTrue(_finder.in_scope("sp_o", self.at(self.other, "sp_o.py"), True, scope))
-        self.assertFalse(_finder.in_scope("sp_a", self.at(self.app, "sp_a.py"), True, scope))
-        self.assertEqual(_finder.make_scope(self.app, None, (), self._no_default).roots, (self.app,))
+        self.assertTrue(_scope.in_scope("sp_o", self.at(self.other, "sp_o.py"), True, scope))
+        self.assertFalse(_scope.in_scope("sp_a", self.at(self.app, "sp_a.py"), True, scope))
+        self.assertEqual(_scope.make_scope(self.app, None, (), self._no_default).roots, (self.app,))
         with self.assertRaises(ValueError):
-            _finder.make_scope([os.path.join(self.root, "missing")], None, (), self._no_default)
+            _scope.make_scope([os.path.join(self.root, "missing")], None, (), self._no_default)
         with self.assertRaises(ValueError):
-            _finder.make_scope([self.app], [".relative"], (), self._no_default)
+            _scope.make_scope([self.app], [".relative"], (), self._no_default)
         with self.assertRaises(ValueError):
             vi.install(roots=[os.path.join(self.root, "missing")])
 

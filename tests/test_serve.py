@@ -19,7 +19,8 @@ import unittest
 import versioned_import as vi
 from tests.servers import ASGIServer, WSGIServer, get
 from tests.support import Sandbox
-from versioned_import import _frameworks, _registry
+from versioned_import._core import state as _registry
+from versioned_import._runtime import frameworks as _frameworks
 
 VIEWS = """\
 def home():

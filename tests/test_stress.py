@@ -41,7 +41,7 @@ import time
 
 import versioned_import as vi
 from tests.support import Sandbox
-from versioned_import._source import SourceChangedWhileReading
+from versioned_import._core.source import SourceChangedWhileReading
 
 SOAK = os.environ.get("VERSIONED_IMPORT_SOAK", "") == "1"
 RELOADS = 1000 if SOAK else 200  # successful reloads of the interdependent pair, both writers together
@@ -928,6 +928,5 @@ class WatcherRaceTest(StressSandbox):
             self.assertIn("changed while it was being read", record.getMessage())
 
     def watcher_alive(self) -> bool:
-        from versioned_import import _registry
-
+        from versioned_import._core import state as _registry
         return _registry.state.watcher is not None and _registry.state.watcher.alive()

@@ -16,8 +16,8 @@ import weakref
 
 import versioned_import as vi
 from tests.support import Sandbox
-from versioned_import import _registry
-from versioned_import._transplant import TRANSPLANT
+from versioned_import._continuity.transplant import TRANSPLANT
+from versioned_import._core import state as _registry
 
 LOG = "tx_log"
 

@@ -8,9 +8,9 @@ import unittest
 
 import versioned_import as vi
 from tests.support import Sandbox
-from versioned_import import _registry
-from versioned_import._inotify import Notifier
-from versioned_import._watcher import Watcher
+from versioned_import._core import state as _registry
+from versioned_import._runtime.inotify import Notifier
+from versioned_import._runtime.watcher import Watcher
 
 WAIT = 10.0  # the most any test waits for the watcher thread to act (seconds)
 

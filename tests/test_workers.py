@@ -17,7 +17,7 @@ import unittest
 
 from tests.support import REPO, Sandbox
 from tests.test_fork import ForkCase
-from versioned_import import _coordinate
+from versioned_import._runtime import coordinate as _coordinate
 
 SOAK = bool(os.environ.get("VERSIONED_IMPORT_SOAK"))
 
@@ -253,7 +253,7 @@ class PoolTest(ForkCase):
         self.write("cw_pool.py", "import os\nVALUE = 1\n\ndef probe(_):\n    return os.getpid(), VALUE\n")
         outcome = self.scenario("""
             import multiprocessing
-            from versioned_import import _coordinate
+            from versioned_import._runtime import coordinate as _coordinate
             vi.install(roots=[ROOT], control=True)
             import cw_pool
             with multiprocessing.get_context("fork").Pool(3) as pool:

@@ -55,9 +55,9 @@ from ._api import (
     watch,
 )
 from ._errors import NotVersionedError, ReloadError
-from ._ipython import load_ipython_extension as load_ipython_extension  # %load_ext versioned_import
-from ._ipython import unload_ipython_extension as unload_ipython_extension
-from ._serve import asgi_app, wsgi_app
+from ._integrations.ipython import load_ipython_extension as load_ipython_extension  # %load_ext versioned_import
+from ._integrations.ipython import unload_ipython_extension as unload_ipython_extension
+from ._integrations.serve import asgi_app, wsgi_app
 
 __all__ = [
     "install",

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import ModuleType
 
-from . import _fork, _reload
-from ._finder import VersionedFinder, make_scope
-from ._frames import reload_machinery
-from ._proxy import view
-from ._registry import default_root, state
-from ._reload import ReloadReport, Replaced
+from . import _runtime
+from ._core.finder import VersionedFinder
+from ._core.frames import reload_machinery
+from ._core.pins import pinned
+from ._core.scope import default_root, make_scope
+from ._core.state import state
+from ._reload import transaction as _reload
+from ._report import ReloadReport, Replaced
 
 __all__ = ["install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
            "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced"]
@@ -60,8 +61,8 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
     if not isinstance(control, bool):
         raise TypeError(f"install(control=...) takes True or False, not {control!r}")
     signum = _checked_signal(reload_signal)
-    scope = make_scope(roots, packages, exclude, default_root)
-    _fork.register(state)
+    scope = make_scope(roots, packages, exclude, _script_root)
+    _runtime.connect(state)
     with state.lock:
         if state.finder is None:
             state.finder = VersionedFinder(state, scope, functools.partial(_reload.prepare_first, state))
@@ -94,8 +95,8 @@ def _checked_signal(value: object) -> int | None:
 # hashing are not a cost of ``import versioned_import``.
 
 def _start_control() -> None:
-    from ._channel import ChannelError
-    from ._control import ControlServer
+    from ._runtime.channel import ChannelError
+    from ._runtime.control import ControlServer
 
     with state.lock:
         if state.control is not None and state.control.alive():
@@ -108,7 +109,8 @@ def _start_control() -> None:
 
 def _reload_on_signal() -> None:
     """Reload what changed; with workers forked from here (and the channel on), in all of them or in none."""
-    from . import _channel, _coordinate
+    from ._runtime import channel as _channel
+    from ._runtime import coordinate as _coordinate
 
     control = state.control
     if control is None or not control.alive() or not _channel.workers(os.getpid(), control.directory):
@@ -121,7 +123,7 @@ def _reload_on_signal() -> None:
 
 
 def _start_reload_signal(signum: int) -> None:
-    from ._signals import SignalReloader
+    from ._runtime.signals import SignalReloader
 
     with state.lock:
         current = state.reload_signal
@@ -214,25 +216,6 @@ def unload(name: str | ModuleType) -> None:
     _reload.unload(state, name)
 
 
-@contextlib.contextmanager
-def pinned() -> Iterator[None]:
-    """Inside the block, proxies resolve to the generations current at entry.
-
-    Per thread and per asyncio task (``contextvars``): one request sees one
-    consistent version of the code even if a reload publishes meanwhile. A
-    nested ``pinned()`` keeps the outer pin.
-    """
-    if view.get() is not None:
-        yield
-        return
-    world = state.enter_pin()
-    token = view.set(world)
-    try:
-        yield
-    finally:
-        view.reset(token)
-        state.exit_pin(world)
-
 
 def on_reload(callback: Callable[[ReloadReport], object]) -> Callable[[], None]:
     """Call ``callback(report)`` after every publish and every refused attempt; return an unsubscribe function.
@@ -255,7 +238,7 @@ def on_reload(callback: Callable[[ReloadReport], object]) -> Callable[[], None]:
 
 def watch(interval: float = 0.5) -> None:
     """Start (or retune) the background watcher that calls ``reload_changed()`` every ``interval`` seconds."""
-    from ._watcher import Watcher
+    from ._runtime.watcher import Watcher
 
     interval = _checked_interval("watch", interval)
     with state.lock:
@@ -273,3 +256,8 @@ def stop_watching() -> None:
     if watcher is not None:
         watcher.stop()
 
+
+
+def _script_root() -> str:
+    """The directory ``install()`` versions when given no roots or packages: the running script's, else the cwd."""
+    return default_root(getattr(sys.modules.get("__main__"), "__file__", None))

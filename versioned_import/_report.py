@@ -1,12 +1,15 @@
-"""What a reload reports: the plain records ``_continuity`` and ``_reload`` both produce."""
+"""What a reload reports: the plain records ``_continuity`` and ``_reload`` both produce, and its one line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._errors import ReloadError
+from ._errors import ReloadError, error_location
 
-__all__ = ["ReloadReport", "Replaced"]
+__all__ = ["ReloadReport", "Replaced", "describe", "terminal_line", "PREFIX"]
+
+# What starts every line the library writes to a terminal or stderr.
+PREFIX = "[versioned_import] "
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,24 @@ class ReloadReport:
     def ok(self) -> bool:
         """True when the attempt published (or had nothing to do)."""
         return self.error is None
+
+
+def describe(report: ReloadReport) -> str:
+    """Return the one line for a report: what was published, or why it was refused (no prefix, no newline)."""
+    if report.error is not None:
+        cause = report.error.__cause__ or report.error
+        where = error_location(cause, report.error.path) if report.error.path else report.error.module
+        detail = cause.msg if isinstance(cause, SyntaxError) and cause.msg else str(cause)
+        detail = " ".join(str(detail).split())  # one line, whatever the exception's message holds
+        return f"refused: {where}: {type(cause).__name__}: {detail} (old code still running)"
+    modules = ", ".join(f"{name} (gen {report.generations.get(name)})" for name in report.reloaded)
+    verb = "rolled back" if report.action == "rollback" else "reloaded"
+    line = f"{verb} {modules} in {report.elapsed * 1000:.1f} ms"
+    if report.replaced:
+        line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
+    return line
+
+
+def terminal_line(report: ReloadReport) -> str:
+    """Return the report's one line as printed on a terminal: ``describe`` with the library's prefix."""
+    return PREFIX + describe(report)

@@ -30,7 +30,7 @@ started = clock()
 for name in names:
     importlib.import_module(name)
 elapsed = clock() - started
-from versioned_import import _registry
+from versioned_import._core import state as _registry
 prefix = names[0].partition(".")[0]
 print(json.dumps({"import": elapsed, "library": library, "versioned": len(_registry.state.records),
                   "loaded": sum(1 for n in sys.modules if n == prefix or n.startswith(prefix + "."))}))

@@ -115,8 +115,7 @@ def fork_latency(forks: int) -> dict[str, object]:
 
 def soak(reloads: int, workers: int) -> dict[str, object]:
     """Coordinated reloads over a pre-fork server while two clients send requests."""
-    from versioned_import import _coordinate
-
+    from versioned_import._runtime import coordinate as _coordinate
     directory = tempfile.mkdtemp(prefix="vi-bench-soak-")
     runtime = os.path.join(directory, "run")
     os.mkdir(runtime, 0o700)

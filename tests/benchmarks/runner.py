@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
 
-    from versioned_import import _proxy
-
+    from versioned_import._core import proxy as _proxy
     # The library's one line per reload would go to stderr (no logging is
     # configured here), thousands of times and inside the timed reloads.
     logging.getLogger("versioned_import").addHandler(logging.NullHandler())

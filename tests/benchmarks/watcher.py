@@ -22,7 +22,7 @@ import urllib.request
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import versioned_import as vi
-from versioned_import import _watcher
+from versioned_import._runtime import watcher as _watcher
 
 from .harness import Row, Settings, Workspace
 

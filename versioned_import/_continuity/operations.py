@@ -1,0 +1,130 @@
+"""The publish plan: ``(c_callable, *args)`` operations with their undo, and the small helpers that build them.
+
+Everything continuity changes is planned here first and applied by the
+publisher in one C-level pass (``_reload.apply_atomically``), so the helpers
+only ever produce C callables and arguments; the undo side may be Python.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import itertools
+import operator
+from typing import Any
+
+from .forwarders import body
+
+__all__ = ["apply_atomically", "Plan", "add_sequence", "replace_contents", "mapped", "real_dict", "nothing"]
+
+
+class Plan:
+    """Operations that carry continuity over, run by the publisher in one step."""
+
+    def __init__(self) -> None:
+        self.do: list[tuple[Any, ...]] = []
+        self.undo: list[tuple[Any, ...]] = []
+        self.replaced: list[Any] = []
+        self.bodies: list[tuple[Any, ...]] = []
+        self._after: list[Any] = []
+
+    def add(self, do: tuple[Any, ...], undo: tuple[Any, ...]) -> None:
+        self.do.append(do)
+        self.undo.append(undo)
+
+    def make_bodies(self) -> None:
+        """Give the generations being forwarded away from bodies that pinned readers can call.
+
+        Called by the publisher under the state lock, where no pin can start:
+        only a pin held at that moment can be pinned to a generation the
+        publish leaves behind.
+        """
+        for generation_ref, key, version, code in self.bodies:
+            generation = generation_ref()
+            if generation is not None and generation.continuity is not None:
+                generation.continuity.bodies.setdefault(key, body(version, code))
+
+    def committed(self) -> None:
+        """Finish bookkeeping once the operations are published."""
+        for action in self._after:
+            action()
+        self._after.clear()
+
+
+def nothing(*_: Any) -> None:
+    pass
+
+
+def mapped(value: Any, mapping: dict[int, tuple[Any, Any]]) -> Any:
+    entry = mapping.get(id(value))
+    return entry[1] if entry is not None and entry[0] is value else value
+
+
+def add_sequence(result: Plan, do: tuple[tuple[Any, ...], ...], undo: tuple[tuple[Any, ...], ...]) -> None:
+    # The undo of a sequence sits on its first step (undos run in reverse).
+    for index, operation in enumerate(do):
+        result.add(operation, (_run_all, undo) if index == 0 else (nothing,))
+
+
+def _run_all(operations: tuple[tuple[Any, ...], ...]) -> None:
+    for function, *arguments in operations:
+        function(*arguments)
+
+
+def replace_contents(result: Plan, target: dict[Any, Any] | set[Any], contents: dict[Any, Any] | set[Any]) -> None:
+    """Plan ``target.clear(); target.update(contents)`` as two C calls.
+
+    ``update`` from an exact dict reuses the stored hashes, so no Python
+    ``__hash__`` runs inside the publishing step. The restore sits on the
+    ``clear`` so that an undo after either step leaves ``target`` as it was.
+    """
+    before = target.copy()
+    restore = _restore_dict if isinstance(target, dict) else _restore_set
+    result.add((type(target).clear, target), (restore, target, before))
+    result.add((type(target).update, target, contents), (nothing,))
+
+
+def _restore_dict(target: dict[Any, Any], contents: dict[Any, Any]) -> None:
+    target.clear()
+    target.update(contents)
+
+
+def _restore_set(target: set[Any], contents: set[Any]) -> None:
+    target.clear()
+    target.update(contents)
+
+
+def real_dict(cls: type) -> Any:
+    """Return the dict behind ``cls.__dict__``'s mapping proxy (read through ``type``: a metaclass may shadow it)."""
+    referents = gc.get_referents(_TYPE_DICT(cls))
+    return referents[0] if referents else None
+
+
+_TYPE_DICT = type.__dict__["__dict__"].__get__
+
+
+def apply_atomically(do: list[tuple[Any, ...]], undo: list[tuple[Any, ...]]) -> None:
+    """Run ``do`` (each ``(c_callable, *args)``) as one step for every other thread.
+
+    Every callable is a C function, iterated by C code (``starmap`` drained by
+    a zero-length ``deque``): no bytecode executes, so the interpreter never
+    reaches a point where it hands the GIL to another thread. The collector is
+    paused so no finaliser runs Python code in between. If an operation fails,
+    the ones already applied are undone in reverse and the error re-raised.
+    """
+    progress = itertools.count()
+    steps = []
+    for operation in do:
+        steps.append(operation)
+        steps.append((next, progress))
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        collections.deque(itertools.starmap(operator.call, steps), maxlen=0)
+    except BaseException:
+        applied = next(progress)
+        collections.deque(itertools.starmap(operator.call, reversed(undo[:applied])), maxlen=0)
+        raise
+    finally:
+        if collecting:
+            gc.enable()

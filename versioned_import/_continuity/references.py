@@ -1,0 +1,138 @@
+"""Rewriting references: every holder of a continued new class or Enum member points at its identity.
+
+The search runs in rounds. Round one finds the holders of the new objects
+(and their weak references); an immutable holder (a tuple, frozenset, union,
+alias, bound method or weak reference) cannot change, so it gets a mapped
+copy, and the next round finds *its* holders, until no immutable holder is
+left. Then every mutable holder is planned by its kind's rewriter
+(``_holders``). Searches go through a ``ReferrerScope``: objects created
+during the reload, or the whole heap only when reference counts say an older
+object holds something too.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .classes import set_operations
+from .holders import bases_of, is_user_class, lookup, mro_of, rewrite_object
+from .operations import Plan, add_sequence
+from .referrers import ReferrerScope, cache_dicts
+
+__all__ = ["Holders", "discover", "rewrite"]
+
+Mapping = dict[int, tuple[Any, Any]]
+
+
+@dataclass(eq=False)
+class Holders:
+    """What ``discover`` found: immutable holders to copy (by id) and mutable holders to rewrite, in order found.
+
+    No container here pairs a holder with anything in a tuple: such a tuple
+    would itself hold the holder, and be found by the next round.
+    """
+
+    copies: dict[int, Any] = field(default_factory=dict)
+    copiers: dict[int, Callable[..., Any]] = field(default_factory=dict)
+    rewrites: list[tuple[Any, Callable[..., Any] | None]] = field(default_factory=list)
+
+
+def discover(scope: ReferrerScope, targets: list[Any], skip: set[int]) -> Holders:
+    """Find every holder of ``targets``, through immutable holders, weak references included.
+
+    ``skip`` holds the ids of the caller's own bookkeeping, which refers to
+    the targets too and is never rewritten.
+    """
+    found = Holders()
+    seen = set(skip)
+    seen.update((id(found.copies), id(found.copiers), id(found.rewrites)))
+    seen.update(cache_dicts())  # typing's memo dicts: keys that name a throwaway class are never looked up again
+    frontier = list(targets)
+    while frontier:
+        seen.add(id(frontier))
+        holders = scope.holders(frontier)
+        seen.add(id(holders))
+        for target in frontier:
+            # Weak references (WeakSet, WeakValueDictionary, WeakKeyDictionary, ABC registries) are
+            # invisible to gc.get_referrers; each is an immutable holder of its referent.
+            holders.extend(weakref.getweakrefs(target))
+        following: list[Any] = []
+        seen.add(id(following))
+        for holder in holders:
+            if id(holder) in seen:
+                continue
+            seen.add(id(holder))
+            action, handler = lookup(holder)
+            if action == "copy" and handler is not None:
+                found.copies[id(holder)] = holder
+                found.copiers[id(holder)] = handler
+                following.append(holder)
+            elif action == "rewrite":
+                found.rewrites.append((holder, handler))
+        holder = target = None
+        frontier = following
+    return found
+
+
+def mapper(mapping: Mapping, found: Holders) -> Callable[[Any], Any]:
+    """Return ``mapped(value)``: its identity, its mapped copy (all made here), or itself."""
+    pending = dict(found.copies)
+
+    def mapped(value: Any) -> Any:
+        entry = mapping.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        if pending.get(id(value), _NONE) is not value:
+            return value
+        del pending[id(value)]
+        copy = found.copiers[id(value)](value, mapped)  # copies its parts first: nested holders map inside out
+        if copy is not value:
+            mapping[id(value)] = (value, copy)
+        return copy
+
+    for holder in list(pending.values()):
+        mapped(holder)
+    return mapped
+
+
+_NONE = object()
+
+
+def internal_tuples(classes: Iterable[type]) -> set[int]:
+    """The ids of ``__mro__`` and ``__bases__`` tuples of ``classes``: changed only by class states."""
+    ids = set()
+    for cls in classes:
+        ids.add(id(mro_of(cls)))
+        ids.add(id(bases_of(cls)))
+    return ids
+
+
+def rewrite(result: Plan, found: Holders, mapped: Callable[[Any], Any], class_dicts: set[int],
+            scope: ReferrerScope) -> None:
+    """Plan every mutable holder in ``found`` to refer to identities and copies instead."""
+    done: set[int] = set()
+    for holder, rewriter in found.rewrites:
+        if id(holder) in class_dicts or id(holder) in done or mapped(holder) is not holder:
+            continue  # a new Enum member that an old one replaces is left as it is
+        done.add(id(holder))
+        if type(holder) is dict and "__module__" in holder:
+            # A class's own dict must change through type.__setattr__, or the
+            # type's attribute cache goes stale. Class dicts always carry __module__.
+            owner = scope.class_of_dict(holder)
+            if owner is not None:
+                for key, value in list(holder.items()):
+                    target = mapped(value)
+                    if target is not value:
+                        add_sequence(result, set_operations(owner, key, target), set_operations(owner, key, value))
+                continue
+        if rewriter is not None:
+            rewriter(result, holder, mapped)
+        if is_user_class(type(holder)):
+            rewrite_object(result, holder, mapped, done)
+    for holder in found.copies.values():
+        # A NamedTuple of a continued class with unchanged contents keeps its identity: only its class changes.
+        if mapped(holder) is holder and is_user_class(type(holder)) and mapped(type(holder)) is not type(holder):
+            rewrite_object(result, holder, mapped, done)

@@ -1,0 +1,201 @@
+"""Transplants: an existing function object takes another function's whole definition, in place.
+
+Once a reload is published and no pinned reader views an older generation,
+every function object taken before it is made *the same function* as the
+newest definition: same code, globals, builtins, closure, defaults,
+annotations, docstring and attributes. Calling it then costs what any call
+costs, no frame of ours sits between the caller and the code, and
+``inspect``, ``typing.get_type_hints`` and ``sys._getframe`` see the newest
+definition, because that is what the object now is.
+
+``__globals__``, ``__builtins__`` and ``__closure__`` are read-only in
+Python, so they are written into the function's C structure, exactly as the
+proxy's namespace pointer is (``_proxy.FAST_SWAP``); the layout is checked on
+a scratch function at start-up and without it (``TRANSPLANT`` false) old
+functions keep forwarding (``_forwarders``).
+
+A frame of the function borrows its globals and builtins from it without
+a reference of its own, and keeps borrowing them after it returns: a frame
+object in a traceback, a suspended generator, a frame some thread is still
+running. The namespace a transplant displaces is therefore kept alive for
+exactly as long as the code it was paired with (a weak reference to that
+code object), since every such frame holds its code. Each transplant gives
+the function a private copy of the newest code, so that tie never outlives
+the frames that need it: once the function moves on, only its old frames
+hold the old copy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from .._core.pointers import swap_pointer
+from .._core.proxy import FAST_SWAP
+
+__all__ = ["TRANSPLANT", "transplant_operations", "call_version", "fresh_code_objects"]
+
+FunctionType = types.FunctionType
+
+# PyFunctionObject begins with PyObject_HEAD, then globals, builtins, name,
+# qualname, code, defaults, kwdefaults, closure (3.11, 3.12, 3.13).
+_WORD = ctypes.sizeof(ctypes.c_void_p)
+_GLOBALS = object.__basicsize__
+_BUILTINS = _GLOBALS + _WORD
+_CLOSURE = _GLOBALS + 7 * _WORD
+
+_ATTRIBUTES = ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__", "__name__", "__qualname__",
+               "__module__") + (("__type_params__",) if sys.version_info >= (3, 12) else ())
+
+
+def _slot(function: FunctionType, offset: int) -> ctypes.c_void_p:
+    return ctypes.c_void_p.from_address(id(function) + offset)
+
+
+def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType,
+                          call_version: int = 0
+                          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[], None],
+                                     types.CodeType]:
+    """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
+
+    ``do`` and ``undo`` are ``(c_callable, *args)`` lists for one atomic
+    pass; ``finish()`` settles reference counts afterwards (whether the pass
+    was applied or undone) and keeps the displaced namespace alive while a
+    frame may borrow it: a frame of ``own_code`` (what ``version`` ran on its
+    own) or of the code it has now (a forwarder). ``call_version``: see
+    ``call_version``.
+    """
+    # A private copy (see the module docstring); 3.13 is given the body's
+    # call version for it, since a copy made in Python has none there.
+    code = body.__code__.replace()
+    before = {name: getattr(version, name) for name in _ATTRIBUTES}
+    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
+    old_code, old_dict = version.__code__, version.__dict__
+    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__
+    slots = [(_GLOBALS, old_globals, new_globals), (_BUILTINS, old_builtins, new_builtins),
+             (_CLOSURE, old_closure, new_closure)]
+    # The function's pointers are strong references: ``swap_pointer`` keeps the counts right.
+    swaps = [swap_pointer(id(version) + offset, old, new) for offset, old, new in slots]
+    do: list[tuple[Any, ...]] = [swap[0] for swap in swaps]
+    undo: list[tuple[Any, ...]] = [swap[1] for swap in swaps]
+    # The closure must have as many cells as the code has free variables when
+    # __code__ is assigned, so the closure is written first and restored last.
+    do.append((setattr, version, "__code__", code))
+    undo.append((setattr, version, "__code__", old_code))
+    do.append((setattr, version, "__dict__", dict(body.__dict__)))
+    undo.append((setattr, version, "__dict__", old_dict))
+    for name in _ATTRIBUTES:
+        value = getattr(body, name)
+        if name == "__annotations__":
+            value = dict(value)
+        do.append((setattr, version, name, value))
+        undo.append((setattr, version, name, before[name]))
+    if _VERSION is not None and call_version:
+        # Last: assigning __code__ or __defaults__ above reset it to "never specialise".
+        version_slot = ctypes.c_uint32.from_address(id(version) + _VERSION)
+        do.append((setattr, version_slot, "value", call_version))
+        undo.append((setattr, version_slot, "value", 0))
+    settled: list[bool] = []
+
+    def finish() -> None:
+        if settled:
+            return
+        settled.append(True)
+        applied = version.__code__ is code
+        if applied:
+            # A frame copies its closure's cells, but borrows globals and builtins.
+            borrowed = tuple(old for _, old, new in slots[:2] if old is not new)
+            if borrowed:
+                _keep_while_frames_may_borrow(borrowed, (old_code, own_code))
+        for _, _, settle in swaps:
+            settle(applied)
+
+    return do, undo, finish, code
+
+
+# id(weak reference to a code object) -> (that reference, what its frames may borrow).
+_borrowed: dict[int, tuple[weakref.ref[types.CodeType], tuple[Any, ...]]] = {}
+
+
+def _keep_while_frames_may_borrow(objects: tuple[Any, ...], codes: tuple[types.CodeType, ...]) -> None:
+    """Keep ``objects`` alive while a frame of one of ``codes`` may exist (each frame holds its code)."""
+    distinct = {id(code): code for code in codes}  # code objects compare by content: keyed by identity
+    for code in distinct.values():
+        reference = weakref.ref(code, _release)
+        _borrowed[id(reference)] = (reference, objects)
+
+
+def _release(reference: weakref.ref[types.CodeType], borrowed: dict[int, Any] = _borrowed) -> None:
+    # ``borrowed`` is bound now: a code object may die at shutdown, after module globals are cleared.
+    borrowed.pop(id(reference), None)
+
+
+def fresh_code_objects(code: types.CodeType) -> types.CodeType:
+    """Return a copy of ``code`` whose nested code objects (its functions' code) are copies too."""
+    consts = tuple(fresh_code_objects(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_consts=consts)
+
+
+# 3.13 specialises a call only for a function whose version is set, which
+# only MAKE_FUNCTION does: it is the code's version, and assigning __code__
+# or __defaults__ resets it to 0. Earlier versions assign one on demand.
+# uint32 after PyObject_HEAD, 8 pointers, doc, dict, weakreflist, module,
+# annotations, typeparams and vectorcall.
+_VERSION: int | None = (_GLOBALS + 15 * _WORD) if sys.version_info[:2] == (3, 13) else None
+
+
+def call_version(function: FunctionType) -> int:
+    """Return the version CPython gave ``function`` when MAKE_FUNCTION made it (0 where none is needed)."""
+    if _VERSION is None or not TRANSPLANT:
+        return 0
+    return ctypes.c_uint32.from_address(id(function) + _VERSION).value
+
+
+def _check_version_offset() -> bool:
+    if _VERSION is None:
+        return True
+    namespace: dict[str, Any] = {}
+    exec(compile("def probe():\n    return 1\n", "<versioned_import version check>", "exec"), namespace)
+    probe = namespace["probe"]
+    slot = ctypes.c_uint32.from_address(id(probe) + _VERSION)
+    made = slot.value
+    probe.__code__ = probe.__code__
+    return made != 0 and slot.value == 0
+
+
+def _check_transplant() -> bool:
+    """Verify on scratch functions that the C layout is the one written above, and a write works."""
+    if not FAST_SWAP:
+        return False
+
+    def make(value: int) -> FunctionType:
+        def scratch() -> int:
+            return value
+        return scratch  # type: ignore[return-value]  # a def is a FunctionType
+
+    try:
+        first, second = make(1), make(2)
+        second_globals = {"__builtins__": __builtins__}
+        second = FunctionType(second.__code__, second_globals, "scratch", None, second.__closure__)
+        for function in (first, second):
+            if (_slot(function, _GLOBALS).value, _slot(function, _BUILTINS).value, _slot(function, _CLOSURE).value) \
+                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):
+                return False
+        do, _, finish, _ = transplant_operations(first, second, first.__code__)
+        for operation in do:
+            operation[0](*operation[1:])
+        finish()
+        return (first() == 2 and first.__globals__ is second_globals and first.__closure__ is second.__closure__
+                and _check_version_offset())
+    except Exception:  # any surprise means: do not touch C structures, keep forwarding
+        return False
+
+
+# On wherever the layout checks out; VERSIONED_IMPORT_TRANSPLANT=0 keeps held
+# functions forwarding (one extra call and frame, same identity).
+TRANSPLANT: bool = os.environ.get("VERSIONED_IMPORT_TRANSPLANT") != "0" and _check_transplant()

@@ -1,0 +1,78 @@
+"""Publishing: making a set of generations current in one step, and keeping tracebacks true to it."""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Callable
+from typing import Any
+
+from .._continuity.operations import apply_atomically
+from .proxy import set_view_class, swap_operations
+from .source import Source
+from .state import Generation, ModuleRecord, State
+
+__all__ = ["commit", "register_linecache", "register_source"]
+
+
+def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any, keep_history: bool = True) -> None:
+    """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
+    old_world = state.world
+    new_world = state.next_world({id(r.proxy): g for r, g in pairs})
+    do: list[tuple[Any, ...]] = []
+    undo: list[tuple[Any, ...]] = []
+    finishers: list[Callable[[], None]] = []
+    if old_world.pins:
+        state.pinned_stale.add(old_world)
+    if state.pinned_stale:
+        plans.make_bodies()
+    # Pinned readers must be on the view class before the namespace moves.
+    for record, generation in pairs:
+        operation = set_view_class(record.proxy, state.needs_view(record, generation), generation.module_class)
+        if operation is not None:
+            do.append(operation)
+            undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))
+    do.extend(plans.do)
+    undo.extend(plans.undo)
+    for record, generation in pairs:
+        swap_do, swap_undo, finish = swap_operations(record.proxy, generation.namespace)
+        do.extend(swap_do)
+        undo.extend(swap_undo)
+        finishers.append(finish)
+    do.append((object.__setattr__, state, "world", new_world))
+    undo.append((object.__setattr__, state, "world", old_world))
+    try:
+        apply_atomically(do, undo)
+    finally:
+        for finish in finishers:
+            finish()
+    for record, generation in pairs:
+        if keep_history and record.current is not None and record.current is not generation:
+            record.history.append(record.current)
+            while len(record.history) > state.rollback_depth:
+                record.history.popleft()
+        record.current = generation
+        register_linecache(generation)
+    plans.committed()
+    state.refresh_views([r for r, _ in pairs])
+
+
+def register_linecache(generation: Generation | None) -> None:
+    """Make tracebacks and ``inspect`` show the source that actually runs."""
+    if generation is not None and generation.source is not None:
+        register_source(generation.source)
+
+
+def register_source(source: Source) -> None:
+    """Put ``source`` in linecache for its path: the text of the published generation.
+
+    Registered at every publish (and rollback), so tracebacks and ``inspect``
+    keep showing the code that runs even after the file is edited again or a
+    reload is refused. A refusal's message quotes the failing new line itself.
+    """
+    try:
+        text = source.text()
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        linecache.cache.pop(source.path, None)  # undecodable: let linecache read what it can
+        return
+    # mtime None: linecache.checkcache() leaves such entries alone.
+    linecache.cache[source.path] = (len(text), None, text.splitlines(keepends=True), source.path)

@@ -1,0 +1,235 @@
+"""The one state object: versioned modules, their generations, and who sees which.
+
+Everything versioned_import knows lives in one ``State``; ``state`` below is
+the process's, and tests build fresh ones. Two locks, each with one job:
+
+* ``lock`` guards the records, the graph and the published world. It is only
+  ever held briefly and never while user code runs, so a first import on one
+  thread can always register itself while another thread is reloading.
+* ``reload_lock`` serialises transactions (reload, rollback, unload); it *is*
+  held while the new generations execute.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
+from types import CodeType, ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .graph import DependencyGraph
+from .proxy import World, own_class, set_view_class
+from .scope import Scope
+from .source import Source
+
+if TYPE_CHECKING:
+    from .._report import ReloadReport
+
+__all__ = ["Generation", "ModuleRecord", "ReportSink", "Settler", "State", "state"]
+
+
+class ReportSink(Protocol):
+    """Told of every report: a publish, a rollback or a refusal (``_runtime`` registers the log line and the caches)."""
+
+    def __call__(self, report: ReloadReport, /) -> None: ...
+
+
+class Settler(Protocol):
+    """What continuity does when a module's views settle (``_continuity.functions.Lineages``)."""
+
+    def settle(self, state: State, record: ModuleRecord) -> None: ...
+
+
+@dataclass(eq=False)
+class Generation:
+    """One execution of a module's source in a fresh namespace.
+
+    ``number`` is reassigned when a rollback republishes the generation.
+    ``continuity`` is the plan ``_continuity`` made when it executed: which
+    classes and functions it defines, so that publishing it (again) can carry
+    objects taken earlier over to it.
+    """
+
+    number: int
+    namespace: dict[str, Any]
+    source: Source | None
+    code: CodeType | None = None
+    imports: frozenset[str] = frozenset()
+    continuity: Any = None
+    # The class its code gave the module (``sys.modules[__name__].__class__ = Sub``), kept across publishes.
+    module_class: type = ModuleType
+
+    def __repr__(self) -> str:
+        return f"<generation {self.number} of {self.namespace.get('__name__')!r}>"
+
+
+@dataclass(eq=False)
+class ModuleRecord:
+    """Everything known about one versioned module; its proxy never changes."""
+
+    name: str
+    proxy: ModuleType
+    spec: ModuleSpec
+    path: str
+    current: Generation | None = None
+    history: collections.deque[Generation] = field(default_factory=collections.deque)
+    counter: int = 0
+    # The stat key and racy flag of the last time the file's bytes were seen to
+    # equal the current generation's (G8: stat is the pre-check, bytes the truth).
+    seen_stat: tuple[int, int, int, int] | None = None
+    seen_racy: bool = True
+
+    @property
+    def generation(self) -> int:
+        return self.current.number if self.current is not None else 0
+
+
+
+class State:
+    """All of versioned_import's process state."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (tests call this after ``uninstall()``)."""
+        self.lock = threading.RLock()
+        self.reload_lock = threading.RLock()
+        self.records: dict[str, ModuleRecord] = {}
+        self.by_proxy: dict[int, ModuleRecord] = {}
+        self.graph = DependencyGraph()
+        self.world = World({})
+        self.pinned_stale: set[World] = set()
+        self.staging: set[int] = set()
+        # Proxies of a transaction from its staging to its publish: their
+        # functions' plan is being made, so nothing may settle them meanwhile.
+        self.publishing: set[int] = set()
+        self.detached: list[ModuleRecord] = []  # unloaded while a pinned reader still views them
+        self.scope: Scope | None = None
+        self.finder: Any = None
+        self.rollback_depth = 1
+        self.subscribers: list[Any] = []
+        self.watcher: Any = None
+        self.control: Any = None  # the control channel's server (_control), when install(control=True)
+        self.reload_signal: Any = None  # the signal reloader (_signals), when install(reload_signal=...)
+        self.lineages: Settler | None = None  # the continuity registry, created by _continuity on first use
+        # Sinks the layers above register at install() (lower layers never import them):
+        # told before the subscribers (framework caches), after them (the log line), and when a
+        # reader pinned to an older world finishes (a framework cache it may have refilled).
+        self.before_subscribers: list[ReportSink] = []
+        self.after_subscribers: list[ReportSink] = []
+        self.stale_reader_done: list[Callable[[], None]] = []
+        self.reloading_thread: int | None = None
+        # Reloads whose search for holders of new classes had to see the whole heap (see _referrers).
+        self.heap_searches = 0
+        # The referrer scope of the transaction in progress: it paused the collector (see _fork).
+        self.paused_scope: Any = None
+
+    # -- records -------------------------------------------------------------------
+
+    def record_for(self, module_or_name: object) -> ModuleRecord | None:
+        """Return the record of a proxy or dotted name, or None."""
+        if isinstance(module_or_name, str):
+            return self.records.get(module_or_name)
+        record = self.by_proxy.get(id(module_or_name))
+        if record is not None and record.proxy is module_or_name:
+            return record
+        return None
+
+    def add_record(self, record: ModuleRecord) -> None:
+        with self.lock:
+            self.records[record.name] = record
+            self.by_proxy[id(record.proxy)] = record
+            self.graph.add_module(record.name)
+
+    def remove_record(self, record: ModuleRecord) -> None:
+        with self.lock:
+            if self.records.get(record.name) is record:
+                del self.records[record.name]
+            if self.by_proxy.get(id(record.proxy)) is record:
+                del self.by_proxy[id(record.proxy)]
+            self.graph.forget(record.name)
+            generations = dict(self.world.generations)
+            generations.pop(id(record.proxy), None)
+            self.replace_world(World(generations))
+
+    def set_history_depth(self, depth: int) -> None:
+        with self.lock:
+            self.rollback_depth = depth
+            for record in self.records.values():
+                while len(record.history) > depth:
+                    record.history.popleft()
+
+
+    # -- worlds and views ----------------------------------------------------------
+
+    def next_world(self, published: dict[int, Generation]) -> World:
+        """Return the world after publishing ``published`` (id(proxy) -> generation)."""
+        generations = dict(self.world.generations)
+        generations.update(published)
+        return World(generations)
+
+    def replace_world(self, world: World) -> None:
+        """Make ``world`` current outside a publish (an unload); caller holds ``lock``.
+
+        Readers pinned to the old world keep it: it joins the stale worlds,
+        so a later publish switches their modules to the view class.
+        """
+        if self.world.pins:
+            self.pinned_stale.add(self.world)
+        self.world = world
+
+    def enter_pin(self) -> World:
+        with self.lock:
+            world = self.world
+            world.pins += 1
+            return world
+
+    def exit_pin(self, world: World) -> None:
+        with self.lock:
+            world.pins -= 1
+            stale = world is not self.world
+            if world.pins == 0 and world in self.pinned_stale:
+                self.pinned_stale.discard(world)
+                self.refresh_views(list(self.records.values()) + self.detached)
+                self.detached = [r for r in self.detached if self.needs_view(r)]
+        if stale:
+            # A reader of older code may have refilled a framework cache after the publish dropped it.
+            self.notify_stale_reader_done()
+
+    def notify_stale_reader_done(self) -> None:
+        """Tell the sinks that a reader pinned to an older world finished (or will run on for long)."""
+        for sink in self.stale_reader_done:
+            sink()
+
+    def needs_view(self, record: ModuleRecord, current: Generation | None = None) -> bool:
+        """Whether some reader must see ``record`` through a view other than ``current`` (default: its published one)."""
+        if id(record.proxy) in self.staging:
+            return True
+        current = record.current if current is None else current
+        return any(w.generation(record.proxy) not in (None, current) for w in self.pinned_stale)
+
+    def refresh_views(self, records: Any) -> None:
+        """Switch each proxy to the view class exactly while some reader needs it.
+
+        The functions of a module nobody views differently any more stop
+        forwarding too (``Lineages.settle``).
+        """
+        with self.lock:
+            for record in records:
+                own: type = ModuleType
+                if record.current is not None:
+                    own = record.current.module_class = own_class(record.proxy, record.current.module_class)
+                operation = set_view_class(record.proxy, self.needs_view(record), own)
+                if operation is not None:
+                    operation[0](*operation[1:])
+                if self.lineages is not None and record.current is not None and \
+                        id(record.proxy) not in self.publishing:
+                    self.lineages.settle(self, record)
+
+
+
+state = State()

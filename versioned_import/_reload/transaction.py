@@ -1,0 +1,767 @@
+"""The transaction: plan, execute privately, hook, continue, publish; rollback; unload.
+
+A reload never touches a live namespace. New generations execute in fresh
+dicts, seen only by the reloading thread through a staging ``World`` (the
+same mechanism as ``pinned()``), and become visible in one C-level pass that
+no other thread can interleave with (see ``_publish``). If anything fails
+before that pass, the new dicts are simply dropped.
+
+``stage()`` is the first step alone: it returns a ``StagedReload`` whose
+``publish()`` or ``abandon()`` is the second, so that a coordinated reload can
+stage in every worker process before any of them publishes (``_coordinate``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import linecache
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from importlib.machinery import SourceFileLoader
+from types import CodeType, ModuleType
+from typing import Any
+
+from .._continuity import pipeline as _continuity
+from .._continuity.operations import apply_atomically
+from .._continuity.referrers import ReferrerScope
+from .._continuity.transplant import TRANSPLANT, fresh_code_objects
+from .._core.edges import EdgeSink, importer
+from .._core.finder import VersionedLoader
+from .._core.frames import reload_machinery, run_module_code
+from .._core.proxy import World, adopt_namespace, module_dict, namespace_of, own_class, set_view_class, view
+from .._core.publish import commit, register_linecache
+from .._core.scope import Scope, in_scope
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
+from .._core.state import Generation, ModuleRecord, State
+from .._errors import NotVersionedError, ReloadError, refusal_message
+from .._report import ReloadReport, Replaced
+
+__all__ = ["ReloadReport", "Replaced", "StagedReload", "FirstImport", "prepare_first", "reload", "stage",
+           "reload_changed", "changed", "rollback", "unload", "resolve_records", "apply_atomically"]
+
+_MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
+
+
+# -- naming and lookup -------------------------------------------------------------
+
+def resolve_records(state: State, names: Iterable[object], action: str) -> list[ModuleRecord]:
+    """Turn names or proxies into records, refusing anything that is not a versioned module."""
+    records = []
+    for name in names:
+        if isinstance(name, ModuleType):
+            record = state.record_for(name)
+            label = getattr(name, "__name__", repr(name))
+        elif isinstance(name, str):
+            if name.startswith(".") or not name:
+                raise NotVersionedError(f"{action} of {name!r} refused: relative or empty module names cannot be "
+                                        "resolved here — pass the absolute dotted name, e.g. 'app.views'", module=name)
+            record = state.records.get(name)
+            label = name
+        else:
+            raise TypeError(f"{action}() takes module names (str) or versioned modules, not {type(name).__name__}")
+        if record is None or record.current is None:
+            raise NotVersionedError(_not_versioned_message(state, action, label), module=label)
+        records.append(record)
+    return records
+
+
+def _not_versioned_message(state: State, action: str, name: str) -> str:
+    finder = state.finder
+    if finder is None:
+        return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
+                "module — call versioned_import.install() at start-up, before importing the modules you want "
+                "to reload")
+    configured = _scope_text(finder.scope)
+    module = sys.modules.get(name)
+    if module is not None:
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        where = f"its file {origin}" if origin and os.path.isabs(origin) else f"it has no source file ({origin})"
+        loader = getattr(spec, "loader", None)
+        if in_scope(name, origin, True, finder.scope) and loader is not None and \
+                type(loader) not in (SourceFileLoader, VersionedLoader):
+            # Another import hook (pytest's assertion rewriting, a code transformer) loaded it:
+            # its code is that loader's output, which only that loader can produce again.
+            return (f"{action} of {name!r} refused: it was loaded by another loader, {_loader_name(loader)}, "
+                    "not from its source file by Python's own SourceFileLoader, so it is not a versioned module "
+                    "— import it without that import hook (e.g. outside the hook's scope) to make it reloadable")
+        if in_scope(name, origin, True, finder.scope):
+            return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
+                    f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
+                    "import of the modules you want to reload")
+        return (f"{action} of {name!r} refused: it is not a versioned module: {where} is outside {configured} "
+                "(the standard library, site-packages, built-in and extension modules are never versioned) — "
+                "check install(roots=..., packages=...)")
+    return (f"{action} of {name!r} refused: no versioned module of that name is imported ({configured}) — "
+            "import it first (and check the spelling)")
+
+
+def _scope_text(scope: Scope) -> str:
+    """Say which roots and packages are versioned, for messages."""
+    roots = ", ".join(scope.roots) or "none"
+    packages = ", ".join(scope.packages) or "none"
+    return f"the versioned roots ({roots}) and packages ({packages})"
+
+
+def _loader_name(loader: object) -> str:
+    kind = type(loader)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+# -- first import -----------------------------------------------------------------
+
+class FirstImport:
+    """A first import from its preparation (our loader's ``get_code``) to its end.
+
+    importlib executes the code itself (``SourceFileLoader.exec_module``), so
+    no frame of ours sits between the ``import`` statement and the module's
+    code (G16); ``_load_unlocked`` ends every import by setting
+    ``spec._initializing = False``, which ``VersionedSpec`` turns into
+    ``finish``, whether the code ran to the end or raised.
+    """
+
+    __slots__ = ("state", "record", "generation", "sink", "token")
+
+    def __init__(self, state: State, record: ModuleRecord, generation: Generation, sink: EdgeSink) -> None:
+        self.state = state
+        self.record = record
+        self.generation = generation
+        self.sink = sink
+        self.token = importer.set(sink)
+
+    def finish(self, executed: bool) -> None:
+        state, record, generation, sink = self.state, self.record, self.generation, self.sink
+        importer.reset(self.token)
+        if not executed:
+            state.remove_record(record)
+            return
+        module, namespace, source = record.proxy, generation.namespace, generation.source
+        assert source is not None  # a first import always has its source
+        sink.scan(namespace, state)
+        generation.imports = frozenset(sink.names)
+        # Continuity bookkeeping for generation 1 waits for the first reload
+        # (``_adopt_lazily``): most modules are never reloaded, and imports stay fast.
+        with state.lock:
+            state.graph.replace_imports(record.name, sink.names)
+            record.current = generation
+            record.counter = 1
+            record.seen_stat, record.seen_racy = source.stat_key, source.racy
+            # A module new to the world is added in place: a reader pinned now would see
+            # this generation anyway, and a later publish copies the world as usual.
+            state.world.generations[id(module)] = generation
+            adopt_namespace(module, namespace)
+            generation.module_class = own_class(module, ModuleType)  # what its code set, if anything (G16)
+            operation = set_view_class(module, False, generation.module_class)
+            if operation is not None:
+                operation[0](*operation[1:])
+
+
+_NOTHING_TO_RUN = compile("", "<versioned_import: routed to a reload>", "exec", dont_inherit=True)
+
+
+def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> CodeType:
+    """Prepare generation 1 of ``module``; return the code importlib then executes in its dict."""
+    spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
+    name = spec.name
+    existing = state.records.get(name)
+    if existing is not None and existing.proxy is module and existing.current is not None:
+        # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.
+        reload(state, [name])
+        return _NOTHING_TO_RUN
+    source = read_source(spec.origin)
+    code = compile_source(source, spec.cached)
+    sink = EdgeSink(name)
+    outer = importer.get()
+    if outer is not None:
+        outer.record(name)
+    record = ModuleRecord(name, module, spec, spec.origin)
+    staging = view.get()
+    if isinstance(staging, _Staging):
+        staging.transaction.first_imports.append(record)
+    generation = Generation(1, module_dict(module), source, code)
+    state.add_record(record)
+    first = FirstImport(state, record, generation, sink)
+    if spec.__dict__.get("_versioned_initializing"):
+        spec.__dict__["_versioned_first_import"] = first  # importlib executes it and ends the import
+        return code
+    # Loaded by hand (module_from_spec, then exec_module): nobody ends the import for us.
+    try:
+        run_module_code(code, generation.namespace)
+    except BaseException:
+        first.finish(False)
+        raise
+    first.finish(True)
+    return _NOTHING_TO_RUN
+
+
+# -- the transaction --------------------------------------------------------------
+
+class _Staging(World):
+    """The reloading thread's view: staged namespaces for the set, published ones for the rest."""
+
+    __slots__ = ("transaction",)
+
+    def __init__(self, base: World, transaction: _Transaction) -> None:
+        super().__init__(dict(base.generations))
+        self.transaction = transaction
+
+    @reload_machinery
+    def namespace(self, proxy: object) -> dict[str, Any] | None:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        if staged is not None:
+            if staged.state == "pending":
+                self.transaction.execute(staged)  # like a first import: executed on first touch
+            return staged.generation.namespace
+        return super().namespace(proxy)
+
+    def executing(self, name: str) -> bool:
+        """Whether the new generation of ``name`` is executing (partially initialised) right now."""
+        record = self.transaction.state.records.get(name)
+        staged = self.transaction.by_proxy.get(id(record.proxy)) if record is not None else None
+        return staged is not None and staged.state == "executing"
+
+    def generation(self, proxy: object) -> Any:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        return staged.generation if staged is not None else super().generation(proxy)
+
+    def set_module_class(self, proxy: object, cls: type) -> bool:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        if staged is None:
+            return False
+        ModuleType("probe").__class__ = cls  # refused here, at the module's line, as it would be for real
+        staged.generation.module_class = cls
+        return True
+
+
+class _Staged:
+    __slots__ = ("record", "source", "generation", "sink", "state", "preset")
+
+    def __init__(self, record: ModuleRecord, source: Source, generation: Generation, preset: dict[str, Any]) -> None:
+        self.record = record
+        self.source = source
+        self.generation = generation
+        self.sink = EdgeSink(record.name)
+        self.state = "pending"
+        self.preset = preset
+
+
+# Ctrl-C still stops the program (the reload is abandoned, nothing published).
+_UNSTOPPABLE = (KeyboardInterrupt,)
+
+
+class _Failure(Exception):
+    """Carries the first failure out of nested executions."""
+
+
+class _Transaction:
+    def __init__(self, state: State, records: list[ModuleRecord]) -> None:
+        self.state = state
+        self.records = records
+        self.by_proxy: dict[int, _Staged] = {}
+        self.executed: list[_Staged] = []
+        self.first_imports: list[ModuleRecord] = []
+        self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
+        self.scope: ReferrerScope | None = None
+
+    def load_sources(self) -> None:
+        for record in self.records:
+            scope = getattr(record.spec.loader, "scope", None)
+            if scope is not None and not in_scope(record.name, record.path, True, scope):
+                # A symlink retargeted, or a root moved: never execute foreign code.
+                self._fail(record, ImportError(f"{record.path} now resolves to {os.path.realpath(record.path)}, "
+                                               "outside the versioned roots", name=record.name, path=record.path),
+                           "point the file back inside the roots, or unload the module")
+            try:
+                source = read_source(record.path)
+            except SourceChangedWhileReading as exc:
+                self._fail(record, exc, "wait for the write to finish and reload again")
+            except OSError as exc:
+                self._fail(record, exc, "restore the file (or unload the module) and reload again")
+            current = record.current
+            try:
+                if current is not None and current.source is not None and current.code is not None \
+                        and current.source.digest == source.digest:
+                    # Unchanged dependent: same bytes, no compile. Where held functions take the
+                    # newest code in place, each generation has code objects of its own, so that an
+                    # old generation's code, and with it its namespace, dies with its frames
+                    # (see _transplant).
+                    code = fresh_code_objects(current.code) if TRANSPLANT else current.code
+                else:
+                    code = compile_source(source, record.spec.cached)
+            except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
+                self._fail(record, exc, "fix the file and reload again", source)
+            namespace, preset = _fresh_namespace(record)
+            generation = Generation(0, namespace, source, code)
+            self.by_proxy[id(record.proxy)] = _Staged(record, source, generation, preset)
+
+    def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
+        if self.failure is None:
+            self.failure = (record, exc, remedy, source)
+        raise _Failure from exc
+
+    @reload_machinery
+    def execute(self, staged: _Staged) -> None:
+        staged.state = "executing"
+        self.executed.append(staged)
+        token = importer.set(staged.sink)
+        try:
+            run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
+        except _Failure:
+            raise
+        except _UNSTOPPABLE:
+            raise
+        except BaseException as exc:  # SystemExit and custom BaseExceptions too: module code must not stop us
+            self._fail(staged.record, exc, "fix the error and reload again", staged.source)
+        finally:
+            importer.reset(token)
+        staged.state = "done"
+
+    @reload_machinery
+    def stage(self) -> None:
+        for record in self.records:
+            staged = self.by_proxy[id(record.proxy)]
+            if staged.state == "pending":
+                self.execute(staged)
+        for staged in self.executed:
+            if staged.state != "done":
+                # An import of it failed inside another module that caught the error.
+                raise _Failure
+            # A preset submodule the code names (``from . import sub``) is a real import.
+            names = set(staged.generation.code.co_names)  # type: ignore[union-attr]  # staged: compiled
+            preset = {key: value for key, value in staged.preset.items()
+                      if key not in names and f"{staged.record.name}.{key}" not in names}
+            staged.sink.scan(staged.generation.namespace, self.state, preset)
+            staged.generation.imports = frozenset(staged.sink.names)
+        for staged in self.executed:
+            hook = staged.generation.namespace.get("__reload__")
+            if callable(hook):
+                try:
+                    hook(_previous_view(staged.record))
+                except _UNSTOPPABLE:
+                    raise
+                except BaseException as exc:
+                    self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
+                               "fix it or the state it expects and reload again", staged.source)
+
+
+def _fresh_namespace(record: ModuleRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the namespace a first import would start with (G3), and the submodule attributes preset in it."""
+    published = namespace_of(record.proxy)
+    namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
+    namespace["__spec__"] = record.spec
+    namespace["__loader__"] = record.spec.loader
+    preset: dict[str, Any] = {}
+    if record.spec.submodule_search_locations is not None:
+        # A package's loaded submodules are attributes set by the import
+        # system, not by its source: keep them so `import pkg.sub` still works.
+        prefix = record.name + "."
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefix) and "." not in name[len(prefix):] and module is not None:
+                preset[name[len(prefix):]] = module
+        namespace.update(preset)
+    return namespace, preset
+
+
+def _previous_view(record: ModuleRecord) -> ModuleType:
+    """Return a module holding a copy of the published generation's namespace, for ``__reload__(old)``."""
+    old = ModuleType(record.name)
+    module_dict(old).update(namespace_of(record.proxy))
+    return old
+
+
+def _guard_reentry(state: State, what: str, names: list[str]) -> None:
+    holder = getattr(state, "reloading_thread", None)
+    if holder == threading.get_ident():
+        raise ReloadError(f"{what} of {', '.join(map(repr, names))} refused: it was requested by module code while "
+                          "a reload is executing on this thread — request it after that reload has finished",
+                          module=names[0] if names else None)
+
+
+def _acquire(state: State, what: str, names: list[str]) -> None:
+    _guard_reentry(state, what, names)
+    if importer.get() is not None:
+        # Module code running during an import: waiting here could deadlock
+        # against a reload waiting for this import's module lock.
+        if not state.reload_lock.acquire(blocking=False):
+            raise ReloadError(f"{what} of {', '.join(map(repr, names))} refused: another reload is running and this "
+                              "request comes from module code during an import — request it after the import",
+                              module=names[0] if names else None)
+    else:
+        state.reload_lock.acquire()
+    state.reloading_thread = threading.get_ident()
+
+
+def _still_versioned(state: State, records: list[ModuleRecord], action: str) -> None:
+    """Refuse if a record was unloaded while this call waited for the reload lock."""
+    for record in records:
+        if state.records.get(record.name) is not record:
+            raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
+                                    "request waited — import it again first", module=record.name, path=record.path)
+
+
+def _release(state: State) -> None:
+    state.reloading_thread = None
+    state.reload_lock.release()
+
+
+@reload_machinery
+def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
+    """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
+    return stage(state, names, dependents).publish()
+
+
+@reload_machinery
+def stage(state: State, names: Iterable[object], dependents: bool = True) -> StagedReload:
+    """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
+
+    Returns a ``StagedReload`` holding the transaction lock: exactly one of its
+    ``publish()`` or ``abandon()`` must follow, on this thread. A failure while
+    staging raises ``ReloadError`` (subscribers hear of it) and holds nothing.
+    """
+    names = list(names)
+    records = resolve_records(state, names, "reload")
+    labels = [r.name for r in records]
+    if not records:
+        return StagedReload(state, None, 0.0)  # nothing to do: holds nothing, publishes an empty report
+    _acquire(state, "reload", labels)
+    started = time.perf_counter()
+    transaction: _Transaction | None = None
+    try:
+        _still_versioned(state, records, "reload")
+        with state.lock:
+            targets = {r.name for r in records}
+            if dependents:
+                targets |= state.graph.dependents(targets)
+            order = [n for group in state.graph.execution_order(targets) for n in group]
+            members = [state.records[n] for n in order if n in state.records]
+        transaction = _Transaction(state, members)
+        try:
+            # Objects created from here on are the only ones a search for holders of new classes
+            # must see, unless reference counts say otherwise (see _referrers). The scope lasts
+            # until the transaction ends (published, refused or abandoned: see _end_scope).
+            transaction.scope = ReferrerScope().__enter__()
+            state.paused_scope = transaction.scope
+            _run_staged(state, transaction)
+        except _UNSTOPPABLE:
+            _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
+            raise
+        except _Failure:
+            raise _refuse(state, transaction, started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
+    except BaseException:
+        _end_scope(state, transaction)
+        _release(state)
+        raise
+    return StagedReload(state, transaction, started)
+
+
+class StagedReload:
+    """New generations executed privately and not yet published: the first step of a two-step reload.
+
+    ``sources`` maps each executed module to the ``Source`` it was executed
+    from. ``publish()`` makes them current (returning the report) and
+    ``abandon()`` drops them; either releases the transaction lock.
+    """
+
+    def __init__(self, state: State, transaction: _Transaction | None, started: float) -> None:
+        self._state = state
+        self._transaction = transaction
+        self._started = started
+        self._open = True
+        executed = transaction.executed if transaction is not None else ()
+        self.sources: dict[str, Source] = {s.record.name: s.source for s in executed}
+
+    def _close(self, what: str) -> None:
+        if not self._open:
+            raise RuntimeError(f"StagedReload.{what}(): this staged reload was already published or abandoned")
+        if self._transaction is not None and self._state.reloading_thread != threading.get_ident():
+            raise RuntimeError(f"StagedReload.{what}() must run on the thread that staged the reload")
+        self._open = False
+
+    def publish(self) -> ReloadReport:
+        """Publish the staged generations in one step; ``ReloadError`` (nothing published) if that fails."""
+        self._close("publish")
+        state, transaction = self._state, self._transaction
+        if transaction is None:
+            return ReloadReport()
+        try:
+            try:
+                report = _publish(state, transaction, self._started)
+            except Exception as exc:
+                # Nothing was published (apply_atomically undid what it had
+                # applied); the error is ours or an unsupported class change.
+                state.refresh_views([s.record for s in transaction.by_proxy.values()])
+                transaction.failure = transaction.failure or (
+                    transaction.records[0], exc, "the new definitions could not be published; the old ones "
+                    "are intact — please report this with the traceback", None)
+                raise _Failure from exc
+        except _UNSTOPPABLE:
+            _abandon(state, transaction)
+            raise
+        except _Failure:
+            raise _refuse(state, transaction, self._started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
+        finally:
+            _end_scope(state, transaction)
+            _release(state)
+        _notify(state, report)
+        return report
+
+    def abandon(self) -> None:
+        """Drop the staged generations: nothing is published, nothing changes, no subscriber is called."""
+        self._close("abandon")
+        if self._transaction is None:
+            return
+        try:
+            _abandon(self._state, self._transaction)
+        finally:
+            _end_scope(self._state, self._transaction)
+            _release(self._state)
+
+
+def _end_scope(state: State, transaction: _Transaction | None) -> None:
+    """End the transaction's referrer scope (the collector runs again), once."""
+    scope = transaction.scope if transaction is not None else None
+    if scope is not None:
+        transaction.scope = None  # type: ignore[union-attr]  # not None: it had a scope
+        state.paused_scope = None
+        scope.__exit__(None, None, None)
+        state.heap_searches += scope.widenings
+
+
+def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadError:
+    """Abandon a failed transaction, tell the subscribers, and return the error to raise."""
+    _abandon(state, transaction)
+    error = _refusal(transaction)
+    _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
+    return error
+
+
+def _abandon(state: State, transaction: _Transaction) -> None:
+    """Clean up after a transaction that will not publish."""
+    with state.lock:
+        state.publishing.difference_update(transaction.by_proxy)
+    for record in transaction.records:
+        register_linecache(record.current)  # the files no longer show the running source
+    for record in reversed(transaction.first_imports):
+        # Modules the abandoned generations imported for the first time go too.
+        if state.records.get(record.name) is record:
+            _forget(state, record)
+    state.refresh_views([s.record for s in transaction.by_proxy.values()])
+
+
+def _refusal(transaction: _Transaction) -> ReloadError:
+    record, exc, remedy, source = transaction.failure  # type: ignore[misc]  # a _Failure always records one
+    text = None
+    if source is not None:
+        try:
+            text = source.text()
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            text = None
+    message = refusal_message("reload", record.name, record.path, exc, record.generation, remedy, text)
+    error = ReloadError(message, module=record.name, path=record.path)
+    error.__cause__ = exc
+    return error
+
+
+@reload_machinery
+def _run_staged(state: State, transaction: _Transaction) -> None:
+    transaction.load_sources()
+    proxies = [s.record for s in transaction.by_proxy.values()]
+    staging = _Staging(state.world, transaction)
+    with state.lock:
+        state.staging.update(transaction.by_proxy)
+        state.publishing.update(transaction.by_proxy)
+    state.refresh_views(proxies)
+    try:
+        # A copied context: the staging view never leaks into the caller's context.
+        contextvars.copy_context().run(_stage_in_view, staging, transaction)
+    finally:
+        with state.lock:
+            state.staging.difference_update(transaction.by_proxy)
+        # Views are switched back after publish (or now, on failure).
+        if transaction.failure is not None or any(s.state != "done" for s in transaction.by_proxy.values()):
+            state.refresh_views(proxies)
+
+
+@reload_machinery
+def _stage_in_view(staging: _Staging, transaction: _Transaction) -> None:
+    view.set(staging)
+    transaction.stage()
+
+
+def _publish(state: State, transaction: _Transaction, started: float) -> ReloadReport:
+    """Make every staged generation current in one step."""
+    staged = transaction.executed
+    for item in staged:
+        _adopt_lazily(state, item.record)
+    for item in staged:
+        item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
+    plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
+                             scope=transaction.scope)
+    for item in staged:
+        # A module class its new code defined is continued like any class: the proxy keeps the identity.
+        item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
+    generations = {}
+    with state.lock:
+        for item in staged:
+            item.generation.number = item.record.counter + 1
+            generations[item.record.name] = item.generation.number
+        commit(state, [(s.record, s.generation) for s in staged], plans)
+        for item in staged:
+            item.record.counter = item.generation.number  # only once published: a refusal uses no number
+            state.graph.replace_imports(item.record.name, item.generation.imports)
+            item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
+        # Planned and published: the functions may now stop forwarding (Lineages.settle).
+        state.publishing.difference_update(transaction.by_proxy)
+        state.refresh_views([s.record for s in staged])
+    return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
+                        tuple(plans.replaced))
+
+
+def _adopt_lazily(state: State, record: ModuleRecord) -> None:
+    """Start the continuity lineages of a first import's generation, at its first reload."""
+    current = record.current
+    if current is not None and current.continuity is None:
+        current.continuity = _continuity.capture(record.name, current.namespace)
+        _continuity.adopt(state, record.name, current)
+
+
+def _notify(state: State, report: ReloadReport) -> None:
+    # Framework caches first, so that subscribers and the next request see fresh ones; the one log line last,
+    # so that writing it never delays what subscribers rebuild (the sinks are _runtime's, see State).
+    for callback in (*state.before_subscribers, *state.subscribers, *state.after_subscribers):
+        try:
+            callback(report)
+        except _UNSTOPPABLE:
+            raise
+        except BaseException:  # a subscriber must never break a reload or the other subscribers
+            import logging
+
+            logging.getLogger("versioned_import").exception("on_reload callback %r raised", callback)
+
+
+# -- change detection -------------------------------------------------------------
+
+def changed(state: State) -> list[str]:
+    """Return the versioned modules whose source bytes differ from their current generation (G8)."""
+    return list(changed_sources(state))
+
+
+def changed_sources(state: State) -> dict[str, Source | None]:
+    """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable)."""
+    with state.lock:
+        records = [r for r in state.records.values() if r.current is not None]
+    result: dict[str, Source | None] = {}
+    stat = os.stat
+    for record in records:
+        try:
+            key = stat_key(stat(record.path))
+        except OSError:
+            result[record.name] = None  # gone: a reload will say so clearly
+            continue
+        if key == record.seen_stat and not record.seen_racy:
+            continue
+        try:
+            source = read_source(record.path)
+        except OSError:
+            result[record.name] = None
+            continue
+        current = record.current.source  # type: ignore[union-attr]  # filtered above
+        if current is not None and source.digest == current.digest:
+            record.seen_stat, record.seen_racy = source.stat_key, source.racy
+        else:
+            register_linecache(record.current)  # the file no longer shows the running source
+            result[record.name] = source
+    return {name: result[name] for name in sorted(result, key=state.graph.rank)}
+
+
+@reload_machinery
+def reload_changed(state: State, dependents: bool = True) -> ReloadReport:
+    """Reload every versioned module whose source changed; an empty report if none did."""
+    names = changed(state)
+    if not names:
+        return ReloadReport()
+    return reload(state, names, dependents=dependents)
+
+
+# -- rollback and unload ----------------------------------------------------------
+
+def rollback(state: State, name: object) -> int:
+    """Republish the previous generation of ``name`` under a new number, running no module code."""
+    (record,) = resolve_records(state, [name], "rollback")
+    _acquire(state, "rollback", [record.name])
+    started = time.perf_counter()
+    try:
+        _still_versioned(state, [record], "rollback")
+        with state.lock:
+            if not record.history:
+                raise ReloadError(f"rollback of {record.name!r} refused: generation {record.generation} is the "
+                                  f"only one kept ({record.path}) — there is nothing to roll back to; reload a "
+                                  "fixed file instead", module=record.name, path=record.path)
+            previous = record.history.pop()
+            current: Any = record.current  # _still_versioned() checked it is not None
+            plans = _continuity.plan(state, [(record, current, previous)], republish=True)
+            number, previous_number = record.counter + 1, previous.number
+            previous.number = number
+            try:
+                # The rolled-back generation is not pushed to history: rollback pops it.
+                commit(state, [(record, previous)], plans, keep_history=False)
+            except Exception as exc:
+                previous.number = previous_number
+                record.history.append(previous)
+                raise ReloadError(f"rollback of {record.name!r} refused: {type(exc).__name__}: {exc}; generation "
+                                  f"{current.number} is still live — please report this with the traceback",
+                                  module=record.name, path=record.path) from exc
+            record.counter = number
+            record.seen_stat = None
+    finally:
+        _release(state)
+    _notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,
+                                tuple(plans.replaced), action="rollback"))
+    return previous.number
+
+
+def unload(state: State, name: object) -> None:
+    """Forget a versioned module and its submodules entirely."""
+    (record,) = resolve_records(state, [name], "unload")
+    _acquire(state, "unload", [record.name])
+    try:
+        _still_versioned(state, [record], "unload")
+        _forget(state, record)
+    finally:
+        _release(state)
+
+
+def _forget(state: State, record: ModuleRecord) -> None:
+    """Remove ``record`` and its submodules from sys.modules, their parents and the library."""
+    with state.lock:
+        prefix = record.name + "."
+        doomed = [r for n, r in state.records.items() if n == record.name or n.startswith(prefix)]
+        for item in doomed:
+            if sys.modules.get(item.name) is item.proxy:
+                del sys.modules[item.name]
+            parent_name, _, child = item.name.rpartition(".")
+            parent = sys.modules.get(parent_name) if parent_name else None
+            if parent is not None and getattr(parent, child, None) is item.proxy:
+                delattr(parent, child)
+            _continuity.forget(state, item.name)
+            state.remove_record(item)
+            cached = linecache.cache.get(item.path)
+            if cached is not None and len(cached) > 1 and cached[1] is None:  # a lazy entry is a 1-tuple
+                del linecache.cache[item.path]
+            item.history.clear()
+            if state.needs_view(item):
+                state.detached.append(item)  # a pinned reader still views an older generation of it
+            else:
+                own = item.current.module_class if item.current is not None else ModuleType
+                operation = set_view_class(item.proxy, False, own_class(item.proxy, own))
+                if operation is not None:
+                    operation[0](*operation[1:])
+        for n in list(sys.modules):
+            if n.startswith(prefix) and n not in state.records:
+                module = sys.modules.get(n)
+                if module is not None and getattr(module, "__spec__", None) is not None and \
+                        isinstance(module.__spec__.loader, VersionedLoader):  # type: ignore[union-attr]
+                    del sys.modules[n]
