@@ -739,7 +739,7 @@ class PublishFailureTest(Sandbox):
     """G4 when the publish step itself fails: every operation already applied is undone."""
 
     def test_apply_atomically_undoes_what_it_applied(self):
-        from versioned_import._reload.transaction import apply_atomically
+        from versioned_import._core.atomic import apply_atomically
 
         class Target:
             pass

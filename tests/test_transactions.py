@@ -722,7 +722,7 @@ if VERSION > 1:
             thread = threading.Thread(target=reload_later, daemon=True)
             thread.start()
             for _ in range(10_000_000):  # spin on a condition, never on a clock
-                if _waiting_in(thread, "_acquire"):
+                if _waiting_in(thread, "acquire"):
                     break
             else:
                 self.fail("the reload never reached the transaction lock")

@@ -11,13 +11,12 @@ import sys
 from collections.abc import Callable, Iterable
 from types import ModuleType
 
-from . import _runtime
+from . import _reload, _runtime
 from ._core.finder import VersionedFinder
 from ._core.frames import reload_machinery
 from ._core.pins import pinned
 from ._core.scope import default_root, make_scope
 from ._core.state import state
-from ._reload import transaction as _reload
 from ._report import ReloadReport, Replaced
 
 __all__ = ["install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",

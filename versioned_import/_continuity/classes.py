@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._core.atomic import apply_atomically
 from .holders import bases_of, dict_of, mro_of, set_bases
-from .operations import Plan, add_sequence, apply_atomically, mapped, nothing, real_dict, replace_contents
+from .operations import Plan, add_sequence, mapped, nothing, real_dict, replace_contents
 
 try:
     import _abc  # type: ignore[import-not-found]  # C module, no stubs

@@ -29,11 +29,12 @@ import types
 import weakref
 from typing import Any
 
+from .._core.atomic import apply_atomically
 from .._report import Replaced
 from . import forwarders as _forwarders
 from .forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_operations, shown
 from .lineages import Definitions
-from .operations import Plan, apply_atomically, mapped, nothing
+from .operations import Plan, mapped, nothing
 from .transplant import TRANSPLANT, transplant_operations
 
 __all__ = ["Lineages", "adopt_functions", "forget_functions", "new_functions", "map_functions", "plan_functions",

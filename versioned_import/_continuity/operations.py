@@ -1,21 +1,18 @@
 """The publish plan: ``(c_callable, *args)`` operations with their undo, and the small helpers that build them.
 
 Everything continuity changes is planned here first and applied by the
-publisher in one C-level pass (``_reload.apply_atomically``), so the helpers
+publisher in one C-level pass (``_core.atomic.apply_atomically``), so the helpers
 only ever produce C callables and arguments; the undo side may be Python.
 """
 
 from __future__ import annotations
 
-import collections
 import gc
-import itertools
-import operator
 from typing import Any
 
 from .forwarders import body
 
-__all__ = ["apply_atomically", "Plan", "add_sequence", "replace_contents", "mapped", "real_dict", "nothing"]
+__all__ = ["Plan", "add_sequence", "replace_contents", "mapped", "real_dict", "nothing"]
 
 
 class Plan:
@@ -101,30 +98,3 @@ def real_dict(cls: type) -> Any:
 
 
 _TYPE_DICT = type.__dict__["__dict__"].__get__
-
-
-def apply_atomically(do: list[tuple[Any, ...]], undo: list[tuple[Any, ...]]) -> None:
-    """Run ``do`` (each ``(c_callable, *args)``) as one step for every other thread.
-
-    Every callable is a C function, iterated by C code (``starmap`` drained by
-    a zero-length ``deque``): no bytecode executes, so the interpreter never
-    reaches a point where it hands the GIL to another thread. The collector is
-    paused so no finaliser runs Python code in between. If an operation fails,
-    the ones already applied are undone in reverse and the error re-raised.
-    """
-    progress = itertools.count()
-    steps = []
-    for operation in do:
-        steps.append(operation)
-        steps.append((next, progress))
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        collections.deque(itertools.starmap(operator.call, steps), maxlen=0)
-    except BaseException:
-        applied = next(progress)
-        collections.deque(itertools.starmap(operator.call, reversed(undo[:applied])), maxlen=0)
-        raise
-    finally:
-        if collecting:
-            gc.enable()

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import linecache
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from .._continuity.operations import apply_atomically
+from .atomic import apply_atomically
 from .proxy import set_view_class, swap_operations
 from .source import Source
 from .state import Generation, ModuleRecord, State
 
-__all__ = ["commit", "register_linecache", "register_source"]
+__all__ = ["PublishPlan", "commit", "register_linecache", "register_source"]
 
 
-def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Any, keep_history: bool = True) -> None:
+class PublishPlan(Protocol):
+    """What continuity hands the publisher (``_continuity.operations.Plan``): its part of the one atomic pass."""
+
+    do: list[tuple[Any, ...]]
+    undo: list[tuple[Any, ...]]
+
+    def make_bodies(self) -> None:
+        """Give the generations a publish leaves behind bodies pinned readers can call (under the state lock)."""
+
+    def committed(self) -> None:
+        """Finish continuity's bookkeeping once the pass is applied."""
+
+
+def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: PublishPlan, keep_history: bool = True) -> None:
     """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
     old_world = state.world
     new_world = state.next_world({id(r.proxy): g for r, g in pairs})

@@ -27,11 +27,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .. import _api
+from .. import _api, _reload
 from .._core.state import state
 from .._errors import ReloadError
-from .._reload import transaction as _reload
-from .._report import terminal_line
+from .._report import ReloadReport, terminal_line
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension", "Extension"]
 
@@ -102,7 +101,7 @@ class Extension:
 
     # -- printing -------------------------------------------------------------------
 
-    def _arrived(self, report: _reload.ReloadReport) -> None:
+    def _arrived(self, report: ReloadReport) -> None:
         # Any thread may publish; the line waits for the main thread's next flush().
         if report.error is None and not report.reloaded:
             return

@@ -1,1 +1,27 @@
-"""_reload"""
+"""The transaction (G4–G6, G9) and what it offers the layers above.
+
+A reload stages new generations privately and publishes them in one step, or
+abandons them; a first import is generation 1 of the same records; a rollback
+republishes older generations; an unload forgets a module. Modules:
+``lookup`` (names to records), ``locking`` (how a transaction begins and
+ends), ``transaction`` (stage, publish, abandon), ``first`` (first imports),
+``changes`` (what changed on disk), ``rollback``, ``unload``.
+
+May import: ``_errors``, ``_report``, ``_core``, ``_continuity``. Never
+``_runtime``, ``_integrations``, ``_cli`` or ``_api``: what they must hear of
+(the log line, framework caches) they register as sinks on the state.
+"""
+
+from .changes import changed as changed
+from .changes import changed_sources as changed_sources
+from .changes import reload_changed as reload_changed
+from .first import prepare_first as prepare_first
+from .lookup import resolve_records as resolve_records
+from .rollback import rollback as rollback
+from .transaction import StagedReload as StagedReload
+from .transaction import reload as reload
+from .transaction import stage as stage
+from .unload import unload as unload
+
+__all__ = ["changed", "changed_sources", "reload_changed", "prepare_first", "resolve_records", "rollback",
+           "StagedReload", "reload", "stage", "unload"]

@@ -14,192 +14,36 @@ stage in every worker process before any of them publishes (``_coordinate``).
 from __future__ import annotations
 
 import contextvars
-import linecache
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterable
-from importlib.machinery import SourceFileLoader
-from types import CodeType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from .._continuity import pipeline as _continuity
-from .._continuity.operations import apply_atomically
 from .._continuity.referrers import ReferrerScope
 from .._continuity.transplant import TRANSPLANT, fresh_code_objects
 from .._core.edges import EdgeSink, importer
-from .._core.finder import VersionedLoader
 from .._core.frames import reload_machinery, run_module_code
-from .._core.proxy import World, adopt_namespace, module_dict, namespace_of, own_class, set_view_class, view
+from .._core.proxy import World, module_dict, namespace_of, view
 from .._core.publish import commit, register_linecache
-from .._core.scope import Scope, in_scope
-from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key
+from .._core.scope import in_scope
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
 from .._core.state import Generation, ModuleRecord, State
-from .._errors import NotVersionedError, ReloadError, refusal_message
-from .._report import ReloadReport, Replaced
+from .._errors import ReloadError, refusal_message
+from .._report import ReloadReport
+from .locking import UNSTOPPABLE, acquire, notify, release, still_versioned
+from .lookup import resolve_records
+from .unload import forget
 
-__all__ = ["ReloadReport", "Replaced", "StagedReload", "FirstImport", "prepare_first", "reload", "stage",
-           "reload_changed", "changed", "rollback", "unload", "resolve_records", "apply_atomically"]
+__all__ = ["StagedReload", "reload", "stage"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
 
 
-# -- naming and lookup -------------------------------------------------------------
-
-def resolve_records(state: State, names: Iterable[object], action: str) -> list[ModuleRecord]:
-    """Turn names or proxies into records, refusing anything that is not a versioned module."""
-    records = []
-    for name in names:
-        if isinstance(name, ModuleType):
-            record = state.record_for(name)
-            label = getattr(name, "__name__", repr(name))
-        elif isinstance(name, str):
-            if name.startswith(".") or not name:
-                raise NotVersionedError(f"{action} of {name!r} refused: relative or empty module names cannot be "
-                                        "resolved here — pass the absolute dotted name, e.g. 'app.views'", module=name)
-            record = state.records.get(name)
-            label = name
-        else:
-            raise TypeError(f"{action}() takes module names (str) or versioned modules, not {type(name).__name__}")
-        if record is None or record.current is None:
-            raise NotVersionedError(_not_versioned_message(state, action, label), module=label)
-        records.append(record)
-    return records
-
-
-def _not_versioned_message(state: State, action: str, name: str) -> str:
-    finder = state.finder
-    if finder is None:
-        return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
-                "module — call versioned_import.install() at start-up, before importing the modules you want "
-                "to reload")
-    configured = _scope_text(finder.scope)
-    module = sys.modules.get(name)
-    if module is not None:
-        spec = getattr(module, "__spec__", None)
-        origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
-        where = f"its file {origin}" if origin and os.path.isabs(origin) else f"it has no source file ({origin})"
-        loader = getattr(spec, "loader", None)
-        if in_scope(name, origin, True, finder.scope) and loader is not None and \
-                type(loader) not in (SourceFileLoader, VersionedLoader):
-            # Another import hook (pytest's assertion rewriting, a code transformer) loaded it:
-            # its code is that loader's output, which only that loader can produce again.
-            return (f"{action} of {name!r} refused: it was loaded by another loader, {_loader_name(loader)}, "
-                    "not from its source file by Python's own SourceFileLoader, so it is not a versioned module "
-                    "— import it without that import hook (e.g. outside the hook's scope) to make it reloadable")
-        if in_scope(name, origin, True, finder.scope):
-            return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
-                    f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
-                    "import of the modules you want to reload")
-        return (f"{action} of {name!r} refused: it is not a versioned module: {where} is outside {configured} "
-                "(the standard library, site-packages, built-in and extension modules are never versioned) — "
-                "check install(roots=..., packages=...)")
-    return (f"{action} of {name!r} refused: no versioned module of that name is imported ({configured}) — "
-            "import it first (and check the spelling)")
-
-
-def _scope_text(scope: Scope) -> str:
-    """Say which roots and packages are versioned, for messages."""
-    roots = ", ".join(scope.roots) or "none"
-    packages = ", ".join(scope.packages) or "none"
-    return f"the versioned roots ({roots}) and packages ({packages})"
-
-
-def _loader_name(loader: object) -> str:
-    kind = type(loader)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-# -- first import -----------------------------------------------------------------
-
-class FirstImport:
-    """A first import from its preparation (our loader's ``get_code``) to its end.
-
-    importlib executes the code itself (``SourceFileLoader.exec_module``), so
-    no frame of ours sits between the ``import`` statement and the module's
-    code (G16); ``_load_unlocked`` ends every import by setting
-    ``spec._initializing = False``, which ``VersionedSpec`` turns into
-    ``finish``, whether the code ran to the end or raised.
-    """
-
-    __slots__ = ("state", "record", "generation", "sink", "token")
-
-    def __init__(self, state: State, record: ModuleRecord, generation: Generation, sink: EdgeSink) -> None:
-        self.state = state
-        self.record = record
-        self.generation = generation
-        self.sink = sink
-        self.token = importer.set(sink)
-
-    def finish(self, executed: bool) -> None:
-        state, record, generation, sink = self.state, self.record, self.generation, self.sink
-        importer.reset(self.token)
-        if not executed:
-            state.remove_record(record)
-            return
-        module, namespace, source = record.proxy, generation.namespace, generation.source
-        assert source is not None  # a first import always has its source
-        sink.scan(namespace, state)
-        generation.imports = frozenset(sink.names)
-        # Continuity bookkeeping for generation 1 waits for the first reload
-        # (``_adopt_lazily``): most modules are never reloaded, and imports stay fast.
-        with state.lock:
-            state.graph.replace_imports(record.name, sink.names)
-            record.current = generation
-            record.counter = 1
-            record.seen_stat, record.seen_racy = source.stat_key, source.racy
-            # A module new to the world is added in place: a reader pinned now would see
-            # this generation anyway, and a later publish copies the world as usual.
-            state.world.generations[id(module)] = generation
-            adopt_namespace(module, namespace)
-            generation.module_class = own_class(module, ModuleType)  # what its code set, if anything (G16)
-            operation = set_view_class(module, False, generation.module_class)
-            if operation is not None:
-                operation[0](*operation[1:])
-
-
-_NOTHING_TO_RUN = compile("", "<versioned_import: routed to a reload>", "exec", dont_inherit=True)
-
-
-def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> CodeType:
-    """Prepare generation 1 of ``module``; return the code importlib then executes in its dict."""
-    spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
-    name = spec.name
-    existing = state.records.get(name)
-    if existing is not None and existing.proxy is module and existing.current is not None:
-        # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.
-        reload(state, [name])
-        return _NOTHING_TO_RUN
-    source = read_source(spec.origin)
-    code = compile_source(source, spec.cached)
-    sink = EdgeSink(name)
-    outer = importer.get()
-    if outer is not None:
-        outer.record(name)
-    record = ModuleRecord(name, module, spec, spec.origin)
-    staging = view.get()
-    if isinstance(staging, _Staging):
-        staging.transaction.first_imports.append(record)
-    generation = Generation(1, module_dict(module), source, code)
-    state.add_record(record)
-    first = FirstImport(state, record, generation, sink)
-    if spec.__dict__.get("_versioned_initializing"):
-        spec.__dict__["_versioned_first_import"] = first  # importlib executes it and ends the import
-        return code
-    # Loaded by hand (module_from_spec, then exec_module): nobody ends the import for us.
-    try:
-        run_module_code(code, generation.namespace)
-    except BaseException:
-        first.finish(False)
-        raise
-    first.finish(True)
-    return _NOTHING_TO_RUN
-
-
-# -- the transaction --------------------------------------------------------------
-
-class _Staging(World):
+class Staging(World):
     """The reloading thread's view: staged namespaces for the set, published ones for the rest."""
 
     __slots__ = ("transaction",)
@@ -246,10 +90,6 @@ class _Staged:
         self.sink = EdgeSink(record.name)
         self.state = "pending"
         self.preset = preset
-
-
-# Ctrl-C still stops the program (the reload is abandoned, nothing published).
-_UNSTOPPABLE = (KeyboardInterrupt,)
 
 
 class _Failure(Exception):
@@ -311,7 +151,7 @@ class _Transaction:
             run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
         except _Failure:
             raise
-        except _UNSTOPPABLE:
+        except UNSTOPPABLE:
             raise
         except BaseException as exc:  # SystemExit and custom BaseExceptions too: module code must not stop us
             self._fail(staged.record, exc, "fix the error and reload again", staged.source)
@@ -340,7 +180,7 @@ class _Transaction:
             if callable(hook):
                 try:
                     hook(_previous_view(staged.record))
-                except _UNSTOPPABLE:
+                except UNSTOPPABLE:
                     raise
                 except BaseException as exc:
                     self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
@@ -372,41 +212,6 @@ def _previous_view(record: ModuleRecord) -> ModuleType:
     return old
 
 
-def _guard_reentry(state: State, what: str, names: list[str]) -> None:
-    holder = getattr(state, "reloading_thread", None)
-    if holder == threading.get_ident():
-        raise ReloadError(f"{what} of {', '.join(map(repr, names))} refused: it was requested by module code while "
-                          "a reload is executing on this thread — request it after that reload has finished",
-                          module=names[0] if names else None)
-
-
-def _acquire(state: State, what: str, names: list[str]) -> None:
-    _guard_reentry(state, what, names)
-    if importer.get() is not None:
-        # Module code running during an import: waiting here could deadlock
-        # against a reload waiting for this import's module lock.
-        if not state.reload_lock.acquire(blocking=False):
-            raise ReloadError(f"{what} of {', '.join(map(repr, names))} refused: another reload is running and this "
-                              "request comes from module code during an import — request it after the import",
-                              module=names[0] if names else None)
-    else:
-        state.reload_lock.acquire()
-    state.reloading_thread = threading.get_ident()
-
-
-def _still_versioned(state: State, records: list[ModuleRecord], action: str) -> None:
-    """Refuse if a record was unloaded while this call waited for the reload lock."""
-    for record in records:
-        if state.records.get(record.name) is not record:
-            raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
-                                    "request waited — import it again first", module=record.name, path=record.path)
-
-
-def _release(state: State) -> None:
-    state.reloading_thread = None
-    state.reload_lock.release()
-
-
 @reload_machinery
 def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
     """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
@@ -426,11 +231,11 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
     labels = [r.name for r in records]
     if not records:
         return StagedReload(state, None, 0.0)  # nothing to do: holds nothing, publishes an empty report
-    _acquire(state, "reload", labels)
+    acquire(state, "reload", labels)
     started = time.perf_counter()
     transaction: _Transaction | None = None
     try:
-        _still_versioned(state, records, "reload")
+        still_versioned(state, records, "reload")
         with state.lock:
             targets = {r.name for r in records}
             if dependents:
@@ -445,14 +250,14 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
             transaction.scope = ReferrerScope().__enter__()
             state.paused_scope = transaction.scope
             _run_staged(state, transaction)
-        except _UNSTOPPABLE:
+        except UNSTOPPABLE:
             _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
             raise
         except _Failure:
             raise _refuse(state, transaction, started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
     except BaseException:
         _end_scope(state, transaction)
-        _release(state)
+        release(state)
         raise
     return StagedReload(state, transaction, started)
 
@@ -497,15 +302,15 @@ class StagedReload:
                     transaction.records[0], exc, "the new definitions could not be published; the old ones "
                     "are intact — please report this with the traceback", None)
                 raise _Failure from exc
-        except _UNSTOPPABLE:
+        except UNSTOPPABLE:
             _abandon(state, transaction)
             raise
         except _Failure:
             raise _refuse(state, transaction, self._started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
         finally:
             _end_scope(state, transaction)
-            _release(state)
-        _notify(state, report)
+            release(state)
+        notify(state, report)
         return report
 
     def abandon(self) -> None:
@@ -517,7 +322,7 @@ class StagedReload:
             _abandon(self._state, self._transaction)
         finally:
             _end_scope(self._state, self._transaction)
-            _release(self._state)
+            release(self._state)
 
 
 def _end_scope(state: State, transaction: _Transaction | None) -> None:
@@ -534,7 +339,7 @@ def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadEr
     """Abandon a failed transaction, tell the subscribers, and return the error to raise."""
     _abandon(state, transaction)
     error = _refusal(transaction)
-    _notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
+    notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
     return error
 
 
@@ -547,7 +352,7 @@ def _abandon(state: State, transaction: _Transaction) -> None:
     for record in reversed(transaction.first_imports):
         # Modules the abandoned generations imported for the first time go too.
         if state.records.get(record.name) is record:
-            _forget(state, record)
+            forget(state, record)
     state.refresh_views([s.record for s in transaction.by_proxy.values()])
 
 
@@ -569,7 +374,7 @@ def _refusal(transaction: _Transaction) -> ReloadError:
 def _run_staged(state: State, transaction: _Transaction) -> None:
     transaction.load_sources()
     proxies = [s.record for s in transaction.by_proxy.values()]
-    staging = _Staging(state.world, transaction)
+    staging = Staging(state.world, transaction)
     with state.lock:
         state.staging.update(transaction.by_proxy)
         state.publishing.update(transaction.by_proxy)
@@ -586,7 +391,7 @@ def _run_staged(state: State, transaction: _Transaction) -> None:
 
 
 @reload_machinery
-def _stage_in_view(staging: _Staging, transaction: _Transaction) -> None:
+def _stage_in_view(staging: Staging, transaction: _Transaction) -> None:
     view.set(staging)
     transaction.stage()
 
@@ -626,142 +431,3 @@ def _adopt_lazily(state: State, record: ModuleRecord) -> None:
     if current is not None and current.continuity is None:
         current.continuity = _continuity.capture(record.name, current.namespace)
         _continuity.adopt(state, record.name, current)
-
-
-def _notify(state: State, report: ReloadReport) -> None:
-    # Framework caches first, so that subscribers and the next request see fresh ones; the one log line last,
-    # so that writing it never delays what subscribers rebuild (the sinks are _runtime's, see State).
-    for callback in (*state.before_subscribers, *state.subscribers, *state.after_subscribers):
-        try:
-            callback(report)
-        except _UNSTOPPABLE:
-            raise
-        except BaseException:  # a subscriber must never break a reload or the other subscribers
-            import logging
-
-            logging.getLogger("versioned_import").exception("on_reload callback %r raised", callback)
-
-
-# -- change detection -------------------------------------------------------------
-
-def changed(state: State) -> list[str]:
-    """Return the versioned modules whose source bytes differ from their current generation (G8)."""
-    return list(changed_sources(state))
-
-
-def changed_sources(state: State) -> dict[str, Source | None]:
-    """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable)."""
-    with state.lock:
-        records = [r for r in state.records.values() if r.current is not None]
-    result: dict[str, Source | None] = {}
-    stat = os.stat
-    for record in records:
-        try:
-            key = stat_key(stat(record.path))
-        except OSError:
-            result[record.name] = None  # gone: a reload will say so clearly
-            continue
-        if key == record.seen_stat and not record.seen_racy:
-            continue
-        try:
-            source = read_source(record.path)
-        except OSError:
-            result[record.name] = None
-            continue
-        current = record.current.source  # type: ignore[union-attr]  # filtered above
-        if current is not None and source.digest == current.digest:
-            record.seen_stat, record.seen_racy = source.stat_key, source.racy
-        else:
-            register_linecache(record.current)  # the file no longer shows the running source
-            result[record.name] = source
-    return {name: result[name] for name in sorted(result, key=state.graph.rank)}
-
-
-@reload_machinery
-def reload_changed(state: State, dependents: bool = True) -> ReloadReport:
-    """Reload every versioned module whose source changed; an empty report if none did."""
-    names = changed(state)
-    if not names:
-        return ReloadReport()
-    return reload(state, names, dependents=dependents)
-
-
-# -- rollback and unload ----------------------------------------------------------
-
-def rollback(state: State, name: object) -> int:
-    """Republish the previous generation of ``name`` under a new number, running no module code."""
-    (record,) = resolve_records(state, [name], "rollback")
-    _acquire(state, "rollback", [record.name])
-    started = time.perf_counter()
-    try:
-        _still_versioned(state, [record], "rollback")
-        with state.lock:
-            if not record.history:
-                raise ReloadError(f"rollback of {record.name!r} refused: generation {record.generation} is the "
-                                  f"only one kept ({record.path}) — there is nothing to roll back to; reload a "
-                                  "fixed file instead", module=record.name, path=record.path)
-            previous = record.history.pop()
-            current: Any = record.current  # _still_versioned() checked it is not None
-            plans = _continuity.plan(state, [(record, current, previous)], republish=True)
-            number, previous_number = record.counter + 1, previous.number
-            previous.number = number
-            try:
-                # The rolled-back generation is not pushed to history: rollback pops it.
-                commit(state, [(record, previous)], plans, keep_history=False)
-            except Exception as exc:
-                previous.number = previous_number
-                record.history.append(previous)
-                raise ReloadError(f"rollback of {record.name!r} refused: {type(exc).__name__}: {exc}; generation "
-                                  f"{current.number} is still live — please report this with the traceback",
-                                  module=record.name, path=record.path) from exc
-            record.counter = number
-            record.seen_stat = None
-    finally:
-        _release(state)
-    _notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,
-                                tuple(plans.replaced), action="rollback"))
-    return previous.number
-
-
-def unload(state: State, name: object) -> None:
-    """Forget a versioned module and its submodules entirely."""
-    (record,) = resolve_records(state, [name], "unload")
-    _acquire(state, "unload", [record.name])
-    try:
-        _still_versioned(state, [record], "unload")
-        _forget(state, record)
-    finally:
-        _release(state)
-
-
-def _forget(state: State, record: ModuleRecord) -> None:
-    """Remove ``record`` and its submodules from sys.modules, their parents and the library."""
-    with state.lock:
-        prefix = record.name + "."
-        doomed = [r for n, r in state.records.items() if n == record.name or n.startswith(prefix)]
-        for item in doomed:
-            if sys.modules.get(item.name) is item.proxy:
-                del sys.modules[item.name]
-            parent_name, _, child = item.name.rpartition(".")
-            parent = sys.modules.get(parent_name) if parent_name else None
-            if parent is not None and getattr(parent, child, None) is item.proxy:
-                delattr(parent, child)
-            _continuity.forget(state, item.name)
-            state.remove_record(item)
-            cached = linecache.cache.get(item.path)
-            if cached is not None and len(cached) > 1 and cached[1] is None:  # a lazy entry is a 1-tuple
-                del linecache.cache[item.path]
-            item.history.clear()
-            if state.needs_view(item):
-                state.detached.append(item)  # a pinned reader still views an older generation of it
-            else:
-                own = item.current.module_class if item.current is not None else ModuleType
-                operation = set_view_class(item.proxy, False, own_class(item.proxy, own))
-                if operation is not None:
-                    operation[0](*operation[1:])
-        for n in list(sys.modules):
-            if n.startswith(prefix) and n not in state.records:
-                module = sys.modules.get(n)
-                if module is not None and getattr(module, "__spec__", None) is not None and \
-                        isinstance(module.__spec__.loader, VersionedLoader):  # type: ignore[union-attr]
-                    del sys.modules[n]

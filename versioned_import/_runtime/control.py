@@ -26,9 +26,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .. import _reload
 from .._core.state import State
 from .._errors import ReloadError, error_location
-from .._reload import transaction as _reload
+from .._report import ReloadReport
 from . import channel as _channel
 from .threads import quiet_thread
 
@@ -54,7 +55,7 @@ def _refusal_json(error: ReloadError) -> dict[str, Any]:
                       cause=type(cause).__name__ if cause is not None else None)
 
 
-def report_json(report: _reload.ReloadReport) -> dict[str, Any]:
+def report_json(report: ReloadReport) -> dict[str, Any]:
     """Turn a report into the JSON a deploy tool reads."""
     return {"ok": report.ok, "action": report.action, "reloaded": list(report.reloaded),
             "generations": dict(report.generations), "elapsed_ms": round(report.elapsed * 1000, 3),

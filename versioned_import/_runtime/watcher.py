@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from .._errors import ReloadError
-from .._reload.transaction import changed_sources, reload
+from .._reload import changed_sources, reload
 from .inotify import Notifier
 from .threads import quiet_thread
 

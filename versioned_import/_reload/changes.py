@@ -1,0 +1,56 @@
+"""Change detection (G8): which modules' source bytes differ from what runs."""
+
+from __future__ import annotations
+
+import os
+
+from .._core.frames import reload_machinery
+from .._core.publish import register_linecache
+from .._core.source import Source, read_source, stat_key
+from .._core.state import State
+from .._report import ReloadReport
+from .transaction import reload
+
+__all__ = ['changed', 'changed_sources', 'reload_changed']
+
+
+def changed(state: State) -> list[str]:
+    """Return the versioned modules whose source bytes differ from their current generation (G8)."""
+    return list(changed_sources(state))
+
+
+def changed_sources(state: State) -> dict[str, Source | None]:
+    """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable)."""
+    with state.lock:
+        records = [r for r in state.records.values() if r.current is not None]
+    result: dict[str, Source | None] = {}
+    stat = os.stat
+    for record in records:
+        try:
+            key = stat_key(stat(record.path))
+        except OSError:
+            result[record.name] = None  # gone: a reload will say so clearly
+            continue
+        if key == record.seen_stat and not record.seen_racy:
+            continue
+        try:
+            source = read_source(record.path)
+        except OSError:
+            result[record.name] = None
+            continue
+        current = record.current.source  # type: ignore[union-attr]  # filtered above
+        if current is not None and source.digest == current.digest:
+            record.seen_stat, record.seen_racy = source.stat_key, source.racy
+        else:
+            register_linecache(record.current)  # the file no longer shows the running source
+            result[record.name] = source
+    return {name: result[name] for name in sorted(result, key=state.graph.rank)}
+
+
+@reload_machinery
+def reload_changed(state: State, dependents: bool = True) -> ReloadReport:
+    """Reload every versioned module whose source changed; an empty report if none did."""
+    names = changed(state)
+    if not names:
+        return ReloadReport()
+    return reload(state, names, dependents=dependents)

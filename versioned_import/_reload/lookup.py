@@ -1,0 +1,80 @@
+"""Naming and lookup: turning what a caller passed into records, or a message that says why not."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from importlib.machinery import SourceFileLoader
+from types import ModuleType
+
+from .._core.finder import VersionedLoader
+from .._core.scope import Scope, in_scope
+from .._core.state import ModuleRecord, State
+from .._errors import NotVersionedError
+
+__all__ = ['resolve_records']
+
+
+def resolve_records(state: State, names: Iterable[object], action: str) -> list[ModuleRecord]:
+    """Turn names or proxies into records, refusing anything that is not a versioned module."""
+    records = []
+    for name in names:
+        if isinstance(name, ModuleType):
+            record = state.record_for(name)
+            label = getattr(name, "__name__", repr(name))
+        elif isinstance(name, str):
+            if name.startswith(".") or not name:
+                raise NotVersionedError(f"{action} of {name!r} refused: relative or empty module names cannot be "
+                                        "resolved here — pass the absolute dotted name, e.g. 'app.views'", module=name)
+            record = state.records.get(name)
+            label = name
+        else:
+            raise TypeError(f"{action}() takes module names (str) or versioned modules, not {type(name).__name__}")
+        if record is None or record.current is None:
+            raise NotVersionedError(_not_versioned_message(state, action, label), module=label)
+        records.append(record)
+    return records
+
+
+def _not_versioned_message(state: State, action: str, name: str) -> str:
+    finder = state.finder
+    if finder is None:
+        return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
+                "module — call versioned_import.install() at start-up, before importing the modules you want "
+                "to reload")
+    configured = _scope_text(finder.scope)
+    module = sys.modules.get(name)
+    if module is not None:
+        spec = getattr(module, "__spec__", None)
+        origin = getattr(spec, "origin", None) or getattr(module, "__file__", None)
+        where = f"its file {origin}" if origin and os.path.isabs(origin) else f"it has no source file ({origin})"
+        loader = getattr(spec, "loader", None)
+        if in_scope(name, origin, True, finder.scope) and loader is not None and \
+                type(loader) not in (SourceFileLoader, VersionedLoader):
+            # Another import hook (pytest's assertion rewriting, a code transformer) loaded it:
+            # its code is that loader's output, which only that loader can produce again.
+            return (f"{action} of {name!r} refused: it was loaded by another loader, {_loader_name(loader)}, "
+                    "not from its source file by Python's own SourceFileLoader, so it is not a versioned module "
+                    "— import it without that import hook (e.g. outside the hook's scope) to make it reloadable")
+        if in_scope(name, origin, True, finder.scope):
+            return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
+                    f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
+                    "import of the modules you want to reload")
+        return (f"{action} of {name!r} refused: it is not a versioned module: {where} is outside {configured} "
+                "(the standard library, site-packages, built-in and extension modules are never versioned) — "
+                "check install(roots=..., packages=...)")
+    return (f"{action} of {name!r} refused: no versioned module of that name is imported ({configured}) — "
+            "import it first (and check the spelling)")
+
+
+def _scope_text(scope: Scope) -> str:
+    """Say which roots and packages are versioned, for messages."""
+    roots = ", ".join(scope.roots) or "none"
+    packages = ", ".join(scope.packages) or "none"
+    return f"the versioned roots ({roots}) and packages ({packages})"
+
+
+def _loader_name(loader: object) -> str:
+    kind = type(loader)
+    return f"{kind.__module__}.{kind.__qualname__}"
