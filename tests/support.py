@@ -178,7 +178,7 @@ def publish_fails_last() -> Iterator[None]:
     """
     import operator
 
-    import versioned_import._continuity.pipeline as continuity
+    import versioned_import._continuity as continuity
 
     original = continuity.plan
 

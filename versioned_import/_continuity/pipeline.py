@@ -27,8 +27,9 @@ Every change is planned as ``(c_callable, *args)`` operations with their
 undo, so ``_reload`` can publish them in the same single step as the
 namespaces.
 
-This module owns the pipeline (``capture``, ``adopt``, ``forget``, ``plan``)
-and the class side: matching classes to their lineages and deciding which
+This module owns the pipeline (``adopt``, ``forget``, ``plan``) and the
+class side's steps: matching classes to their lineages, planning their
+states; ``capture`` walks a namespace, ``decisions`` decides which classes
 continue. The function side — function lineages at a first import, an unload
 and a publish, and the transplant pass (``Lineages.settle``) — is
 ``_functions``; the records both sides share are ``_lineages``.
@@ -40,23 +41,17 @@ import functools
 import types
 import weakref
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._report import Replaced
-from . import forwarders as _forwarders
 from .classes import (
-    HAVE_GC,
     ClassState,
     apply_state,
-    enum_incompatibility,
-    incompatibility,
     map_enum_members,
     merge_abc,
-    probe,
     snapshot,
 )
-from .forwarders import FunctionLineage
+from .decisions import Matching, decide_all, enum_members, first_instances
 from .functions import (
     Lineages,
     adopt_functions,
@@ -67,14 +62,13 @@ from .functions import (
     restore_dropped_definitions,
     sleep_function,
 )
-from .holders import bases_of, dict_of, mro_of, retype_operations, set_bases
+from .holders import bases_of, dict_of
 from .lineages import ClassLineage, Definitions
 from .operations import Plan, mapped, real_dict
-from .references import Holders, discover, internal_tuples, mapper, rewrite
+from .references import discover, internal_tuples, mapper, rewrite
 from .referrers import ReferrerScope
-from .transplant import call_version
 
-__all__ = ["Definitions", "ClassState", "FunctionLineage", "Plan", "capture", "adopt", "plan", "forget"]
+__all__ = ["adopt", "class_identity", "forget", "plan"]
 
 FunctionType = types.FunctionType
 
@@ -92,114 +86,6 @@ def _lineages(state: Any) -> Lineages:
     lineages: Lineages = state.lineages
     return lineages
 
-
-# -- capture ------------------------------------------------------------------
-
-def capture(module: str, namespace: dict[str, Any]) -> Definitions:
-    """Find the classes and functions defined by ``module`` in ``namespace``.
-
-    A function is matched across generations by its definition (qualified
-    name) when that names one place in the source. Lambdas and functions made
-    inside another function (a decorator's wrapper, a factory's closure) share
-    such names, so they are matched by where the object sits instead: its
-    slot in the namespace or a class, a ``functools.partial``'s function, a
-    wrapper's ``__wrapped__`` or closure cell. What a decorator without
-    ``functools.wraps`` decorated is only reachable through the wrapper's
-    closure, so closures are followed too.
-    """
-    found = Definitions()
-    seen: set[int] = set()
-
-    def visit(value: Any, slot: str) -> None:
-        if type(value) in _PLAIN or id(value) in seen:
-            return  # the common case, decided without an attribute lookup
-        if isinstance(value, type):
-            qualname = getattr(value, "__qualname__", "")
-            if value.__module__ != module or "<locals>" in qualname or qualname in found.classes:
-                return
-            seen.add(id(value))
-            found.classes[qualname] = value
-            for name, member in list(value.__dict__.items()):
-                visit(member, f"{qualname}.{name}")
-        elif isinstance(value, FunctionType):
-            seen.add(id(value))
-            key = _key(value, module, slot)
-            if key is not None and key not in found.functions:
-                found.functions[key] = value
-                found.codes[key] = value.__code__
-                found.bodies[key] = _forwarders.body(value, value.__code__)
-                found.versions[key] = call_version(value)
-            wrapped = value.__dict__.get("__wrapped__")
-            if wrapped is not None:
-                visit(wrapped, f"{slot}.__wrapped__")
-            for name, cell in zip(value.__code__.co_freevars, value.__closure__ or ()):
-                try:
-                    content = cell.cell_contents
-                except ValueError:
-                    continue  # a cell not filled yet
-                visit(content, f"{slot}.<{name}>")
-        elif isinstance(value, (classmethod, staticmethod)):
-            visit(value.__func__, slot)
-        elif isinstance(value, property):
-            for name, accessor in (("fget", value.fget), ("fset", value.fset), ("fdel", value.fdel)):
-                if accessor is not None:
-                    visit(accessor, f"{slot}.{name}")
-        elif type(value) is _LRU_WRAPPER:
-            # functools.lru_cache / cache: a C wrapper whose cache must not outlive the body.
-            seen.add(id(value))
-            if getattr(value, "__module__", None) == module:
-                found.caches[(getattr(value, "__qualname__", "?"), "cache")] = value
-            visit(value.__wrapped__, slot)
-        elif type(value) is functools.partial:
-            seen.add(id(value))
-            visit(value.func, f"{slot}.func")
-
-    for name, value in list(namespace.items()):
-        visit(value, name)
-        # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
-        # callbacks): its entries have slots too. Small ones only: the scan runs
-        # at every reload.
-        kind = type(value)
-        if kind is dict and len(value) <= _TABLE_LIMIT:
-            for key, entry in list(value.items()):
-                if type(key) in (str, int):
-                    visit(entry, f"{name}[{key!r}]")
-        elif (kind is list or kind is tuple) and len(value) <= _TABLE_LIMIT:
-            for index, entry in enumerate(list(value)):
-                visit(entry, f"{name}[{index}]")
-    return found
-
-
-_TABLE_LIMIT = 256
-
-
-_LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
-# Values that can never be, or hold, a definition: skipped at once.
-_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset,
-                    types.ModuleType, types.BuiltinFunctionType})
-
-
-def _key(function: FunctionType, module: str, slot: str) -> tuple[str, str] | None:
-    """Return the key that matches ``function`` across generations, or None if it is not ``module``'s.
-
-    A functools.wraps wrapper copies __qualname__ from what it wraps; the
-    code's own co_qualname tells the wrapper and the wrapped apart. A name
-    shared by several definitions (``<lambda>``, ``<locals>``) is replaced by
-    the slot, marked with ``@`` so it can never equal a qualified name. Such
-    an object may come from a factory in another module (a decorator's
-    wrapper): made while this module executed, it is matched here.
-    """
-    qualname = function.__qualname__
-    if "<locals>" in qualname or qualname.endswith("<lambda>"):
-        if function.__module__ != module and "<locals>" not in qualname:
-            return None  # another module's own lambda, merely imported here
-        return (f"@{slot}", function.__code__.co_qualname)
-    if function.__module__ != module:
-        return None
-    return (qualname, function.__code__.co_qualname)
-
-
-# -- first import -------------------------------------------------------------
 
 def adopt(state: Any, module: str, generation: Any) -> None:
     """Start the lineages of a first import's definitions."""
@@ -244,7 +130,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     if republish:
         for record, old, new in triples:
             _plan_republished_classes(result, lineages, record.name, old, new)
-    matching = _Matching() if republish else _match(lineages, triples, result)
+    matching = Matching() if republish else _match(lineages, triples, result)
     if not republish:
         matching.functions = new_functions(lineages, triples)
     if matching.candidates or matching.functions:
@@ -281,39 +167,8 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     return result
 
 
-@dataclass(eq=False)
-class _Matching:
-    """The classes of one publish: which continue (``mapping``: new -> identity), which start afresh."""
-
-    candidates: list[tuple[str, str, type, type, Any]] = field(default_factory=list)
-    continued: list[tuple[str, str, type, type, Any]] = field(default_factory=list)
-    fresh: list[tuple[str, str, type, Any]] = field(default_factory=list)
-    restarted: list[tuple[str, str]] = field(default_factory=list)  # (module, "Class.") of replaced classes
-    mapping: dict[int, tuple[Any, Any]] = field(default_factory=dict)
-    found: Holders | None = None
-    mapped: Any = None
-    class_dicts: set[int] = field(default_factory=set)
-    scope: Any = None
-    functions: list[FunctionType] = field(default_factory=list)  # new functions that have an identity to become
-    originals: dict[str, dict[tuple[str, str], FunctionType]] = field(default_factory=dict)
-
-    def own(self) -> set[int]:
-        """The ids of this bookkeeping, which refers to the new objects and is never rewritten."""
-        ids = {id(self.candidates), id(self.continued), id(self.fresh), id(self.mapping), id(self.functions)}
-        ids.update(id(item) for item in self.candidates)
-        ids.update(id(item) for item in self.fresh)
-        return ids
-
-    def release(self) -> None:
-        """Let go of every new object at once: ``mapped`` is a closure over ``mapping`` that refers to
-        itself (a cycle), so without this the throwaway new objects would wait for the collector."""
-        self.mapping.clear()
-        self.candidates, self.continued, self.fresh, self.found, self.mapped, self.scope = [], [], [], None, None, None
-        self.functions = []
-
-
-def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> _Matching:
-    matching = _Matching()
+def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> Matching:
+    matching = Matching()
     for record, old, new in triples:
         module = record.name
         definitions: Definitions = new.continuity
@@ -352,7 +207,7 @@ def _ranks(classes: list[type]) -> dict[int, int]:
     return ranks
 
 
-def _plan_classes(result: Plan, lineages: Lineages, matching: _Matching, scope: ReferrerScope,
+def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: ReferrerScope,
                   triples: list[tuple[Any, Any, Any]]) -> None:
     # No local variable of this frame may refer to a new class during the
     # search: reference counts decide whether it must see the whole heap.
@@ -360,8 +215,8 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: _Matching, scope: 
     skip.update((id(result.do), id(result.undo), *(id(new) for _, _, new in triples)))
     found = discover(scope, targets, skip)
     del targets[:]
-    instances = _first_instances(found)
-    _decide_all(result, matching, instances)
+    instances = first_instances(found)
+    decide_all(result, matching, instances)
     instances.clear()
     # New functions become the identities callers hold before any class state
     # is taken, so continued classes' dicts hold the identities too.
@@ -383,14 +238,14 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: _Matching, scope: 
     _plan_fresh_classes(result, lineages, matching)
 
 
-def _search_targets(matching: _Matching) -> tuple[list[Any], set[int]]:
+def _search_targets(matching: Matching) -> tuple[list[Any], set[int]]:
     """Return the new objects whose holders are searched, and the ids of the bookkeeping that holds them."""
     skip = matching.own()
     targets: list[Any] = []
     skip.add(id(targets))
     for _, _, _, cls, new in matching.candidates:
         targets.append(cls)
-        targets.extend(_enum_members(cls))
+        targets.extend(enum_members(cls))
         skip.add(id(new.continuity.classes))
     targets.extend(matching.functions)
     for _, _, _, new in matching.fresh:
@@ -399,136 +254,9 @@ def _search_targets(matching: _Matching) -> tuple[list[Any], set[int]]:
     return targets, skip
 
 
-class _Cascade(Exception):
-    """A new class cannot be put on the identities of its bases: those bases must be replaced too."""
-
-    def __init__(self, bases: list[type], reason: str) -> None:
-        super().__init__(reason)
-        self.bases = bases
-        self.reason = reason
-
-
-def _decide_all(result: Plan, matching: _Matching, instances: dict[int, Any]) -> None:
-    """Decide every candidate, bases and metaclasses first; a base no subclass can sit on is replaced.
-
-    Deciding puts each new class on the identities of its bases (it is still
-    private to the reload). Where CPython refuses that for a subclass (3.11
-    compares int-derived and ``__weakref__``-slotted layouts strictly), the
-    bases it names are decided again as replaced, and everything restarts
-    from the original bases: no class ends up on a base that was not kept.
-    """
-    fresh, forced = list(matching.fresh), dict[int, str]()
-    original = {id(cls): (cls, bases_of(cls)) for cls in [c[3] for c in matching.candidates] + [c[2] for c in fresh]}
-    mapped_so_far = functools.partial(mapped, mapping=matching.mapping)
-    for _ in range(len(original) + 1):
-        replaced: list[Replaced] = []
-        try:
-            for module, qualname, identity, cls, new in matching.candidates:
-                reason = forced.get(id(cls)) or _decide(identity, cls, mapped_so_far, instances.get(id(cls)))
-                if reason is not None:
-                    replaced.append(Replaced(module, qualname, reason))
-                    matching.fresh.append((module, qualname, cls, new))
-                    matching.restarted.append((module, qualname + "."))
-                else:
-                    matching.mapping[id(cls)] = (cls, identity)
-                    matching.continued.append((module, qualname, identity, cls, new))
-            for module, qualname, cls, _ in matching.fresh:
-                _rebase(cls, mapped_so_far, f"{module}.{qualname}")
-        except _Cascade as cascade:
-            for base in cascade.bases:
-                forced[id(base)] = cascade.reason
-            for cls, bases in original.values():
-                if bases_of(cls) != bases:
-                    set_bases(cls, bases)
-            matching.mapping.clear()
-            matching.continued.clear()
-            matching.restarted.clear()
-            matching.fresh[:] = fresh
-            continue
-        result.replaced.extend(replaced)
-        return
-    raise AssertionError("class decisions did not settle")  # each round forces at least one more base
-
-
-def _rebase(cls: type, mapped: Any, where: str) -> None:
-    """Put the new class ``cls`` on the identities of its bases, or say which bases cannot be kept."""
-    bases = tuple(map(mapped, bases_of(cls)))
-    if bases == bases_of(cls):
-        return
-    try:
-        set_bases(cls, bases)
-    except TypeError as error:
-        raise _Cascade(_offending(cls, bases), f"its subclass {where} cannot be put on the existing class ({error}); "
-                       "the new class takes its place and existing instances keep the old class") from None
-
-
-def _offending(cls: type, bases: tuple[type, ...]) -> list[type]:
-    """Return the bases of ``cls`` that CPython refuses to see replaced by their identity (all, if none alone)."""
-    original = bases_of(cls)
-    changed = [index for index, (new, identity) in enumerate(zip(original, bases)) if identity is not new]
-    offending = []
-    for index in changed:
-        trial = original[:index] + (bases[index],) + original[index + 1:]
-        if probe([((set_bases, cls, trial), (set_bases, cls, original))]) is not None:
-            offending.append(original[index])
-    return offending or [original[index] for index in changed]
-
-
-def _enum_members(cls: type) -> list[Any]:
-    members = dict_of(cls).get("_member_map_")
-    return list(members.values()) if type(members) is dict else []
-
-
-def _first_instances(found: Holders) -> dict[int, Any]:
-    """One instance of each class among the holders (instances hold their class), for probing retyping."""
-    instances: dict[int, Any] = {}
-    for holder, _ in found.rewrites:
-        instances.setdefault(id(type(holder)), holder)
-    for holder in found.copies.values():
-        instances.setdefault(id(type(holder)), holder)
-    return instances
-
-
-def _decide(identity: type, cls: type, mapped: Any, instance: Any) -> str | None:
-    """Say why ``cls`` cannot continue ``identity`` (None: it can), asking CPython itself where it decides.
-
-    The new class is first put on the identities of its bases (``_rebase``),
-    so that its instances created at import can take the identity's class:
-    CPython compares the layouts of both classes up to a common base.
-    """
-    reason = incompatibility(identity, cls, mapped) or enum_incompatibility(identity, cls)
-    if reason is not None:
-        return reason
-    old_base, new_base = identity.__base__ or object, cls.__base__ or object
-    if bool(old_base.__flags__ & HAVE_GC) != bool(new_base.__flags__ & HAVE_GC):
-        # CPython refuses this __bases__ assignment ("deallocator differs"),
-        # e.g. a class that derived from object alone now derives from a class.
-        return (f"its base changed from {old_base.__qualname__} to {new_base.__qualname__}, which "
-                "CPython cannot apply to an existing class; existing instances keep the old class")
-    if instance is not None:
-        # Its instances must be able to take the identity's class; without any, the new class
-        # is dropped after the publish and its own bases never matter.
-        _rebase(cls, mapped, f"{cls.__module__}.{cls.__qualname__}")
-    bases = tuple(map(mapped, bases_of(cls)))
-    steps = []
-    inverted = any(base is identity or identity in mro_of(base) for base in bases)
-    if bases != bases_of(identity) and not inverted:
-        # An inverted hierarchy only works once the bases are continued too: not probed.
-        steps.append(((set_bases, identity, bases), (set_bases, identity, bases_of(identity))))
-    if instance is not None and not inverted:
-        steps.append(retype_operations(instance, identity))
-    refusal = probe(steps) if steps else None
-    if refusal is None:
-        return None
-    if instance is not None and len(steps) == 1:
-        return (f"an instance created at import cannot take the existing class ({refusal}); the new class takes "
-                "its place and existing instances keep the old class")
-    return f"its new base classes cannot be applied in place ({refusal}); existing instances keep the old class"
-
-
-def _plan_fresh_classes(result: Plan, lineages: Lineages, matching: _Matching) -> None:
+def _plan_fresh_classes(result: Plan, lineages: Lineages, matching: Matching) -> None:
     for module, qualname, cls, new in matching.fresh:
-        # Already on the identities of its bases (``_decide_all``).
+        # Already on the identities of its bases (``decide_all``).
         class_state = snapshot(cls, cls, matching.mapping)
         new.continuity.states[qualname] = class_state
         # Bookkeeping changes only once the publish succeeded (see Plan.committed).

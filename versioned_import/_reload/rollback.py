@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .._continuity import pipeline as _continuity
+from .. import _continuity
 from .._core.publish import commit
 from .._core.state import State
 from .._errors import ReloadError

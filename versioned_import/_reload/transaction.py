@@ -22,9 +22,8 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from .._continuity import pipeline as _continuity
-from .._continuity.referrers import ReferrerScope
-from .._continuity.transplant import TRANSPLANT, fresh_code_objects
+from .. import _continuity
+from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
 from .._core.edges import EdgeSink, importer
 from .._core.frames import reload_machinery, run_module_code
 from .._core.proxy import World, module_dict, namespace_of, view

@@ -6,7 +6,7 @@ import linecache
 import sys
 from types import ModuleType
 
-from .._continuity import pipeline as _continuity
+from .. import _continuity
 from .._core.finder import VersionedLoader
 from .._core.proxy import own_class, set_view_class
 from .._core.state import ModuleRecord, State

@@ -1,0 +1,122 @@
+"""The namespace walk: which classes and functions a generation defines, and the key each is matched by."""
+
+from __future__ import annotations
+
+import functools
+import types
+from typing import Any
+
+from . import forwarders as _forwarders
+from .lineages import Definitions
+from .transplant import call_version
+
+__all__ = ["capture"]
+
+FunctionType = types.FunctionType
+
+
+def capture(module: str, namespace: dict[str, Any]) -> Definitions:
+    """Find the classes and functions defined by ``module`` in ``namespace``.
+
+    A function is matched across generations by its definition (qualified
+    name) when that names one place in the source. Lambdas and functions made
+    inside another function (a decorator's wrapper, a factory's closure) share
+    such names, so they are matched by where the object sits instead: its
+    slot in the namespace or a class, a ``functools.partial``'s function, a
+    wrapper's ``__wrapped__`` or closure cell. What a decorator without
+    ``functools.wraps`` decorated is only reachable through the wrapper's
+    closure, so closures are followed too.
+    """
+    found = Definitions()
+    seen: set[int] = set()
+
+    def visit(value: Any, slot: str) -> None:
+        if type(value) in _PLAIN or id(value) in seen:
+            return  # the common case, decided without an attribute lookup
+        if isinstance(value, type):
+            qualname = getattr(value, "__qualname__", "")
+            if value.__module__ != module or "<locals>" in qualname or qualname in found.classes:
+                return
+            seen.add(id(value))
+            found.classes[qualname] = value
+            for name, member in list(value.__dict__.items()):
+                visit(member, f"{qualname}.{name}")
+        elif isinstance(value, FunctionType):
+            seen.add(id(value))
+            key = _key(value, module, slot)
+            if key is not None and key not in found.functions:
+                found.functions[key] = value
+                found.codes[key] = value.__code__
+                found.bodies[key] = _forwarders.body(value, value.__code__)
+                found.versions[key] = call_version(value)
+            wrapped = value.__dict__.get("__wrapped__")
+            if wrapped is not None:
+                visit(wrapped, f"{slot}.__wrapped__")
+            for name, cell in zip(value.__code__.co_freevars, value.__closure__ or ()):
+                try:
+                    content = cell.cell_contents
+                except ValueError:
+                    continue  # a cell not filled yet
+                visit(content, f"{slot}.<{name}>")
+        elif isinstance(value, (classmethod, staticmethod)):
+            visit(value.__func__, slot)
+        elif isinstance(value, property):
+            for name, accessor in (("fget", value.fget), ("fset", value.fset), ("fdel", value.fdel)):
+                if accessor is not None:
+                    visit(accessor, f"{slot}.{name}")
+        elif type(value) is _LRU_WRAPPER:
+            # functools.lru_cache / cache: a C wrapper whose cache must not outlive the body.
+            seen.add(id(value))
+            if getattr(value, "__module__", None) == module:
+                found.caches[(getattr(value, "__qualname__", "?"), "cache")] = value
+            visit(value.__wrapped__, slot)
+        elif type(value) is functools.partial:
+            seen.add(id(value))
+            visit(value.func, f"{slot}.func")
+
+    for name, value in list(namespace.items()):
+        visit(value, name)
+        # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
+        # callbacks): its entries have slots too. Small ones only: the scan runs
+        # at every reload.
+        kind = type(value)
+        if kind is dict and len(value) <= _TABLE_LIMIT:
+            for key, entry in list(value.items()):
+                if type(key) in (str, int):
+                    visit(entry, f"{name}[{key!r}]")
+        elif (kind is list or kind is tuple) and len(value) <= _TABLE_LIMIT:
+            for index, entry in enumerate(list(value)):
+                visit(entry, f"{name}[{index}]")
+    return found
+
+
+_TABLE_LIMIT = 256
+
+
+_LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
+# Values that can never be, or hold, a definition: skipped at once.
+_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset,
+                    types.ModuleType, types.BuiltinFunctionType})
+
+
+def _key(function: FunctionType, module: str, slot: str) -> tuple[str, str] | None:
+    """Return the key that matches ``function`` across generations, or None if it is not ``module``'s.
+
+    A functools.wraps wrapper copies __qualname__ from what it wraps; the
+    code's own co_qualname tells the wrapper and the wrapped apart. A name
+    shared by several definitions (``<lambda>``, ``<locals>``) is replaced by
+    the slot, marked with ``@`` so it can never equal a qualified name. Such
+    an object may come from a factory in another module (a decorator's
+    wrapper): made while this module executed, it is matched here.
+    """
+    qualname = function.__qualname__
+    if "<locals>" in qualname or qualname.endswith("<lambda>"):
+        if function.__module__ != module and "<locals>" not in qualname:
+            return None  # another module's own lambda, merely imported here
+        return (f"@{slot}", function.__code__.co_qualname)
+    if function.__module__ != module:
+        return None
+    return (qualname, function.__code__.co_qualname)
+
+
+# -- first import -------------------------------------------------------------
