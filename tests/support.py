@@ -49,34 +49,53 @@ class _Collect(logging.Handler):
         self.records.append(logging.makeLogRecord({**kept, "msg": record.getMessage(), "args": None}))
 
 
+class SavedInterpreter:
+    """``sys.path``, ``sys.meta_path`` and ``sys.modules`` as they were; ``restore`` puts them back, in place.
+
+    The one teardown of the whole suite (the sandbox, the hypothesis models and
+    the benchmarks' workspace use it): the library is uninstalled and its state
+    reset, modules added since are removed and replaced ones put back (same
+    objects), and the linecache entries and files under ``directory`` go.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.path = sys.path[:]
+        self.meta_path = sys.meta_path[:]
+        self.modules = sys.modules.copy()
+
+    def restore(self, remove_directory: bool = True) -> None:
+        vi.uninstall()
+        _registry.state.reset()
+        for name in list(sys.modules):
+            if name not in self.modules:
+                del sys.modules[name]
+            elif sys.modules[name] is not self.modules[name]:
+                sys.modules[name] = self.modules[name]
+        for name, module in self.modules.items():
+            if name not in sys.modules:
+                sys.modules[name] = module
+        sys.path[:] = self.path
+        sys.meta_path[:] = self.meta_path
+        prefix = self.directory.rstrip(os.sep) + os.sep
+        for key in [k for k in linecache.cache if isinstance(k, str) and k.startswith(prefix)]:
+            del linecache.cache[key]
+        importlib.invalidate_caches()
+        if remove_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class Sandbox(unittest.TestCase):
     """A temporary directory on ``sys.path``; ``sys.path``, ``sys.meta_path`` and ``sys.modules`` restored in place."""
 
     def setUp(self) -> None:
         super().setUp()
         self.root = os.path.realpath(tempfile.mkdtemp(prefix="vi-test-"))
-        saved_path = sys.path[:]
-        saved_meta = sys.meta_path[:]
-        saved_modules = sys.modules.copy()
+        saved = SavedInterpreter(self.root)
         threads_before = set(threading.enumerate())
 
         def restore() -> None:
-            vi.uninstall()
-            _registry.state.reset()
-            for name in list(sys.modules):
-                if name not in saved_modules:
-                    del sys.modules[name]
-                elif sys.modules[name] is not saved_modules[name]:
-                    sys.modules[name] = saved_modules[name]
-            for name, module in saved_modules.items():
-                if name not in sys.modules:
-                    sys.modules[name] = module
-            sys.path[:] = saved_path
-            sys.meta_path[:] = saved_meta
-            for key in [k for k in linecache.cache if isinstance(k, str) and k.startswith(self.root)]:
-                del linecache.cache[key]
-            importlib.invalidate_caches()
-            shutil.rmtree(self.root, ignore_errors=True)
+            saved.restore()
             leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
             for thread in leftover:
                 thread.join(5)

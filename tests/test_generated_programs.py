@@ -53,9 +53,7 @@ import dataclasses
 import gc
 import importlib
 import itertools
-import linecache
 import os
-import shutil
 import sys
 import types
 import unittest
@@ -66,8 +64,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 import versioned_import as vi
-from tests.support import Sandbox, raises
-from versioned_import._core import state as _registry
+from tests.support import Sandbox, SavedInterpreter, raises
 
 LOG = "gp_log"
 LOG_SOURCE = """\
@@ -235,9 +232,7 @@ class ProgramMachine(RuleBasedStateMachine):
         self.directory = os.path.join(self.sandbox.root, f"example{number}")
         os.makedirs(self.directory)
         self.prefix = f"gp_{number}_"
-        self.saved_path = sys.path[:]
-        self.saved_meta_path = sys.meta_path[:]
-        self.saved_modules = sys.modules.copy()
+        self.saved = SavedInterpreter(self.directory)
         sys.path.insert(0, self.directory)
         self.log = sys.modules[LOG]
         self.log.EXECUTED.clear()
@@ -261,18 +256,7 @@ class ProgramMachine(RuleBasedStateMachine):
                 model.taken.clear()
             if self.unsubscribe is not None:
                 self.unsubscribe()
-            vi.uninstall()
-            _registry.state.reset()
-            for name in list(sys.modules):
-                if name not in self.saved_modules:
-                    del sys.modules[name]
-            sys.modules.update(self.saved_modules)
-            sys.path[:] = self.saved_path
-            sys.meta_path[:] = self.saved_meta_path
-            for key in [k for k in linecache.cache if isinstance(k, str) and k.startswith(self.directory)]:
-                del linecache.cache[key]
-            shutil.rmtree(self.directory, ignore_errors=True)
-            importlib.invalidate_caches()
+            self.saved.restore()
             self.log.EXECUTED.clear()
             self.log.LIVE.clear()
 

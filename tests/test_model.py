@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import linecache
 import os
-import shutil
 import sys
 import unittest
 from dataclasses import dataclass, field
@@ -27,8 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 import versioned_import as vi
-from tests.support import Sandbox, raises
-from versioned_import._core import state as _registry
+from tests.support import Sandbox, SavedInterpreter, raises
 
 COUNT = 3  # m0 <- m1 <- m2 (each imports the one before it)
 KINDS = ("valid", "syntax", "raise")
@@ -69,27 +66,14 @@ class ReloadMachine(RuleBasedStateMachine):
         os.makedirs(self.directory)
         self.prefix = f"mdl_{number}_"
         self.names = [f"{self.prefix}m{i}" for i in range(COUNT)]
-        self.saved_path = sys.path[:]
-        self.saved_meta_path = sys.meta_path[:]
-        self.saved_modules = sys.modules.copy()
+        self.saved = SavedInterpreter(self.directory)
         sys.path.insert(0, self.directory)
         self.versions = itertools.count(1)
         self.depth = 1
         self.models: list[Model] = []
 
     def teardown(self) -> None:
-        vi.uninstall()
-        _registry.state.reset()
-        for name in list(sys.modules):
-            if name not in self.saved_modules:
-                del sys.modules[name]
-        sys.modules.update(self.saved_modules)
-        sys.path[:] = self.saved_path
-        sys.meta_path[:] = self.saved_meta_path
-        for key in [k for k in linecache.cache if isinstance(k, str) and k.startswith(self.directory)]:
-            del linecache.cache[key]
-        shutil.rmtree(self.directory, ignore_errors=True)
-        importlib.invalidate_caches()
+        self.saved.restore()
 
     # -- files -----------------------------------------------------------------------
 

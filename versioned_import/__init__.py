@@ -9,25 +9,27 @@ when all of them succeeded are they *published*, in one step. Objects taken
 before a reload (``from m import f``, instances, classes held elsewhere) behave
 as the newest code: *continuity*.
 
-Layers, bottom to top (imports flow one way)::
+The package is in wings, each a subpackage with one concern; imports flow
+one way, bottom to top (``tests/test_layers.py`` holds it)::
 
-    _errors  _graph  _source  _proxy         pure data, source bytes, proxy mechanics, views
-    _registry                                the one state object
-    _finder                                  meta path finder, wrapping loader, scope
-    _operations  _forwarders  _classes       the publish plan, forwarders, class states
-    _lineages  _functions                    lineage records; function continuity and the transplant pass
-    _references  _continuity                 reference rewriting; carrying functions and classes over
-    _logs  _frameworks                       one log line per report; framework caches refreshed on publish
-    _publish  _reload                        publishing; the transaction: stage, publish, rollback, unload
-    _signals  _watcher  _inotify             the signal and watcher threads; the watcher's change notifications
-    _channel  _coordinate                    the control channel's plumbing; requests from outside, coordinated reloads
-    _control  _fork  _api                    the control server, fork safety, what this module re-exports
-    _serve                                   the WSGI/ASGI entry points serving the newest application object
-    _control_cli                             the command line's reload, status, rollback
-    _run  _cli  _ipython  _demo  __main__    the terminal: running a program as python would, the command
-                                             line, the IPython extension (IPython is never imported)
+    _errors  _report      leaves: the exceptions; the report and its one line
+    _core/                the import system and the state: scope, source, graph, proxy,
+                          state, finder, edges, pins, the atomic publish
+    _continuity/          carrying classes and functions over (G7): capture, decisions,
+                          classes, functions, forwarders, transplant, holders, references
+    _reload/              the transaction (G4-G6, G9): stage, publish, abandon; first
+                          import; changes; rollback; unload
+    _runtime/             the process's services: watcher, fork, control channel,
+                          coordination, signals, the log line, framework caches
+    _api                  the public functions below, bound to the one state
+    _integrations/        WSGI/ASGI entry points (G15), the IPython extension
+    _cli/                 the command line: run, reload/status/rollback, demo
 
-The guarantees (G1–G14) are listed in ``docs/guarantees.md``.
+Each wing's ``__init__`` says what it offers and what it may import; where a
+lower wing must call up (the log line, framework caches), the higher one
+registers a sink at ``install()``.
+
+The guarantees (G1–G18) are listed in ``docs/guarantees.md``.
 """
 
 import sys as _sys

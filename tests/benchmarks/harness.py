@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-import linecache
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import versioned_import as vi
+from tests.support import SavedInterpreter
 from versioned_import._core import state as _registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -134,9 +133,7 @@ class Workspace:
     def __enter__(self) -> Workspace:
         gc.collect()  # what the previous figure left for the collector must not weigh on this one
         self.root = os.path.realpath(tempfile.mkdtemp(prefix="vi-bench-"))
-        self._path = sys.path[:]
-        self._meta = sys.meta_path[:]
-        self._modules = sys.modules.copy()
+        self._saved = SavedInterpreter(self.root)
         self._bytecode = sys.dont_write_bytecode, sys.pycache_prefix
         sys.dont_write_bytecode = False
         sys.pycache_prefix = os.path.join(self.root, "pycache")
@@ -146,19 +143,8 @@ class Workspace:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        vi.uninstall()
-        _registry.state.reset()
-        for name in list(sys.modules):
-            if name not in self._modules:
-                del sys.modules[name]
-        sys.modules.update(self._modules)
-        sys.path[:] = self._path
-        sys.meta_path[:] = self._meta
+        self._saved.restore()
         sys.dont_write_bytecode, sys.pycache_prefix = self._bytecode
-        for key in [k for k in linecache.cache if isinstance(k, str) and k.startswith(self.root)]:
-            del linecache.cache[key]
-        importlib.invalidate_caches()
-        shutil.rmtree(self.root, ignore_errors=True)
         gc.collect()
 
     def path(self, *parts: str) -> str:

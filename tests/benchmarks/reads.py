@@ -20,7 +20,7 @@ import types
 from collections.abc import Callable
 
 import versioned_import as vi
-from versioned_import._continuity.pipeline import transplant as _transplant
+from versioned_import._continuity import transplant as _transplant
 
 from . import harness
 from .harness import Row, Settings, Workspace, gc_paused, interleaved, median, ratio_row

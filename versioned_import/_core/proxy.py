@@ -281,8 +281,9 @@ def swap_operations(proxy: ModuleType, namespace: dict[str, Any]) -> tuple[_Oper
     """
     if not FAST_SWAP:
         old = published.get(id(proxy))
-        undo = [(published.__setitem__, id(proxy), old)] if old is not None else [(published.pop, id(proxy), None)]
-        return [(published.__setitem__, id(proxy), namespace)], undo, _nothing
+        restore: _Operations = [(published.__setitem__, id(proxy), old)] if old is not None \
+            else [(published.pop, id(proxy), None)]
+        return [(published.__setitem__, id(proxy), namespace)], restore, _nothing
     old = _md_dict(proxy)
     if old is namespace:
         return [], [], _nothing

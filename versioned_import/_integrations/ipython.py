@@ -131,7 +131,7 @@ class Extension:
         if fingerprint in self._held:
             return
         try:
-            _reload.reload(state, list(sources))
+            _api.reload(*sources)
         except ReloadError:
             self._held.add(fingerprint)  # the report (and its line) went to _arrived
 
@@ -174,8 +174,7 @@ class Extension:
 
     def generations_magic(self, line: str) -> None:
         """%vi_generations: each versioned module with its current generation and file."""
-        with state.lock:
-            records = [r for r in state.records.values() if r.current is not None]
+        records = _reload.versioned_records(state)
         out = self._out or sys.stdout
         if not records:
             print("[versioned_import] no versioned module is imported yet", file=out, flush=True)

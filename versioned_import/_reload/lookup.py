@@ -78,3 +78,9 @@ def _scope_text(scope: Scope) -> str:
 def _loader_name(loader: object) -> str:
     kind = type(loader)
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def versioned_records(state: State) -> list[ModuleRecord]:
+    """Return the records of every imported versioned module (a snapshot, in first-import order)."""
+    with state.lock:
+        return [record for record in state.records.values() if record.current is not None]
