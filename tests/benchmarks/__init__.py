@@ -25,5 +25,7 @@ One module per group of figures:
     scans       changed() vs os.stat
     heap        reload cost against heap size; a realistic 200-module app
     memory      memory and live generations over many reloads
+    realapp     edits in the realistic application of issue 18: vs importlib, +2M objects, restart, gc.freeze()
+    appsource   that application, generated
     runner      the command line, the table, JSON, --check
 """

@@ -12,11 +12,11 @@ import sys
 import time
 import traceback
 
-from . import harness, heap, imports, memory, reads, reloads, scans, watcher
+from . import harness, heap, imports, memory, reads, realapp, reloads, scans, watcher
 from .harness import Row, Settings
 
 GROUPS = {"reads": reads, "imports": imports, "reloads": reloads, "heap": heap, "scans": scans, "memory": memory,
-          "watcher": watcher}
+          "watcher": watcher, "realapp": realapp}
 
 
 def machine() -> dict[str, object]:
