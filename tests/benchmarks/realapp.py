@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable
 
 import versioned_import as vi
-from versioned_import import _registry
+from versioned_import._core import state as _registry
 
 from . import harness
 from .appsource import App, write_app
@@ -78,7 +78,7 @@ importlib.import_module(sys.argv[1])
 FROZEN = r"""
 import gc, json, logging, os, sys
 import versioned_import as vi
-from versioned_import import _registry
+from versioned_import._core import state as _registry
 logging.getLogger("versioned_import").addHandler(logging.NullHandler())
 directory, main, module, path, freeze, reloads, revision, epoch = sys.argv[1:9]
 revision, epoch = int(revision), float(epoch)
