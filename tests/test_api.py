@@ -13,6 +13,7 @@ API = {
     "install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
     "pinned", "on_reload", "watch", "stop_watching", "wsgi_app", "asgi_app", "ReloadReport", "Replaced", "ReloadError",
     "NotVersionedError",
+    "hot", "Hot",  # the module-facing side-effects API (G17)
 }
 
 

@@ -15,8 +15,8 @@ import unittest
 from versioned_import._core.scope import PACKAGE_DIR, PACKAGE_NAME
 
 # Bottom to top. A module directly in the package is its own layer.
-LAYERS = ["_errors", "_report", "_core", "_continuity", "_reload", "_runtime", "_api", "_integrations", "__init__", "_cli",
-          "__main__"]
+LAYERS = ["_errors", "_report", "_core", "_continuity", "_effects", "_reload", "_runtime", "_api", "_integrations",
+          "__init__", "_cli", "__main__"]
 MAX_LINES = 500
 MAX_TOP_LEVEL_MODULES = 10
 

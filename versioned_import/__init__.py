@@ -17,6 +17,8 @@ one way, bottom to top (``tests/test_layers.py`` holds it)::
                           state, finder, edges, pins, the atomic publish
     _continuity/          carrying classes and functions over (G7): capture, decisions,
                           classes, functions, forwarders, transplant, holders, references
+    _effects/             side effects (G17): what module code registers in process-wide
+                          state, recorded and carried through the transaction; ``hot``
     _reload/              the transaction (G4-G6, G9): stage, publish, abandon; first
                           import; changes; rollback; unload
     _runtime/             the process's services: watcher, fork, control channel,
@@ -41,10 +43,12 @@ if _sys.version_info < (3, 11):  # noqa: UP036  (requires-python does not stop a
                       f"{'.'.join(map(str, _sys.version_info[:3]))}", name=__name__)
 
 from ._api import (
+    Hot,
     ReloadReport,
     Replaced,
     changed,
     generation,
+    hot,
     install,
     on_reload,
     pinned,
@@ -76,6 +80,8 @@ __all__ = [
     "stop_watching",
     "wsgi_app",
     "asgi_app",
+    "hot",
+    "Hot",
     "ReloadReport",
     "Replaced",
     "ReloadError",

@@ -17,10 +17,11 @@ from ._core.frames import reload_machinery
 from ._core.pins import pinned
 from ._core.scope import default_root, make_scope
 from ._core.state import state
+from ._effects.hot import Hot, hot
 from ._report import ReloadReport, Replaced
 
 __all__ = ["install", "uninstall", "reload", "reload_changed", "changed", "generation", "rollback", "unload",
-           "pinned", "on_reload", "watch", "stop_watching", "ReloadReport", "Replaced"]
+           "pinned", "on_reload", "watch", "stop_watching", "hot", "Hot", "ReloadReport", "Replaced"]
 
 log = logging.getLogger("versioned_import")
 

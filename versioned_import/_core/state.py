@@ -20,6 +20,7 @@ from importlib.machinery import ModuleSpec
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .effects import GenerationEffects, Kept
 from .graph import DependencyGraph
 from .proxy import World, own_class, set_view_class
 from .scope import Scope
@@ -61,6 +62,8 @@ class Generation:
     continuity: Any = None
     # The class its code gave the module (``sys.modules[__name__].__class__ = Sub``), kept across publishes.
     module_class: type = ModuleType
+    # What its code registered in process-wide state, and what it asked of ``hot`` (G17).
+    effects: GenerationEffects = field(default_factory=GenerationEffects)
 
     def __repr__(self) -> str:
         return f"<generation {self.number} of {self.namespace.get('__name__')!r}>"
@@ -81,6 +84,9 @@ class ModuleRecord:
     # equal the current generation's (G8: stat is the pre-check, bytes the truth).
     seen_stat: tuple[int, int, int, int] | None = None
     seen_racy: bool = True
+    # Across generations (G17): ``hot.data``, and the resources ``hot.keep`` made, by key.
+    data: dict[str, Any] = field(default_factory=dict)
+    kept: dict[str, Kept] = field(default_factory=dict)
 
     @property
     def generation(self) -> int:

@@ -11,6 +11,7 @@ from .._core.frames import run_module_code
 from .._core.proxy import adopt_namespace, module_dict, own_class, set_view_class, view
 from .._core.source import compile_source, read_source
 from .._core.state import Generation, ModuleRecord, State
+from .._effects import lifecycle
 from .transaction import Staging, reload
 
 __all__ = ['FirstImport', 'prepare_first']
@@ -26,7 +27,7 @@ class FirstImport:
     ``finish``, whether the code ran to the end or raised.
     """
 
-    __slots__ = ("state", "record", "generation", "sink", "token")
+    __slots__ = ("state", "record", "generation", "sink", "token", "recording")
 
     def __init__(self, state: State, record: ModuleRecord, generation: Generation, sink: EdgeSink) -> None:
         self.state = state
@@ -34,9 +35,12 @@ class FirstImport:
         self.generation = generation
         self.sink = sink
         self.token = importer.set(sink)
+        assert generation.source is not None  # a first import always has its source
+        self.recording = lifecycle.begin(record, generation, None, False, generation.source.data)
 
     def finish(self, executed: bool) -> None:
         state, record, generation, sink = self.state, self.record, self.generation, self.sink
+        lifecycle.end(self.recording)
         importer.reset(self.token)
         if not executed:
             state.remove_record(record)

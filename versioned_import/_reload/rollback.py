@@ -8,6 +8,7 @@ from typing import Any
 from .. import _continuity
 from .._core.publish import commit
 from .._core.state import State
+from .._effects import lifecycle
 from .._errors import ReloadError
 from .._report import ReloadReport
 from .locking import acquire, notify, release, still_versioned
@@ -44,6 +45,9 @@ def rollback(state: State, name: object) -> int:
                                   module=record.name, path=record.path) from exc
             record.counter = number
             record.seen_stat = None
+        # Side effects go back with the code (G17); the generation rolled back from is dropped.
+        lifecycle.rolled_back(record, current, previous)
+        lifecycle.discard(record, [current])
     finally:
         release(state)
     notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,

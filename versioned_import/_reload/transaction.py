@@ -31,6 +31,8 @@ from .._core.publish import commit, register_linecache
 from .._core.scope import in_scope
 from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
 from .._core.state import Generation, ModuleRecord, State
+from .._effects import lifecycle
+from .._effects.recording import Recording
 from .._errors import ReloadError, refusal_message
 from .._report import ReloadReport
 from .locking import UNSTOPPABLE, acquire, notify, release, still_versioned
@@ -80,7 +82,7 @@ class Staging(World):
 
 
 class _Staged:
-    __slots__ = ("record", "source", "generation", "sink", "state", "preset")
+    __slots__ = ("record", "source", "generation", "sink", "state", "preset", "recording")
 
     def __init__(self, record: ModuleRecord, source: Source, generation: Generation, preset: dict[str, Any]) -> None:
         self.record = record
@@ -89,6 +91,7 @@ class _Staged:
         self.sink = EdgeSink(record.name)
         self.state = "pending"
         self.preset = preset
+        self.recording: Recording | None = None  # what its execution registers in process-wide state (G17)
 
 
 class _Failure(Exception):
@@ -145,6 +148,12 @@ class _Transaction:
     def execute(self, staged: _Staged) -> None:
         staged.state = "executing"
         self.executed.append(staged)
+        try:
+            # The previous generation's side effects that the new code must not find leave the process now.
+            staged.recording = lifecycle.begin(staged.record, staged.generation, staged.record.current, True,
+                                               staged.source.data)
+        except lifecycle.Declined as exc:
+            self._fail(staged.record, exc, "restart the process to load this change")
         token = importer.set(staged.sink)
         try:
             run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
@@ -156,6 +165,7 @@ class _Transaction:
             self._fail(staged.record, exc, "fix the error and reload again", staged.source)
         finally:
             importer.reset(token)
+            lifecycle.end(staged.recording)
         staged.state = "done"
 
     @reload_machinery
@@ -346,6 +356,8 @@ def _abandon(state: State, transaction: _Transaction) -> None:
     """Clean up after a transaction that will not publish."""
     with state.lock:
         state.publishing.difference_update(transaction.by_proxy)
+    # What the refused generations registered leaves the process; what they took out comes back (G17).
+    lifecycle.abandon(s.recording for s in transaction.executed if s.recording is not None)
     for record in transaction.records:
         register_linecache(record.current)  # the files no longer show the running source
     for record in reversed(transaction.first_imports):
@@ -408,6 +420,7 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         # A module class its new code defined is continued like any class: the proxy keeps the identity.
         item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
     generations = {}
+    displaced = [(s.record, s.record.current, [s.record.current, *s.record.history]) for s in staged]
     with state.lock:
         for item in staged:
             item.generation.number = item.record.counter + 1
@@ -420,6 +433,11 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         # Planned and published: the functions may now stop forwarding (Lineages.settle).
         state.publishing.difference_update(transaction.by_proxy)
         state.refresh_views([s.record for s in staged])
+    # Side effects follow (G17): the new generations' deferred registrations are applied, the old ones'
+    # leave, and those of generations no rollback can reach any more are released.
+    for (record, old, reachable), item in zip(displaced, staged):
+        lifecycle.published(record, old, item.generation)
+        lifecycle.discard(record, [g for g in reachable if g is not None])
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
                         tuple(plans.replaced))
 

@@ -10,6 +10,7 @@ from .. import _continuity
 from .._core.finder import VersionedLoader
 from .._core.proxy import own_class, set_view_class
 from .._core.state import ModuleRecord, State
+from .._effects import lifecycle
 from .locking import acquire, release, still_versioned
 from .lookup import resolve_records
 
@@ -44,6 +45,7 @@ def forget(state: State, record: ModuleRecord) -> None:
             cached = linecache.cache.get(item.path)
             if cached is not None and len(cached) > 1 and cached[1] is None:  # a lazy entry is a 1-tuple
                 del linecache.cache[item.path]
+            lifecycle.unloaded(item)  # its side effects leave the process (G17)
             item.history.clear()
             if state.needs_view(item):
                 state.detached.append(item)  # a pinned reader still views an older generation of it

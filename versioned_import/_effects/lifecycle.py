@@ -1,0 +1,161 @@
+"""Side effects through the transaction (G17): retracted, restored, applied and discarded with their generations.
+
+The transaction calls, for each generation it executes: ``begin`` (the
+previous generation's ``retract_before`` effects leave the process, so the
+new code starts from what a fresh process would have) and ``end``. Then
+exactly one of:
+
+* ``abandon``: the reload is refused. What the new code registered leaves the
+  process, resources kept for it alone are disposed, and the previous
+  generation's effects come back: the same objects, as before.
+* ``published``: the previous generation's effects that the new one does not
+  share leave the process, the new one's deferred effects are applied, and
+  the previous generation's ``hot.dispose`` callbacks run.
+
+``rolled_back`` swaps the effects of two generations the same way, running no
+module code; ``unloaded`` retracts a module's for good; ``discard`` releases
+those of generations no rollback can reach any more.
+
+A registry that raises while the reload is being published cannot refuse it
+any more: the failure is logged (logger ``versioned_import``), with the module
+and the effect, and the others are still applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from .._core.effects import Effect, GenerationEffects, Kept
+from .._core.state import Generation, ModuleRecord
+from .._errors import ReloadError
+from .recording import Recording
+from .registries import ENTRIES
+
+__all__ = ["begin", "end", "abandon", "published", "rolled_back", "unloaded", "discard", "Declined"]
+
+log = logging.getLogger("versioned_import")
+
+
+class Declined(ReloadError):
+    """A module that declines hot reload (``hot.decline``) would have been re-executed."""
+
+
+def begin(record: ModuleRecord, generation: Generation, previous: Generation | None, reloading: bool,
+          source: bytes) -> Recording:
+    """Start recording ``generation``'s execution; in a reload, first take the previous generation's effects out."""
+    if reloading and previous is not None and previous.effects.declined is not None:
+        raise Declined(f"reload of {record.name!r} refused: the module declines hot reload "
+                       f"({previous.effects.declined}) — restart the process to load this change "
+                       f"(generation {previous.number} of {record.path} is still live)",
+                       module=record.name, path=record.path)
+    recording = Recording(record, generation, previous, reloading, source, ENTRIES)
+    if reloading and previous is not None:
+        for effect in previous.effects.effects:
+            if effect.retract_before and effect.applied:
+                _each(record, "retract", effect, effect.retract)
+                recording.retracted.append(effect)
+    return recording.start()
+
+
+def end(recording: Recording) -> None:
+    """Stop recording (the code ran to its end, or raised)."""
+    recording.finish()
+
+
+def abandon(recordings: Iterable[Recording]) -> None:
+    """The reload is refused: undo what its executions registered, put the previous effects back."""
+    for recording in reversed(list(recordings)):
+        record, new = recording.record, recording.generation.effects
+        previous = recording.previous.effects.effects if recording.previous is not None else []
+        for effect in reversed(new.effects):
+            if not any(effect is old for old in previous):
+                _each(record, "retract", effect, effect.retract)
+                _each(record, "discard", effect, effect.discard)
+        for key in new.created:
+            kept = new.uses[key]
+            if record.kept.get(key) is kept:
+                del record.kept[key]
+            _dispose_kept(record, kept)
+        for effect in recording.retracted:
+            _each(record, "restore", effect, effect.restore)
+
+
+def published(record: ModuleRecord, old: Generation | None, new: Generation) -> None:
+    """``new`` replaced ``old`` as the published generation of ``record`` (a reload or a rollback)."""
+    keep = new.effects.effects
+    if old is not None:
+        for effect in reversed(old.effects.effects):
+            if not any(effect is shared for shared in keep):
+                _each(record, "retract", effect, effect.retract)
+    for effect in keep:
+        _each(record, "apply", effect, effect.restore)
+    for key, kept in new.effects.uses.items():
+        record.kept[key] = kept
+    if old is not None:
+        _cleanup(record, old.effects)
+    new.effects.cleaned = False
+
+
+def rolled_back(record: ModuleRecord, newer: Generation, older: Generation) -> None:
+    """A rollback made ``older`` current again instead of ``newer``: swap their effects, run ``newer``'s cleanups."""
+    published(record, newer, older)
+
+
+def unloaded(record: ModuleRecord) -> None:
+    """``record`` is forgotten: its effects leave the process, its cleanups run, its kept resources are disposed."""
+    generations = [g for g in (record.current, *record.history) if g is not None]
+    if record.current is not None:
+        for effect in reversed(record.current.effects.effects):
+            _each(record, "retract", effect, effect.retract)
+        _cleanup(record, record.current.effects)
+    discard(record, generations)
+    for kept in record.kept.values():
+        _dispose_kept(record, kept)
+    record.kept.clear()
+
+
+def discard(record: ModuleRecord, generations: Iterable[Generation]) -> None:
+    """No rollback can reach ``generations`` any more: release their effects and the resources only they kept."""
+    live = {id(g) for g in (record.current, *record.history) if g is not None}
+    live_effects = {id(e) for g in (record.current, *record.history) if g is not None for e in g.effects.effects}
+    live_kept = {id(k) for g in (record.current, *record.history) if g is not None for k in g.effects.uses.values()}
+    live_kept.update(id(k) for k in record.kept.values())
+    for generation in generations:
+        if id(generation) in live:
+            continue
+        for effect in generation.effects.effects:
+            if id(effect) not in live_effects and not effect.applied:
+                _each(record, "discard", effect, effect.discard)
+        for kept in generation.effects.uses.values():
+            if id(kept) not in live_kept:
+                _dispose_kept(record, kept)
+
+
+def _cleanup(record: ModuleRecord, effects: GenerationEffects) -> None:
+    if effects.cleaned:
+        return
+    effects.cleaned = True
+    for callback in reversed(effects.cleanups):
+        try:
+            callback()
+        except Exception:  # one module's cleanup must not keep the others, or the publish, from finishing
+            log.exception("hot.dispose callback %r of %s (%s) raised", callback, record.name, record.path)
+
+
+def _dispose_kept(record: ModuleRecord, kept: Kept) -> None:
+    if kept.disposed or kept.dispose is None:
+        kept.disposed = True
+        return
+    kept.disposed = True
+    try:
+        kept.dispose(kept.value)
+    except Exception:
+        log.exception("hot.keep dispose of %r in %s (%s) raised", kept.value, record.name, record.path)
+
+
+def _each(record: ModuleRecord, action: str, effect: Effect, operation: Callable[[], None]) -> None:
+    try:
+        operation()
+    except Exception:
+        log.exception("%s of %s registered by %s (%s) failed", action, effect.describe(), record.name, record.path)

@@ -1,0 +1,154 @@
+"""Recording what a module's execution registers in process-wide state (G17).
+
+Every execution of a versioned module (a first import, or a generation a
+reload stages) runs inside a ``Recording``. Each known registry (an ``Entry``
+of ``registries.ENTRIES``) takes part only when its library is imported and
+the module's source mentions it (a ``marker``: a few bytes searched in the
+source, so that a module that registers nothing pays a handful of ``in``
+tests). An entry either compares the registry before and after the execution,
+or intercepts the registering call for the executing thread (``atexit``,
+``signal.signal``, a metrics registry), and returns the ``Effect`` records the
+generation keeps.
+
+Executions nest (module code imports another versioned module): what an inner
+execution recorded is claimed by it, and the outer one leaves it out.
+
+During a reload, intercepting entries *defer*: the registering call is
+recorded and answered as if it happened, and the publish applies it. A
+refused reload therefore never touched those registries at all.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import threading
+from collections.abc import Hashable
+from typing import Any, Protocol
+
+from .._core.effects import Effect, GenerationEffects
+from .._core.state import Generation, ModuleRecord
+
+__all__ = ["Entry", "Interception", "Recording", "current", "executing"]
+
+
+class Entry(Protocol):
+    """A known registry of a library: how to see what a module's code registered in it."""
+
+    # The module that must already be imported for the entry to look (never imported by us); "" for none.
+    library: str
+    # The module's source must contain one of these, or the entry does not look at it.
+    markers: tuple[bytes, ...]
+
+    def start(self, recording: Recording) -> object:
+        """Before the code runs: take a snapshot, or start intercepting; return what ``finish`` needs."""
+
+    def finish(self, recording: Recording, started: object) -> list[Effect]:
+        """After the code ran (or raised): return the effects it had, in order, claimed ones left out."""
+
+
+class Recording:
+    """One execution of one generation of a module, and what it registered."""
+
+    def __init__(self, record: ModuleRecord, generation: Generation, previous: Generation | None,
+                 reloading: bool, source: bytes, entries: list[Entry]) -> None:
+        self.record = record
+        self.generation = generation
+        self.previous = previous
+        # True inside a reload's transaction: intercepting entries defer to the publish.
+        self.reloading = reloading
+        self.parent: Recording | None = current.get()
+        # Keys of effects inner executions recorded: theirs, not this one's.
+        self.claimed: set[Hashable] = set()
+        self._entries = [entry for entry in entries
+                         if (not entry.library or entry.library in sys.modules or _imports(source, entry))
+                         and any(marker in source for marker in entry.markers)]
+        self._started: list[tuple[Entry, object]] = []
+        # The previous generation's effects taken out before this execution (``lifecycle.begin``).
+        self.retracted: list[Effect] = []
+        # Registering calls intercepted in this execution (see ``Interception``), in order.
+        self.intercepted: list[Effect] = []
+        # id(new object) -> (new object, the previous generation's object it is bound as instead).
+        self.adopted: dict[int, tuple[Any, Any]] = {}
+        self._token: contextvars.Token[Recording | None] | None = None
+
+    @property
+    def effects(self) -> GenerationEffects:
+        return self.generation.effects
+
+    def start(self) -> Recording:
+        self._token = current.set(self)
+        for entry in self._entries:
+            self._started.append((entry, entry.start(self)))
+        return self
+
+    def finish(self) -> list[Effect]:
+        """Stop recording; return the effects (also kept on the generation)."""
+        found: list[Effect] = list(self.intercepted)
+        try:
+            for entry, started in reversed(self._started):
+                found.extend(effect for effect in entry.finish(self, started) if effect.key not in self.claimed)
+        finally:
+            if self._token is not None:
+                current.reset(self._token)
+                self._token = None
+        self.generation.effects.effects.extend(found)
+        keys = {effect.key for effect in found} | self.claimed
+        ancestor = self.parent
+        while ancestor is not None:
+            ancestor.claimed.update(keys)
+            ancestor = ancestor.parent
+        return found
+
+    def previous_effects(self) -> list[Effect]:
+        """The effects of the generation this one replaces (none at a first import)."""
+        return self.previous.effects.effects if self.previous is not None else []
+
+
+def _imports(source: bytes, entry: Entry) -> bool:
+    # The module imports the library itself (its first import): the entry looks, starting from nothing.
+    top = entry.library.partition(".")[0].encode()
+    return b"import " + top in source or b"from " + top in source
+
+
+# The innermost execution being recorded in this thread or task.
+current: contextvars.ContextVar[Recording | None] = contextvars.ContextVar("versioned_import.recording", default=None)
+
+
+def executing(name: str) -> Recording | None:
+    """Return the recording of ``name``'s execution in progress in this context, if any."""
+    recording = current.get()
+    while recording is not None:
+        if recording.record.name == name:
+            return recording
+        recording = recording.parent
+    return None
+
+
+class Interception:
+    """A registering function replaced by a recording one while at least one execution that mentions it runs.
+
+    Other threads calling it meanwhile reach the original (the recording
+    function looks for a recording in its own context); once the last such
+    execution ends, the original is back in place.
+    """
+
+    def __init__(self, owner: Any, name: str, replacement: Any) -> None:
+        self.owner = owner
+        self.name = name
+        self.original = getattr(owner, name)
+        self.replacement = replacement
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                setattr(self.owner, self.name, self.replacement)
+
+    def exit(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                setattr(self.owner, self.name, self.original)
