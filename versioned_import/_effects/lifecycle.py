@@ -84,12 +84,15 @@ def abandon(recordings: Iterable[Recording]) -> None:
 def published(record: ModuleRecord, old: Generation | None, new: Generation) -> None:
     """``new`` replaced ``old`` as the published generation of ``record`` (a reload or a rollback)."""
     keep = new.effects.effects
-    if old is not None:
-        for effect in reversed(old.effects.effects):
-            if not any(effect is shared for shared in keep):
-                _each(record, "retract", effect, effect.retract)
     for effect in keep:
         _each(record, "apply", effect, effect.restore)
+    if old is not None:
+        # Applied first, retracted after: a handler is replaced, never missing in between. What the new
+        # generation shares, or registers again under the same key, it has already replaced.
+        replaced = {effect.key for effect in keep}
+        for effect in reversed(old.effects.effects):
+            if effect.key not in replaced and not any(effect is shared for shared in keep):
+                _each(record, "retract", effect, effect.retract)
     for key, kept in new.effects.uses.items():
         record.kept[key] = kept
     if old is not None:

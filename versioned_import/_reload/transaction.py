@@ -165,7 +165,7 @@ class _Transaction:
             self._fail(staged.record, exc, "fix the error and reload again", staged.source)
         finally:
             importer.reset(token)
-            lifecycle.end(staged.recording)
+            lifecycle.end(staged.recording)  # type: ignore[arg-type]  # set just above, or _fail raised
         staged.state = "done"
 
     @reload_machinery

@@ -65,8 +65,8 @@ def register(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Call
 
 
 class AtexitEntry:
-    library = "atexit"
-    markers = (b"atexit",)
+    library: str = "atexit"
+    markers: tuple[bytes, ...] = (b"atexit",)
     interception = Interception(atexit, "register", register)
 
     def start(self, recording: Recording) -> object:

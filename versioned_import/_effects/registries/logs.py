@@ -106,8 +106,8 @@ class LevelSet:
 
 
 class LoggingEntry:
-    library = "logging"
-    markers = (b"addHandler", b"addFilter", b"setLevel", b"basicConfig", b"dictConfig", b"fileConfig")
+    library: str = "logging"
+    markers: tuple[bytes, ...] = (b"addHandler", b"addFilter", b"setLevel", b"basicConfig", b"dictConfig", b"fileConfig")
 
     def start(self, recording: Recording) -> object:
         logging = sys.modules.get("logging")

@@ -88,8 +88,8 @@ def register(self: Any, collector: Any) -> None:
 
 
 class MetricsEntry:
-    library = "prometheus_client"
-    markers = (b"prometheus_client", b"Counter(", b"Gauge(", b"Histogram(", b"Summary(")
+    library: str = "prometheus_client"
+    markers: tuple[bytes, ...] = (b"prometheus_client", b"Counter(", b"Gauge(", b"Histogram(", b"Summary(")
 
     def __init__(self) -> None:
         self.interception: Interception | None = None

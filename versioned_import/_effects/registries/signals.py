@@ -18,6 +18,7 @@ import ctypes
 import logging
 import signal
 import threading
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,15 @@ def set_handler(signum: int, handler: Any) -> None:
                   "it will be installed with the next one", signum)
 
 
+def _same_definition(installed: Any, handler: Any) -> bool:
+    # A continued function (G7) is the newest definition itself: the object installed by an older
+    # generation needs no replacing by the new generation's object of the same definition.
+    if installed is handler:
+        return True
+    return isinstance(installed, types.FunctionType) and isinstance(handler, types.FunctionType) \
+        and installed.__module__ == handler.__module__ and installed.__qualname__ == handler.__qualname__
+
+
 @dataclass(eq=False)
 class HandlerSet:
     signum: int
@@ -78,12 +88,13 @@ class HandlerSet:
         return ("signal", self.signum)
 
     def retract(self) -> None:
-        if self.applied and signal.getsignal(self.signum) is self.handler:
+        if self.applied and _same_definition(signal.getsignal(self.signum), self.handler) \
+                and not _same_definition(self.before, self.handler):
             set_handler(self.signum, self.before)
         self.applied = False
 
     def restore(self) -> None:
-        if signal.getsignal(self.signum) is not self.handler:
+        if not _same_definition(signal.getsignal(self.signum), self.handler):
             set_handler(self.signum, self.handler)
         self.applied = True
 
@@ -113,8 +124,8 @@ def signal_(signalnum: int, handler: Any, /) -> Any:
 
 
 class SignalEntry:
-    library = "signal"
-    markers = (b"signal",)
+    library: str = "signal"
+    markers: tuple[bytes, ...] = (b"signal",)
     interception = Interception(signal, "signal", signal_)
 
     def start(self, recording: Recording) -> object:
