@@ -296,7 +296,9 @@ class HotTest(Sandbox):
             import versioned_import as vi
             hot = vi.hot(__name__)
             LOG = hot.data.setdefault("log", [])
-            hot.dispose(lambda: LOG.append({version}))
+            VERSION = {version}
+            # A global read when the cleanup runs: its own generation's, not the newest (G7 would make it that).
+            hot.dispose(lambda: LOG.append(VERSION))
             {tail}
             """)
         self.write("se_disp.py", source.format(version=1, tail=""))
@@ -368,6 +370,57 @@ class HotTest(Sandbox):
         plain.dispose(lambda: None)
         plain.decline("fine")
         self.assertEqual(made, [1])
+
+
+class ComposeTest(Sandbox):
+    def test_reload_hook_and_hot_data_carry_state_together(self):
+        source = textwrap.dedent("""
+            import versioned_import as vi
+            hot = vi.hot(__name__)
+            COUNT = hot.data.get("count", 0) + 1
+            hot.data["count"] = COUNT
+            SEEN = []
+            def __reload__(old):
+                SEEN.append((old.COUNT, COUNT))
+            VERSION = {version}
+            """)
+        self.write("se_compose.py", source.format(version=1))
+        self.install()
+        module = importlib.import_module("se_compose")
+        self.write("se_compose.py", source.format(version=2) + "raise LookupError\n")
+        with self.assertRaises(vi.ReloadError):
+            vi.reload("se_compose")
+        self.write("se_compose.py", source.format(version=3))
+        vi.reload("se_compose")
+        # hot.data is the module's across generations: the refused one counted too, as its code ran.
+        self.assertEqual(module.SEEN, [(1, 3)])
+        self.assertEqual(module.COUNT, 3)
+
+    @unittest.skipUnless(hasattr(os, "fork"), "needs fork")
+    def test_a_forked_worker_reloads_its_own_registrations(self):
+        self.write("se_worker.py", LOGGING_MODULE.format(name="worker", level="INFO", version=1))
+        self.write("main.py", textwrap.dedent("""
+            import logging, os, sys
+            import versioned_import as vi
+            vi.install(roots=[os.getcwd()])
+            import se_worker
+            logger = logging.getLogger("se.worker")
+            pid = os.fork()
+            if pid == 0:
+                with open("se_worker.py") as f:
+                    source = f.read()
+                for version in range(2, 5):
+                    with open("se_worker.py", "w") as f:
+                        f.write(source.replace("VERSION = 1", f"VERSION = {version}"))
+                    vi.reload("se_worker")
+                print("child", len(logger.handlers), logger.handlers[0] is se_worker.HANDLER, flush=True)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print("parent", len(logger.handlers), se_worker.VERSION, flush=True)
+            """))
+        result = self.run_python("main.py")
+        self.assertProcessOK(result)
+        self.assertEqual(result.stdout.splitlines(), ["child 1 True", "parent 1 1"])
 
 
 # -- the model ----------------------------------------------------------------------

@@ -172,6 +172,32 @@ class CoordinatedReloadTest(PreforkCase):
         self.assertEqual(self.reload()["outcome"], "published")
         self.assertEqual(set(self.generations().values()), {2})
 
+    def test_side_effects_follow_the_coordinated_reload_in_every_process(self):
+        # G17 under G14: a cleanup registered with hot.dispose runs in every process at the publish,
+        # and in none while a worker refuses.
+        refusing = self.workers[0]
+        hooks = """
+            import versioned_import as vi
+            hot = vi.hot(__name__)
+            @hot.dispose
+            def mark():
+                with open(f"disposed-{os.getpid()}-{VERSION}", "w"):
+                    pass
+            def __reload__(old):
+                if os.path.exists(f"refuse-{os.getpid()}"):
+                    raise RuntimeError("no")
+            """
+        self.edit(2, hooks)
+        self.assertEqual(self.reload()["outcome"], "published")
+        self.write(f"refuse-{refusing}", "")
+        self.edit(3, hooks)
+        self.assertEqual(self.reload()["outcome"], "refused")
+        self.assertEqual([n for n in os.listdir(self.root) if n.startswith("disposed-")], [])
+        os.unlink(os.path.join(self.root, f"refuse-{refusing}"))
+        self.assertEqual(self.reload()["outcome"], "published")
+        marks = sorted(n for n in os.listdir(self.root) if n.startswith("disposed-"))
+        self.assertEqual(marks, sorted(f"disposed-{pid}-2" for pid in [self.leader.pid, *self.workers]))
+
     def test_a_worker_that_dies_while_staging_stops_every_publish(self):
         dying = self.workers[0]
         self.write(f"die-{dying}", "")

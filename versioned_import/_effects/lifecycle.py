@@ -8,9 +8,9 @@ exactly one of:
 * ``abandon``: the reload is refused. What the new code registered leaves the
   process, resources kept for it alone are disposed, and the previous
   generation's effects come back: the same objects, as before.
-* ``published``: the previous generation's effects that the new one does not
-  share leave the process, the new one's deferred effects are applied, and
-  the previous generation's ``hot.dispose`` callbacks run.
+* ``displacing`` (the previous generation's ``hot.dispose`` callbacks run,
+  just before the publish), then ``published``: the new generation's deferred
+  effects are applied and the previous one's that it does not replace leave.
 
 ``rolled_back`` swaps the effects of two generations the same way, running no
 module code; ``unloaded`` retracts a module's for good; ``discard`` releases
@@ -32,7 +32,7 @@ from .._errors import ReloadError
 from .recording import Recording
 from .registries import ENTRIES
 
-__all__ = ["begin", "end", "abandon", "published", "rolled_back", "unloaded", "discard", "Declined"]
+__all__ = ["begin", "end", "abandon", "displacing", "published", "rolled_back", "unloaded", "discard", "Declined"]
 
 log = logging.getLogger("versioned_import")
 
@@ -95,13 +95,22 @@ def published(record: ModuleRecord, old: Generation | None, new: Generation) -> 
                 _each(record, "retract", effect, effect.retract)
     for key, kept in new.effects.uses.items():
         record.kept[key] = kept
-    if old is not None:
-        _cleanup(record, old.effects)
     new.effects.cleaned = False
 
 
+def displacing(record: ModuleRecord, old: Generation | None) -> None:
+    """Run ``old``'s ``hot.dispose`` callbacks: the publish that displaces it is decided and about to happen.
+
+    Before the publish, not after: publishing makes every function of the
+    module's lineages the newest definition (G7), and a cleanup must run the
+    code, and see the globals, of the generation that registered it.
+    """
+    if old is not None:
+        _cleanup(record, old.effects)
+
+
 def rolled_back(record: ModuleRecord, newer: Generation, older: Generation) -> None:
-    """A rollback made ``older`` current again instead of ``newer``: swap their effects, run ``newer``'s cleanups."""
+    """A rollback made ``older`` current again instead of ``newer``: swap their effects (``displacing`` ran before)."""
     published(record, newer, older)
 
 

@@ -32,6 +32,7 @@ def rollback(state: State, name: object) -> int:
             previous = record.history.pop()
             current: Any = record.current  # still_versioned() checked it is not None
             plans = _continuity.plan(state, [(record, current, previous)], republish=True)
+            lifecycle.displacing(record, current)  # before the functions become the older definitions
             number, previous_number = record.counter + 1, previous.number
             previous.number = number
             try:

@@ -421,6 +421,8 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
     generations = {}
     displaced = [(s.record, s.record.current, [s.record.current, *s.record.history]) for s in staged]
+    for record, old, _ in displaced:
+        lifecycle.displacing(record, old)  # the cleanups run their own generation's code (G17)
     with state.lock:
         for item in staged:
             item.generation.number = item.record.counter + 1
