@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from .._core.effects import Effect, GenerationEffects, Kept
 from .._core.state import Generation, ModuleRecord
 from .._errors import ReloadError
-from .recording import Recording
+from .recording import Recording, code_names
 from .registries import ENTRIES
 
 __all__ = ["begin", "end", "abandon", "displacing", "published", "rolled_back", "unloaded", "discard", "Declined"]
@@ -41,15 +41,14 @@ class Declined(ReloadError):
     """A module that declines hot reload (``hot.decline``) would have been re-executed."""
 
 
-def begin(record: ModuleRecord, generation: Generation, previous: Generation | None, reloading: bool,
-          source: bytes) -> Recording:
+def begin(record: ModuleRecord, generation: Generation, previous: Generation | None, reloading: bool) -> Recording:
     """Start recording ``generation``'s execution; in a reload, first take the previous generation's effects out."""
     if reloading and previous is not None and previous.effects.declined is not None:
         raise Declined(f"reload of {record.name!r} refused: the module declines hot reload "
                        f"({previous.effects.declined}) — restart the process to load this change "
                        f"(generation {previous.number} of {record.path} is still live)",
                        module=record.name, path=record.path)
-    recording = Recording(record, generation, previous, reloading, source, ENTRIES)
+    recording = Recording(record, generation, previous, reloading, code_names(generation.code), ENTRIES)
     if reloading and previous is not None:
         for effect in previous.effects.effects:
             if effect.retract_before and effect.applied:

@@ -3,9 +3,10 @@
 Every execution of a versioned module (a first import, or a generation a
 reload stages) runs inside a ``Recording``. Each known registry (an ``Entry``
 of ``registries.ENTRIES``) takes part only when its library is imported and
-the module's source mentions it (a ``marker``: a few bytes searched in the
-source, so that a module that registers nothing pays a handful of ``in``
-tests). An entry either compares the registry before and after the execution,
+the module's code names it (a ``marker``: a name its code, class bodies and
+functions included, uses — ``addHandler``, ``atexit``, ``Counter`` — read
+from the compiled code's ``co_names``, so that a module that registers
+nothing pays one walk of its code objects). An entry either compares the registry before and after the execution,
 or intercepts the registering call for the executing thread (``atexit``,
 ``signal.signal``, a metrics registry), and returns the ``Effect`` records the
 generation keeps.
@@ -24,12 +25,13 @@ import contextvars
 import sys
 import threading
 from collections.abc import Hashable
+from types import CodeType
 from typing import Any, Protocol
 
 from .._core.effects import Effect, GenerationEffects
 from .._core.state import Generation, ModuleRecord
 
-__all__ = ["Entry", "Interception", "Recording", "current", "executing"]
+__all__ = ["Entry", "Interception", "Recording", "code_names", "current", "executing"]
 
 
 class Entry(Protocol):
@@ -37,8 +39,8 @@ class Entry(Protocol):
 
     # The module that must already be imported for the entry to look (never imported by us); "" for none.
     library: str
-    # The module's source must contain one of these, or the entry does not look at it.
-    markers: tuple[bytes, ...]
+    # The module's code must use one of these names, or the entry does not look at it.
+    markers: tuple[str, ...]
 
     def start(self, recording: Recording) -> object:
         """Before the code runs: take a snapshot, or start intercepting; return what ``finish`` needs."""
@@ -51,7 +53,7 @@ class Recording:
     """One execution of one generation of a module, and what it registered."""
 
     def __init__(self, record: ModuleRecord, generation: Generation, previous: Generation | None,
-                 reloading: bool, source: bytes, entries: list[Entry]) -> None:
+                 reloading: bool, names: frozenset[str], entries: list[Entry]) -> None:
         self.record = record
         self.generation = generation
         self.previous = previous
@@ -61,8 +63,9 @@ class Recording:
         # Keys of effects inner executions recorded: theirs, not this one's.
         self.claimed: set[Hashable] = set()
         self._entries = [entry for entry in entries
-                         if (not entry.library or entry.library in sys.modules or _imports(source, entry))
-                         and any(marker in source for marker in entry.markers)]
+                         if (not entry.library or entry.library in sys.modules
+                             or entry.library.partition(".")[0] in names)  # the module imports it now
+                         and not names.isdisjoint(entry.markers)]
         self._started: list[tuple[Entry, object]] = []
         # The previous generation's effects taken out before this execution (``lifecycle.begin``).
         self.retracted: list[Effect] = []
@@ -105,10 +108,17 @@ class Recording:
         return self.previous.effects.effects if self.previous is not None else []
 
 
-def _imports(source: bytes, entry: Entry) -> bool:
-    # The module imports the library itself (its first import): the entry looks, starting from nothing.
-    top = entry.library.partition(".")[0].encode()
-    return b"import " + top in source or b"from " + top in source
+def code_names(code: CodeType | None) -> frozenset[str]:
+    """Return every name ``code`` and the code objects inside it (classes, functions) use."""
+    if code is None:
+        return frozenset()
+    found = set(code.co_names)
+    pending = [const for const in code.co_consts if isinstance(const, CodeType)]
+    while pending:
+        inner = pending.pop()
+        found.update(inner.co_names)
+        pending.extend(const for const in inner.co_consts if isinstance(const, CodeType))
+    return frozenset(found)
 
 
 # The innermost execution being recorded in this thread or task.

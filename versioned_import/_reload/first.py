@@ -35,8 +35,7 @@ class FirstImport:
         self.generation = generation
         self.sink = sink
         self.token = importer.set(sink)
-        assert generation.source is not None  # a first import always has its source
-        self.recording = lifecycle.begin(record, generation, None, False, generation.source.data)
+        self.recording = lifecycle.begin(record, generation, None, False)
 
     def finish(self, executed: bool) -> None:
         state, record, generation, sink = self.state, self.record, self.generation, self.sink

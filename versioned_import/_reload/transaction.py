@@ -150,8 +150,7 @@ class _Transaction:
         self.executed.append(staged)
         try:
             # The previous generation's side effects that the new code must not find leave the process now.
-            staged.recording = lifecycle.begin(staged.record, staged.generation, staged.record.current, True,
-                                               staged.source.data)
+            staged.recording = lifecycle.begin(staged.record, staged.generation, staged.record.current, True)
         except lifecycle.Declined as exc:
             self._fail(staged.record, exc, "restart the process to load this change")
         token = importer.set(staged.sink)

@@ -66,7 +66,7 @@ def register(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Call
 
 class AtexitEntry:
     library: str = "atexit"
-    markers: tuple[bytes, ...] = (b"atexit",)
+    markers: tuple[str, ...] = ("atexit",)
     interception = Interception(atexit, "register", register)
 
     def start(self, recording: Recording) -> object:

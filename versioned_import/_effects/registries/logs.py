@@ -107,7 +107,7 @@ class LevelSet:
 
 class LoggingEntry:
     library: str = "logging"
-    markers: tuple[bytes, ...] = (b"addHandler", b"addFilter", b"setLevel", b"basicConfig", b"dictConfig", b"fileConfig")
+    markers: tuple[str, ...] = ("addHandler", "addFilter", "setLevel", "basicConfig", "dictConfig", "fileConfig")
 
     def start(self, recording: Recording) -> object:
         logging = sys.modules.get("logging")

@@ -89,7 +89,7 @@ def register(self: Any, collector: Any) -> None:
 
 class MetricsEntry:
     library: str = "prometheus_client"
-    markers: tuple[bytes, ...] = (b"prometheus_client", b"Counter(", b"Gauge(", b"Histogram(", b"Summary(")
+    markers: tuple[str, ...] = ("prometheus_client", "Counter", "Gauge", "Histogram", "Summary", "Info", "Enum")
 
     def __init__(self) -> None:
         self.interception: Interception | None = None

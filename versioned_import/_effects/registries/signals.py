@@ -125,7 +125,7 @@ def signal_(signalnum: int, handler: Any, /) -> Any:
 
 class SignalEntry:
     library: str = "signal"
-    markers: tuple[bytes, ...] = (b"signal",)
+    markers: tuple[str, ...] = ("signal",)
     interception = Interception(signal, "signal", signal_)
 
     def start(self, recording: Recording) -> object:
