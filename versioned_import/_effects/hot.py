@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .._core.effects import GenerationEffects, Kept
 from .._core.state import ModuleRecord, state
-from .._errors import ReloadError
+from .lifecycle import Declined
 from .recording import executing
 
 __all__ = ["Hot", "hot"]
@@ -112,8 +112,7 @@ class Hot:
         during a reload, it refuses that reload.
         """
         if self._reloading and self._record is not None:
-            raise ReloadError(f"reload of {self.name!r} refused: the new code declines hot reload ({reason}) — "
-                              "restart the process to load this change", module=self.name, path=self._record.path)
+            raise Declined(f"the new code declines hot reload ({reason})", module=self.name, path=self._record.path)
         self._effects.declined = reason
 
 

@@ -38,16 +38,14 @@ log = logging.getLogger("versioned_import")
 
 
 class Declined(ReloadError):
-    """A module that declines hot reload (``hot.decline``) would have been re-executed."""
+    """A module that declines hot reload (``hot.decline``) would have been re-executed: only a restart loads it."""
 
 
 def begin(record: ModuleRecord, generation: Generation, previous: Generation | None, reloading: bool) -> Recording:
     """Start recording ``generation``'s execution; in a reload, first take the previous generation's effects out."""
     if reloading and previous is not None and previous.effects.declined is not None:
-        raise Declined(f"reload of {record.name!r} refused: the module declines hot reload "
-                       f"({previous.effects.declined}) — restart the process to load this change "
-                       f"(generation {previous.number} of {record.path} is still live)",
-                       module=record.name, path=record.path)
+        raise Declined(f"the module declines hot reload ({previous.effects.declined})", module=record.name,
+                       path=record.path)
     recording = Recording(record, generation, previous, reloading, code_names(generation.code), ENTRIES)
     if reloading and previous is not None:
         for effect in previous.effects.effects:

@@ -161,7 +161,9 @@ class _Transaction:
         except UNSTOPPABLE:
             raise
         except BaseException as exc:  # SystemExit and custom BaseExceptions too: module code must not stop us
-            self._fail(staged.record, exc, "fix the error and reload again", staged.source)
+            remedy = "restart the process to load this change" if isinstance(exc, lifecycle.Declined) \
+                else "fix the error and reload again"
+            self._fail(staged.record, exc, remedy, staged.source)
         finally:
             importer.reset(token)
             lifecycle.end(staged.recording)  # type: ignore[arg-type]  # set just above, or _fail raised
