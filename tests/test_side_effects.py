@@ -372,6 +372,48 @@ class HotTest(Sandbox):
         self.assertEqual(made, [1])
 
 
+class ImportSystemTest(Sandbox):
+    SOURCE = textwrap.dedent("""
+        import sys, types
+        class _MovedItems(types.ModuleType):
+            pass
+        moves = _MovedItems(__name__ + ".moves")
+        sys.modules.setdefault(__name__ + ".moves", moves)
+        class Finder:
+            def find_spec(self, name, path=None, target=None):
+                return None
+        FINDER = Finder()
+        sys.meta_path.append(FINDER)
+        def add_move(name, value):
+            setattr(moves, name, value)
+        VERSION = {version}
+        """)
+
+    def test_a_module_object_and_a_finder_the_code_registers_are_the_new_generations(self):
+        # six's pattern: after a reload, sys.modules must hold the module's own `moves`, as in a fresh process.
+        self.write("se_six.py", self.SOURCE.format(version=1))
+        self.install()
+        module = importlib.import_module("se_six")
+        first_moves = module.moves
+        self.write("se_six.py", self.SOURCE.format(version=2))
+        vi.reload("se_six")
+        self.assertIs(sys.modules["se_six.moves"], module.moves)
+        self.assertIsNot(module.moves, first_moves)
+        module.add_move("spam", 1)
+        self.assertEqual(sys.modules["se_six.moves"].spam, 1)
+        self.assertEqual([f for f in sys.meta_path if type(f).__name__ == "Finder"], [module.FINDER])
+        # A refused reload leaves the very same objects.
+        moves, finder = module.moves, module.FINDER
+        self.write("se_six.py", self.SOURCE.format(version=3) + "raise SystemError\n")
+        with self.assertRaises(vi.ReloadError):
+            vi.reload("se_six")
+        self.assertIs(sys.modules["se_six.moves"], moves)
+        self.assertEqual([f for f in sys.meta_path if type(f).__name__ == "Finder"], [finder])
+        vi.unload("se_six")
+        self.assertNotIn("se_six.moves", sys.modules)
+        self.assertEqual([f for f in sys.meta_path if type(f).__name__ == "Finder"], [])
+
+
 class ComposeTest(Sandbox):
     def test_reload_hook_and_hot_data_carry_state_together(self):
         source = textwrap.dedent("""

@@ -11,10 +11,11 @@ May import: what ``_effects`` may (``_errors``, ``_core``), and ``_effects.recor
 
 from ..recording import Entry
 from .exits import AtexitEntry
+from .imports import ImportSystemEntry
 from .logs import LoggingEntry
 from .metrics import MetricsEntry
 from .signals import SignalEntry
 
 __all__ = ["ENTRIES"]
 
-ENTRIES: list[Entry] = [LoggingEntry(), AtexitEntry(), SignalEntry(), MetricsEntry()]
+ENTRIES: list[Entry] = [LoggingEntry(), AtexitEntry(), SignalEntry(), MetricsEntry(), ImportSystemEntry()]
