@@ -336,6 +336,38 @@ class HotTest(Sandbox):
         vi.unload("se_thread")
         self.assertFalse(module.THREAD.is_alive())
 
+    def test_the_scheduler_recipe_keeps_one_job_running_the_newest_code(self):
+        # docs/side-effects.md, "a scheduler job", verbatim but for VERSION.
+        self.write("se_jobs.py", textwrap.dedent("""
+            import sched, time
+            import versioned_import as vi
+
+            hot = vi.hot(__name__)
+            scheduler = hot.keep("scheduler", lambda: sched.scheduler(time.monotonic, time.sleep))
+            RUNS = hot.data.setdefault("runs", [])
+
+            def report():
+                RUNS.append(VERSION)
+
+            def every_minute():
+                report()
+                scheduler.enter(60, 1, every_minute)
+
+            hot.keep("report-job", lambda: scheduler.enter(60, 1, every_minute))
+            VERSION = 1
+            """))
+        self.install()
+        module = importlib.import_module("se_jobs")
+        for version in range(2, 6):
+            self.replace_in("se_jobs.py", f"VERSION = {version - 1}", f"VERSION = {version}")
+            vi.reload("se_jobs")
+        self.assertEqual(len(module.scheduler.queue), 1)
+        event = module.scheduler.queue[0]
+        module.scheduler.cancel(event)
+        event.action()
+        self.assertEqual(module.RUNS, [5])
+        self.assertEqual(len(module.scheduler.queue), 1)
+
     def test_decline_refuses_a_reload_that_would_re_execute_the_module(self):
         self.write("se_base2.py", "VALUE = 1\n")
         self.write("se_declines.py", "import versioned_import as vi\nfrom se_base2 import VALUE\n"
