@@ -21,8 +21,10 @@ __all__ = ["Effect", "GenerationEffects", "Kept"]
 class Effect(Protocol):
     """One registration in process-wide state, undoable and redoable."""
 
-    # What identifies it within its kind (the same registration seen twice is one effect).
-    key: Hashable
+    @property
+    def key(self) -> Hashable:
+        """What identifies it within its kind (the same registration seen twice is one effect)."""
+
     # Whether it is in the process right now. A deferred effect starts unapplied: the publish applies it.
     applied: bool
     # True: the previous generation's effect of this kind is retracted before the new code runs (the

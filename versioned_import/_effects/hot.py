@@ -92,13 +92,13 @@ class Hot:
         if self._record is None:
             cache = _plain_kept.setdefault(self.name, {})
             if key not in cache or cache[key].deps != deps:
-                cache[key] = Kept(factory(), deps, dispose)  # type: ignore[arg-type]
+                cache[key] = Kept(factory(), deps, dispose)
             return cache[key].value  # type: ignore[no-any-return]
         kept = self._effects.uses.get(key)
         if kept is None:
             kept = self._record.kept.get(key)
             if kept is None or kept.disposed or kept.deps != deps:
-                kept = Kept(factory(), deps, dispose)  # type: ignore[arg-type]
+                kept = Kept(factory(), deps, dispose)
                 self._effects.created.add(key)
                 if not self._reloading:
                     self._record.kept[key] = kept  # a first import publishes as it goes

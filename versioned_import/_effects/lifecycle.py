@@ -16,6 +16,15 @@ exactly one of:
 module code; ``unloaded`` retracts a module's for good; ``discard`` releases
 those of generations no rollback can reach any more.
 
+Registries whose objects tie modules together (ORM mappers and models) take
+part in three more steps (``recording.Coordinated``): ``related`` when the
+reload decides which modules to re-execute (a module whose mapper refers to a
+class being redefined is re-executed with it, as a dependent is), ``staged``
+when everything executed (SQLAlchemy configures the new mappers there, so a
+broken mapping refuses the reload), and ``settled`` once the publish or
+rollback is done and the collector runs again (instances loaded before it are
+brought to the published mappers).
+
 A registry that raises while the reload is being published cannot refuse it
 any more: the failure is logged (logger ``versioned_import``), with the module
 and the effect, and the others are still applied.
@@ -29,10 +38,11 @@ from collections.abc import Callable, Iterable
 from .._core.effects import Effect, GenerationEffects, Kept
 from .._core.state import Generation, ModuleRecord
 from .._errors import ReloadError
-from .recording import Recording
-from .registries import ENTRIES
+from .recording import Recording, Refusal
+from .registries import COORDINATED, ENTRIES
 
-__all__ = ["begin", "end", "abandon", "published", "rolled_back", "unloaded", "discard", "Declined"]
+__all__ = ["begin", "end", "abandon", "published", "rolled_back", "unloaded", "discard", "related", "staged",
+           "settled", "Declined", "Refusal"]
 
 log = logging.getLogger("versioned_import")
 
@@ -55,12 +65,42 @@ def begin(record: ModuleRecord, generation: Generation, previous: Generation | N
             if effect.retract_before and effect.applied:
                 _each(record, "retract", effect, effect.retract)
                 recording.retracted.append(effect)
-    return recording.start()
+    try:
+        return recording.start()
+    except BaseException:
+        # An entry refused before the code ran (``Refusal``): what was taken out goes back.
+        for effect in reversed(recording.retracted):
+            _each(record, "restore", effect, effect.restore)
+        raise
 
 
 def end(recording: Recording) -> None:
     """Stop recording (the code ran to its end, or raised)."""
     recording.finish()
+
+
+def related(records: dict[str, ModuleRecord], names: set[str]) -> set[str]:
+    """Return the modules (not in ``names``) whose registrations are tied to those of ``names``."""
+    found: set[str] = set()
+    for entry in COORDINATED:
+        found |= entry.related(records, names)
+    return found - names
+
+
+def staged(recordings: list[Recording]) -> None:
+    """Every new generation of a reload executed: let the registries finish or check; ``Refusal`` refuses it."""
+    for entry in COORDINATED:
+        entry.staged(recordings)
+
+
+def settled(records: list[ModuleRecord]) -> None:
+    """``records`` published new generations (or rolled back) and the collector runs again."""
+    for entry in COORDINATED:
+        try:
+            entry.settled(records)
+        except Exception:  # the publish happened: a registry's failure is logged, the others still run
+            log.exception("bringing held objects to the published definitions of %s failed (%s)",
+                          ", ".join(r.name for r in records), type(entry).__name__)
 
 
 def abandon(recordings: Iterable[Recording]) -> None:

@@ -48,6 +48,7 @@ def rollback(state: State, name: object) -> int:
         # Side effects go back with the code (G17); the generation rolled back from is dropped.
         lifecycle.rolled_back(record, current, previous)
         lifecycle.discard(record, [current])
+        lifecycle.settled([record])
     finally:
         release(state)
     notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,

@@ -150,10 +150,12 @@ class _Transaction:
         self.executed.append(staged)
         try:
             # The previous generation's side effects that the new code must not find leave the process now.
-            staged.recording = lifecycle.begin(staged.record, staged.generation, staged.record.current, True,
-                                               staged.source.data)
+            recording = staged.recording = lifecycle.begin(staged.record, staged.generation,
+                                                           staged.record.current, True, staged.source.data)
         except lifecycle.Declined as exc:
             self._fail(staged.record, exc, "restart the process to load this change")
+        except lifecycle.Refusal as refusal:
+            self._fail(staged.record, refusal.error, refusal.remedy)
         token = importer.set(staged.sink)
         try:
             run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
@@ -165,7 +167,7 @@ class _Transaction:
             self._fail(staged.record, exc, "fix the error and reload again", staged.source)
         finally:
             importer.reset(token)
-            lifecycle.end(staged.recording)
+            lifecycle.end(recording)
         staged.state = "done"
 
     @reload_machinery
@@ -194,6 +196,12 @@ class _Transaction:
                 except BaseException as exc:
                     self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
                                "fix it or the state it expects and reload again", staged.source)
+        try:
+            # Registries that finish lazily (SQLAlchemy's mappers) finish now: a broken one refuses the reload.
+            lifecycle.staged([s.recording for s in self.executed if s.recording is not None])
+        except lifecycle.Refusal as refusal:
+            culprit = next((s for s in self.executed if s.record.name == refusal.module), self.executed[0])
+            self._fail(culprit.record, refusal.error, refusal.remedy, culprit.source)
 
 
 def _fresh_namespace(record: ModuleRecord) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -247,8 +255,16 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
         still_versioned(state, records, "reload")
         with state.lock:
             targets = {r.name for r in records}
-            if dependents:
-                targets |= state.graph.dependents(targets)
+            while True:
+                # Modules whose registrations are tied to the targets' (an ORM relationship to a class
+                # being redefined) are re-executed with them, whatever ``dependents`` says: the old
+                # registration could not refer to the new one. Their own dependents follow.
+                grown = targets | lifecycle.related(state.records, targets)
+                if dependents:
+                    grown |= state.graph.dependents(grown)
+                if grown == targets:
+                    break
+                targets = grown
             order = [n for group in state.graph.execution_order(targets) for n in group]
             members = [state.records[n] for n in order if n in state.records]
         transaction = _Transaction(state, members)
@@ -300,6 +316,7 @@ class StagedReload:
         state, transaction = self._state, self._transaction
         if transaction is None:
             return ReloadReport()
+        report: ReloadReport | None = None
         try:
             try:
                 report = _publish(state, transaction, self._started)
@@ -318,7 +335,11 @@ class StagedReload:
             raise _refuse(state, transaction, self._started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
         finally:
             _end_scope(state, transaction)
+            if report is not None:
+                # With the heap no longer frozen: objects held from before reach the new definitions (G17).
+                lifecycle.settled([s.record for s in transaction.executed])
             release(state)
+        assert report is not None  # _publish returned, or an exception left above
         notify(state, report)
         return report
 
