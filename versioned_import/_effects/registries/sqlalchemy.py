@@ -64,7 +64,7 @@ class TableDefined:
         return ("sqlalchemy.table", id(self.metadata), id(self.table))
 
     def retract(self) -> None:
-        if self.metadata.tables.get(self.table.key) is self.table:
+        if self.applied and self.metadata.tables.get(self.table.key) is self.table:
             self.metadata.remove(self.table)
         self.applied = False
 
