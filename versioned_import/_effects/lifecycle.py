@@ -17,13 +17,14 @@ module code; ``unloaded`` retracts a module's for good; ``discard`` releases
 those of generations no rollback can reach any more.
 
 Registries whose objects tie modules together (ORM mappers and models) take
-part in three more steps (``recording.Coordinated``): ``related`` when the
+part in four more steps (``recording.Coordinated``): ``related`` when the
 reload decides which modules to re-execute (a module whose mapper refers to a
 class being redefined is re-executed with it, as a dependent is), ``staged``
 when everything executed (SQLAlchemy configures the new mappers there, so a
-broken mapping refuses the reload), and ``settled`` once the publish or
-rollback is done and the collector runs again (instances loaded before it are
-brought to the published mappers).
+broken mapping refuses the reload), ``publishing`` for operations the publish
+applies in its one atomic pass (instances loaded before the reload move to
+the new mappers with their classes), and ``settled`` once the publish or
+rollback is done and the collector runs again (instances made meanwhile).
 
 A registry that raises while the reload is being published cannot refuse it
 any more: the failure is logged (logger ``versioned_import``), with the module
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .._core.effects import Effect, GenerationEffects, Kept
 from .._core.state import Generation, ModuleRecord
@@ -42,7 +44,7 @@ from .recording import Recording, Refusal
 from .registries import COORDINATED, ENTRIES
 
 __all__ = ["begin", "end", "abandon", "published", "rolled_back", "unloaded", "discard", "related", "staged",
-           "settled", "Declined", "Refusal"]
+           "publishing", "settled", "Declined", "Refusal"]
 
 log = logging.getLogger("versioned_import")
 
@@ -91,6 +93,18 @@ def staged(recordings: list[Recording]) -> None:
     """Every new generation of a reload executed: let the registries finish or check; ``Refusal`` refuses it."""
     for entry in COORDINATED:
         entry.staged(recordings)
+
+
+def publishing(recordings: list[Recording], unfreeze: Callable[[], None]) -> tuple[
+        list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return the registries' operations for the publish's atomic pass, and their undos."""
+    do: list[tuple[Any, ...]] = []
+    undo: list[tuple[Any, ...]] = []
+    for entry in COORDINATED:
+        more, less = entry.publishing(recordings, unfreeze)
+        do.extend(more)
+        undo.extend(less)
+    return do, undo
 
 
 def settled(records: list[ModuleRecord]) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from .._core.effects import Effect, GenerationEffects
@@ -69,6 +69,17 @@ class Coordinated(Protocol):
 
     def staged(self, recordings: list[Recording]) -> None:
         """Every new generation executed, nothing published yet: finish or check; raise ``Refusal`` to refuse."""
+
+    def publishing(self, recordings: list[Recording], unfreeze: Callable[[], None]) -> tuple[
+            list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Return operations to apply in the publish's one atomic pass, and their undos (same length).
+
+        Each is ``(C function, *arguments)``, as continuity's are: objects held
+        from before the reload (instances of continued classes) move to the new
+        definitions in the same step as the classes, so that no other thread
+        sees an old instance next to a new mapper. ``unfreeze()`` lets a search
+        of referrers see the whole heap (the reload froze what existed before it).
+        """
 
     def settled(self, records: list[ModuleRecord]) -> None:
         """``records`` have published generations (a reload or a rollback), the collector runs again.

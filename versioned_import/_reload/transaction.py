@@ -437,6 +437,12 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
     plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
                              scope=transaction.scope)
+    # Registries' part of the same pass (G17): instances of continued ORM classes move with their classes.
+    scope = transaction.scope
+    do, undo = lifecycle.publishing([s.recording for s in staged if s.recording is not None],
+                                    scope.widen if scope is not None else _nothing)
+    plans.do.extend(do)
+    plans.undo.extend(undo)
     for item in staged:
         # A module class its new code defined is continued like any class: the proxy keeps the identity.
         item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
@@ -461,6 +467,10 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         lifecycle.discard(record, [g for g in reachable if g is not None])
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
                         tuple(plans.replaced))
+
+
+def _nothing() -> None:
+    pass
 
 
 def _adopt_lazily(state: State, record: ModuleRecord) -> None:

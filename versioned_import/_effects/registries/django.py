@@ -27,6 +27,7 @@ Only the public registry is used: ``apps.all_models``, ``apps.clear_cache``,
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,10 @@ class DjangoEntry:
 
     def staged(self, recordings: list[Recording]) -> None:
         pass
+
+    def publishing(self, recordings: list[Recording], unfreeze: Callable[[], None]) -> tuple[
+            list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        return [], []  # models' instances carry no reference to the registry: nothing to move
 
     def settled(self, records: list[ModuleRecord]) -> None:
         apps = _apps()
