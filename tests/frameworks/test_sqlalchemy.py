@@ -383,6 +383,17 @@ class RelationshipAcrossModulesTest(ORMSandbox):
         self.assertLinked()
         self.assertEqual(self.address.label(), "at a@example.org")
 
+    def test_a_rollback_of_one_of_the_two_modules_is_refused(self):
+        self.replace("users.py", '"hello "', '"hi "')
+        vi.reload("users")
+        before = registry_state(self.base)
+        with self.assertRaises(vi.ReloadError) as caught:
+            vi.rollback("users")
+        self.assertIn("tied to those of addresses", str(caught.exception))
+        self.assertEqual(registry_state(self.base), before)
+        self.assertLinked()
+        self.assertEqual(self.user.greet(), "hi ann")
+
     def test_a_broken_edit_of_the_target_leaves_both_modules_as_they_were(self):
         before = registry_state(self.base)
         (fk,) = self.addresses.Address.__table__.c.user_id.foreign_keys

@@ -14,10 +14,12 @@ configured relationship cannot take a new target); ``staged`` configures the
 new mappers before anything is published, so a broken mapping refuses the
 reload and continued classes carry configured attributes from the first
 instant (other threads do not configure them meanwhile: they are made under
-SQLAlchemy's configure lock and marked not ready); ``settled`` gives the
-instances loaded before the reload the published class manager (docs/side-effects-orm.md).
+SQLAlchemy's configure lock and marked not ready); ``publishing`` moves the
+instances loaded before the reload to the new class managers in the
+publish's own atomic pass, and ``settled`` those made meanwhile
+(docs/side-effects-orm.md).
 
-Private structures of SQLAlchemy are touched here and only here (the
+Private structures of SQLAlchemy are touched in this package and nowhere else (the
 registry's ``_class_registry`` and ``_managers``, ``clsregistry._add_class``,
 ``MetaData._add_table`` and ``_fk_memos``, ``ForeignKey._set_target_column``,
 ``Mapper._props``, ``_inheriting_mappers`` and ``_ready_for_configure``,
@@ -30,6 +32,8 @@ The package: ``definitions`` (the effects and the version check), ``entry``
 (recording, and the steps around the transaction), ``relations`` (which
 modules' mappers and tables are tied together), ``instances`` (held
 instances moved to the new class managers).
+
+May import: what ``_effects.registries`` may (``_errors``, ``_core``, ``_effects.recording``).
 """
 
 from .entry import SQLAlchemyEntry
