@@ -242,6 +242,10 @@ class QuickstartTest(ORMSandbox):
                 self.replace("models.py", '"hello " + self.name\n', broken)
             error = self.refused("models")
             self.assertIn("models.py", str(error))
+            # At once, not after the next garbage collection: no dead class in the registry.
+            self.assertEqual(registry_state(base), before)
+            self.assertIs(base.registry._class_registry["User"], self.User)
+            del error
             gc.collect()
             self.assertEqual(registry_state(base), before)
             self.assertIs(self.User.__dict__["_sa_class_manager"], manager)
