@@ -503,6 +503,92 @@ class InheritanceAcrossModulesTest(ORMSandbox):
         self.assertEqual(len(database.Base.registry.mappers), 3)
 
 
+CORE = """\
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+users = Table("users", metadata, Column("id", Integer, primary_key=True), Column("name", String(30)))
+"""
+
+CORE_ORDERS = """\
+from sqlalchemy import Column, ForeignKey, Integer, Table
+
+from core import metadata
+
+orders = Table("orders", metadata, Column("id", Integer, primary_key=True),
+               Column("user_id", ForeignKey("users.id")))
+"""
+
+DATACLASSES = """\
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedAsDataclass, mapped_column
+
+
+class Base(MappedAsDataclass, DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "item"
+
+    id: Mapped[int] = mapped_column(init=False, primary_key=True)
+    name: Mapped[str]
+
+    def label(self):
+        return "item " + self.name
+"""
+
+
+@require("sqlalchemy")
+class CoreAndDataclassesTest(ORMSandbox):
+    def test_core_tables_take_a_new_column_and_keep_foreign_keys_linked(self):
+        from sqlalchemy import create_engine, insert, select
+
+        self.write("core.py", CORE)
+        self.write("orders.py", CORE_ORDERS)
+        import core
+        import orders
+
+        engine = create_engine(self.url)
+        self.addCleanup(engine.dispose)
+        core.metadata.create_all(engine)
+        self.migrate("ALTER TABLE users ADD COLUMN email VARCHAR(50)")
+        self.replace("core.py", 'Column("name", String(30)))', 'Column("name", String(30)), Column("email", String(50)))')
+        report = vi.reload("core")
+        self.assertEqual(report.reloaded, ("core", "orders"))
+        self.assertEqual(list(core.metadata.tables), ["users", "orders"])
+        self.assertIs(core.metadata.tables["users"], core.users)
+        (fk,) = orders.orders.c.user_id.foreign_keys
+        self.assertIs(fk.column, core.users.c.id)
+        with engine.begin() as connection:
+            connection.execute(insert(core.users).values(name="ann", email="a@example.org"))
+            self.assertEqual(connection.execute(select(core.users.c.email)).scalar_one(), "a@example.org")
+
+    def test_a_dataclass_mapping(self):
+        from sqlalchemy import create_engine, select
+        from sqlalchemy.orm import Session
+
+        self.write("items.py", DATACLASSES)
+        import items
+
+        engine = create_engine(self.url)
+        self.addCleanup(engine.dispose)
+        items.Base.metadata.create_all(engine)
+        session = Session(engine)
+        self.addCleanup(session.close)
+        session.add(items.Item(name="pen"))
+        session.commit()
+        pen = session.scalars(select(items.Item)).one()
+        self.replace("items.py", '"item "', '"the "')
+        vi.reload("items")
+        self.assertEqual(pen.label(), "the pen")
+        self.assertEqual(repr(items.Item(name="ink")), "Item(id=None, name='ink')")
+        session.add(items.Item(name="ink"))
+        session.commit()
+        self.assertEqual([i.label() for i in session.scalars(select(items.Item).order_by(items.Item.id))],
+                         ["the pen", "the ink"])
+
+
 @require("sqlalchemy")
 class ConcurrentQueriesTest(ORMSandbox):
     """Other threads query while model edits are reloaded: never an error caused by a reload (G5).
