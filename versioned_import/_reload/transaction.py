@@ -258,7 +258,7 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
             while True:
                 # Modules whose registrations are tied to the targets' (an ORM relationship to a class
                 # being redefined) are re-executed with them, whatever ``dependents`` says: the old
-                # registration could not refer to the new one. Their own dependents follow.
+                # registration could not refer to the new one. With ``dependents``, theirs follow too.
                 grown = targets | lifecycle.related(state.records, targets)
                 if dependents:
                     grown |= state.graph.dependents(grown)
