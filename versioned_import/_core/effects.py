@@ -24,6 +24,7 @@ class Effect(Protocol):
     @property
     def key(self) -> Hashable:
         """What identifies it: a newer generation's effect with the same key replaces this one."""
+
     # Whether it is in the process right now. A deferred effect starts unapplied: the publish applies it.
     applied: bool
     # True: the previous generation's effect of this kind is retracted before the new code runs (the

@@ -16,6 +16,16 @@ exactly one of:
 module code; ``unloaded`` retracts a module's for good; ``discard`` releases
 those of generations no rollback can reach any more.
 
+Registries whose objects tie modules together (ORM mappers and models) take
+part in four more steps (``recording.Coordinated``): ``related`` when the
+reload decides which modules to re-execute (a module whose mapper refers to a
+class being redefined is re-executed with it, as a dependent is), ``staged``
+when everything executed (SQLAlchemy configures the new mappers there, so a
+broken mapping refuses the reload), ``publishing`` for operations the publish
+applies in its one atomic pass (instances loaded before the reload move to
+the new mappers with their classes), and ``settled`` once the publish or
+rollback is done and the collector runs again (instances made meanwhile).
+
 A registry that raises while the reload is being published cannot refuse it
 any more: the failure is logged (logger ``versioned_import``), with the module
 and the effect, and the others are still applied.
@@ -25,14 +35,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .._core.effects import Effect, GenerationEffects, Kept
 from .._core.state import Generation, ModuleRecord
 from .._errors import ReloadError
-from .recording import Recording, code_names
-from .registries import ENTRIES
+from .recording import Recording, Refusal, code_names
+from .registries import COORDINATED, ENTRIES
 
-__all__ = ["begin", "end", "abandon", "displacing", "published", "rolled_back", "unloaded", "discard", "Declined"]
+__all__ = ["begin", "end", "abandon", "displacing", "published", "rolled_back", "unloaded", "discard", "related",
+           "staged", "publishing", "settled", "Declined", "Refusal"]
 
 log = logging.getLogger("versioned_import")
 
@@ -52,12 +64,54 @@ def begin(record: ModuleRecord, generation: Generation, previous: Generation | N
             if effect.retract_before and effect.applied:
                 _each(record, "retract", effect, effect.retract)
                 recording.retracted.append(effect)
-    return recording.start()
+    try:
+        return recording.start()
+    except BaseException:
+        # An entry refused before the code ran (``Refusal``): what was taken out goes back.
+        for effect in reversed(recording.retracted):
+            _each(record, "restore", effect, effect.restore)
+        raise
 
 
 def end(recording: Recording) -> None:
     """Stop recording (the code ran to its end, or raised)."""
     recording.finish()
+
+
+def related(records: dict[str, ModuleRecord], names: set[str]) -> set[str]:
+    """Return the modules (not in ``names``) whose registrations are tied to those of ``names``."""
+    found: set[str] = set()
+    for entry in COORDINATED:
+        found |= entry.related(records, names)
+    return found - names
+
+
+def staged(recordings: list[Recording]) -> None:
+    """Every new generation of a reload executed: let the registries finish or check; ``Refusal`` refuses it."""
+    for entry in COORDINATED:
+        entry.staged(recordings)
+
+
+def publishing(recordings: list[Recording], unfreeze: Callable[[], None]) -> tuple[
+        list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return the registries' operations for the publish's atomic pass, and their undos."""
+    do: list[tuple[Any, ...]] = []
+    undo: list[tuple[Any, ...]] = []
+    for entry in COORDINATED:
+        more, less = entry.publishing(recordings, unfreeze)
+        do.extend(more)
+        undo.extend(less)
+    return do, undo
+
+
+def settled(records: list[ModuleRecord]) -> None:
+    """``records`` published new generations (or rolled back) and the collector runs again."""
+    for entry in COORDINATED:
+        try:
+            entry.settled(records)
+        except Exception:  # the publish happened: a registry's failure is logged, the others still run
+            log.exception("bringing held objects to the published definitions of %s failed (%s)",
+                          ", ".join(r.name for r in records), type(entry).__name__)
 
 
 def abandon(recordings: Iterable[Recording]) -> None:

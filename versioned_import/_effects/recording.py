@@ -24,29 +24,82 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from types import CodeType
 from typing import Any, Protocol
 
 from .._core.effects import Effect, GenerationEffects
 from .._core.state import Generation, ModuleRecord
 
-__all__ = ["Entry", "Interception", "Recording", "code_names", "current", "executing"]
+__all__ = ["Coordinated", "Entry", "Interception", "Recording", "Refusal", "code_names", "current", "executing"]
 
 
 class Entry(Protocol):
     """A known registry of a library: how to see what a module's code registered in it."""
 
-    # The module that must already be imported for the entry to look (never imported by us); "" for none.
-    library: str
-    # The module's code must use one of these names, or the entry does not look at it.
-    markers: tuple[str, ...]
+    @property
+    def library(self) -> str:
+        """The module that must already be imported for the entry to look (never imported by us); "" for none."""
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """Names the module's code must use (one of them), or the entry does not look at it."""
 
     def start(self, recording: Recording) -> object:
         """Before the code runs: take a snapshot, or start intercepting; return what ``finish`` needs."""
 
     def finish(self, recording: Recording, started: object) -> list[Effect]:
         """After the code ran (or raised): return the effects it had, in order, claimed ones left out."""
+
+
+class Coordinated(Protocol):
+    """An entry whose registrations tie modules together, or that needs a step around the publish.
+
+    A registry whose objects refer to one another across modules (a mapper's
+    relationship to another module's class, a model's foreign key) cannot
+    take a new definition of one side alone; and some libraries finish their
+    registrations lazily (SQLAlchemy configures mappers at the first query),
+    where a reload must finish them before it publishes, so that a broken
+    mapping refuses the reload instead of failing later.
+    """
+
+    def related(self, records: dict[str, ModuleRecord], names: set[str]) -> set[str]:
+        """Return the modules whose current registrations refer to those of ``names`` (or are referred to).
+
+        A reload of ``names`` re-executes them too, as it does dependents.
+        """
+
+    def staged(self, recordings: list[Recording]) -> None:
+        """Every new generation executed, nothing published yet: finish or check; raise ``Refusal`` to refuse."""
+
+    def publishing(self, recordings: list[Recording], unfreeze: Callable[[], None]) -> tuple[
+            list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Return operations to apply in the publish's one atomic pass, and their undos (same length).
+
+        Each is ``(C function, *arguments)``, as continuity's are: objects held
+        from before the reload (instances of continued classes) move to the new
+        definitions in the same step as the classes, so that no other thread
+        sees an old instance next to a new mapper. ``unfreeze()`` lets a search
+        of referrers see the whole heap (the reload froze what existed before it).
+        """
+
+    def settled(self, records: list[ModuleRecord]) -> None:
+        """``records`` have published generations (a reload or a rollback), the collector runs again.
+
+        For objects held from before the publish (instances of continued
+        classes) that must be brought to the published definitions. Failures
+        are logged, not raised: the publish happened.
+        """
+
+
+class Refusal(Exception):
+    """An entry refuses the reload before anything is published: ``error`` in module ``module``, and what to do."""
+
+    def __init__(self, module: str, error: BaseException, remedy: str) -> None:
+        super().__init__(module, error, remedy)
+        self.module = module
+        self.error = error
+        self.remedy = remedy
 
 
 class Recording:
@@ -80,9 +133,20 @@ class Recording:
         return self.generation.effects
 
     def start(self) -> Recording:
+        """Start every entry; if one raises (``Refusal``), the ones already started are stopped again."""
         self._token = current.set(self)
-        for entry in self._entries:
-            self._started.append((entry, entry.start(self)))
+        try:
+            for entry in self._entries:
+                self._started.append((entry, entry.start(self)))
+        except BaseException:
+            try:
+                for entry, started in reversed(self._started):
+                    entry.finish(self, started)
+            finally:
+                self._started.clear()
+                current.reset(self._token)
+                self._token = None
+            raise
         return self
 
     def finish(self) -> list[Effect]:

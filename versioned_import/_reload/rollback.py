@@ -29,6 +29,14 @@ def rollback(state: State, name: object) -> int:
                 raise ReloadError(f"rollback of {record.name!r} refused: generation {record.generation} is the "
                                   f"only one kept ({record.path}) — there is nothing to roll back to; reload a "
                                   "fixed file instead", module=record.name, path=record.path)
+            tied = lifecycle.related(state.records, {record.name})
+            if tied:
+                # Their registrations refer to this generation's (an ORM relationship, a foreign key): a
+                # rollback of this module alone would leave them pointing at definitions it takes away.
+                raise ReloadError(f"rollback of {record.name!r} refused: its registrations are tied to those of "
+                                  f"{', '.join(sorted(tied))} (ORM relationships or foreign keys), which would "
+                                  f"stay at their newer generation ({record.path}) — put the older source back "
+                                  "and reload instead", module=record.name, path=record.path)
             previous = record.history.pop()
             current: Any = record.current  # still_versioned() checked it is not None
             plans = _continuity.plan(state, [(record, current, previous)], republish=True)
@@ -49,6 +57,7 @@ def rollback(state: State, name: object) -> int:
         # Side effects go back with the code (G17); the generation rolled back from is dropped.
         lifecycle.rolled_back(record, current, previous)
         lifecycle.discard(record, [current])
+        lifecycle.settled([record])
     finally:
         release(state)
     notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,

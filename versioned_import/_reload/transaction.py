@@ -150,9 +150,12 @@ class _Transaction:
         self.executed.append(staged)
         try:
             # The previous generation's side effects that the new code must not find leave the process now.
-            staged.recording = lifecycle.begin(staged.record, staged.generation, staged.record.current, True)
+            recording = staged.recording = lifecycle.begin(staged.record, staged.generation,
+                                                           staged.record.current, True)
         except lifecycle.Declined as exc:
             self._fail(staged.record, exc, "restart the process to load this change")
+        except lifecycle.Refusal as refusal:
+            self._fail(staged.record, refusal.error, refusal.remedy)
         token = importer.set(staged.sink)
         try:
             run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
@@ -166,7 +169,7 @@ class _Transaction:
             self._fail(staged.record, exc, remedy, staged.source)
         finally:
             importer.reset(token)
-            lifecycle.end(staged.recording)  # type: ignore[arg-type]  # set just above, or _fail raised
+            lifecycle.end(recording)
         staged.state = "done"
 
     @reload_machinery
@@ -195,6 +198,12 @@ class _Transaction:
                 except BaseException as exc:
                     self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
                                "fix it or the state it expects and reload again", staged.source)
+        try:
+            # Registries that finish lazily (SQLAlchemy's mappers) finish now: a broken one refuses the reload.
+            lifecycle.staged([s.recording for s in self.executed if s.recording is not None])
+        except lifecycle.Refusal as refusal:
+            culprit = next((s for s in self.executed if s.record.name == refusal.module), self.executed[0])
+            self._fail(culprit.record, refusal.error, refusal.remedy, culprit.source)
 
 
 def _fresh_namespace(record: ModuleRecord) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -248,8 +257,16 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
         still_versioned(state, records, "reload")
         with state.lock:
             targets = {r.name for r in records}
-            if dependents:
-                targets |= state.graph.dependents(targets)
+            while True:
+                # Modules whose registrations are tied to the targets' (an ORM relationship to a class
+                # being redefined) are re-executed with them, whatever ``dependents`` says: the old
+                # registration could not refer to the new one. With ``dependents``, theirs follow too.
+                grown = targets | lifecycle.related(state.records, targets)
+                if dependents:
+                    grown |= state.graph.dependents(grown)
+                if grown == targets:
+                    break
+                targets = grown
             order = [n for group in state.graph.execution_order(targets) for n in group]
             members = [state.records[n] for n in order if n in state.records]
         transaction = _Transaction(state, members)
@@ -301,6 +318,7 @@ class StagedReload:
         state, transaction = self._state, self._transaction
         if transaction is None:
             return ReloadReport()
+        report: ReloadReport | None = None
         try:
             try:
                 report = _publish(state, transaction, self._started)
@@ -319,7 +337,11 @@ class StagedReload:
             raise _refuse(state, transaction, self._started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
         finally:
             _end_scope(state, transaction)
+            if report is not None:
+                # With the heap no longer frozen: objects held from before reach the new definitions (G17).
+                lifecycle.settled([s.record for s in transaction.executed])
             release(state)
+        assert report is not None  # _publish returned, or an exception left above
         notify(state, report)
         return report
 
@@ -417,6 +439,12 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
     plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
                              scope=transaction.scope)
+    # Registries' part of the same pass (G17): instances of continued ORM classes move with their classes.
+    scope = transaction.scope
+    do, undo = lifecycle.publishing([s.recording for s in staged if s.recording is not None],
+                                    scope.widen if scope is not None else _nothing)
+    plans.do.extend(do)
+    plans.undo.extend(undo)
     for item in staged:
         # A module class its new code defined is continued like any class: the proxy keeps the identity.
         item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
@@ -443,6 +471,10 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
         lifecycle.discard(record, [g for g in reachable if g is not None])
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
                         tuple(plans.replaced))
+
+
+def _nothing() -> None:
+    pass
 
 
 def _adopt_lazily(state: State, record: ModuleRecord) -> None:
