@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import _continuity
 from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
@@ -30,7 +30,7 @@ from .._core.proxy import World, module_dict, namespace_of, view
 from .._core.publish import commit, register_linecache
 from .._core.scope import in_scope
 from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
-from .._core.state import Generation, ModuleRecord, State
+from .._core.state import Generation, ModuleRecord, StageHook, StageRefusal, State
 from .._errors import ReloadError, refusal_message
 from .._report import ReloadReport
 from .locking import UNSTOPPABLE, acquire, notify, release, still_versioned
@@ -95,6 +95,14 @@ class _Failure(Exception):
     """Carries the first failure out of nested executions."""
 
 
+class _Blame(NamedTuple):
+    """What a refusal names when the failure is not a module of the set (a stage hook's app factory)."""
+
+    name: str
+    path: str | None
+    generation: int
+
+
 class _Transaction:
     def __init__(self, state: State, records: list[ModuleRecord]) -> None:
         self.state = state
@@ -102,8 +110,9 @@ class _Transaction:
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
-        self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
+        self.failure: tuple[ModuleRecord | _Blame, BaseException, str, Source | None] | None = None
         self.scope: ReferrerScope | None = None
+        self.hooked: list[StageHook] = []  # stage hooks that staged: told if the transaction does not publish
 
     def load_sources(self) -> None:
         for record in self.records:
@@ -136,7 +145,8 @@ class _Transaction:
             generation = Generation(0, namespace, source, code)
             self.by_proxy[id(record.proxy)] = _Staged(record, source, generation, preset)
 
-    def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
+    def _fail(self, record: ModuleRecord | _Blame, exc: BaseException, remedy: str,
+              source: Source | None = None) -> None:
         if self.failure is None:
             self.failure = (record, exc, remedy, source)
         raise _Failure from exc
@@ -184,6 +194,26 @@ class _Transaction:
                 except BaseException as exc:
                     self._fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
                                "fix it or the state it expects and reload again", staged.source)
+        self.run_stage_hooks()
+
+    @reload_machinery
+    def run_stage_hooks(self) -> None:
+        """Let the layers above take part (G15: app factories build the new app here); one raising refuses."""
+        generations = dict(self.state.world.generations)
+        generations.update((id(s.record.proxy), s.generation) for s in self.executed)
+        for hook in list(self.state.stage_hooks):
+            try:
+                hook.stage(generations)
+            except StageRefusal as refusal:
+                record = self.state.records.get(refusal.module)
+                staged = self.by_proxy.get(id(record.proxy)) if record is not None else None
+                blame = _Blame(refusal.module, refusal.path, record.generation if record is not None else 0)
+                self._fail(blame, refusal.__cause__ or refusal, refusal.remedy,
+                           staged.source if staged is not None else None)
+            except Exception as exc:
+                self._fail(self.records[0], exc, f"the stage hook {hook!r} failed; please report this with the "
+                           "traceback")
+            self.hooked.append(hook)
 
 
 def _fresh_namespace(record: ModuleRecord) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -346,6 +376,8 @@ def _abandon(state: State, transaction: _Transaction) -> None:
     """Clean up after a transaction that will not publish."""
     with state.lock:
         state.publishing.difference_update(transaction.by_proxy)
+    for hook in transaction.hooked:
+        hook.abandoned()
     for record in transaction.records:
         register_linecache(record.current)  # the files no longer show the running source
     for record in reversed(transaction.first_imports):
