@@ -16,6 +16,7 @@ from .changes import changed as changed
 from .changes import changed_sources as changed_sources
 from .changes import reload_changed as reload_changed
 from .first import prepare_first as prepare_first
+from .lookup import not_versioned_message as not_versioned_message
 from .lookup import resolve_records as resolve_records
 from .lookup import versioned_records as versioned_records
 from .rollback import rollback as rollback
@@ -24,5 +25,5 @@ from .transaction import reload as reload
 from .transaction import stage as stage
 from .unload import unload as unload
 
-__all__ = ["changed", "changed_sources", "reload_changed", "prepare_first", "resolve_records", "versioned_records", "rollback",
-           "StagedReload", "reload", "stage", "unload"]
+__all__ = ["changed", "changed_sources", "reload_changed", "prepare_first", "not_versioned_message", "resolve_records",
+           "versioned_records", "rollback", "StagedReload", "reload", "stage", "unload"]
