@@ -7,7 +7,10 @@ served. ``wsgi_app("pkg.web:app")`` and ``asgi_app("pkg.api:app")`` return
 one stable callable to give the server instead. On every request it enters
 ``pinned()``, reads the application object from the versioned module (so the
 request sees the generation current when it started, and a refused reload
-leaves the previous app serving), and calls it.
+leaves the previous app serving), and calls it. A factory target
+(``"pkg.app:create_app()"``) is called inside every reload's transaction,
+before anything is published (``_Factory``), so a factory that raises
+refuses the reload like module code raising.
 
 The adapter stands in for the app: attribute reads go to the newest app
 object, attribute writes (``flask run`` sets ``app.debug``) are applied to it
@@ -363,7 +366,8 @@ def wsgi_app(target: str) -> WSGIApplication:
 
     ``target`` is ``'package.module:attribute'`` (the module must be
     versioned: ``install()`` first) or ``'package.module:factory()'``, called
-    again after every publish. Give the result to the server (gunicorn,
+    inside every reload's transaction (one that raises refuses the reload).
+    Give the result to the server (gunicorn,
     werkzeug, ``flask run``, Django's ``WSGI_APPLICATION``, wsgiref): each
     request runs inside ``pinned()`` until its body is closed, with the app
     object of the generation current when it started, so routes added by an
