@@ -1,9 +1,11 @@
 """Run the test suite: ``python -m tests`` (unittest discovery, benchmarks excluded).
 
-Quiet by default: one line per failure or error (the test, where it failed, and
-the first line of the exception), then the closing ``N passed, N failed`` line.
-Output a test prints is captured and shown only with its failure. ``-v`` adds
-every test's name and the full traceback of each failure.
+Quiet by default: one line per test file as it finishes (its counts), one
+line per failure or error as it happens (the test, where it failed, and the
+first line of the exception), then why tests were skipped (one line per
+reason) and the closing ``N passed, N failed, N skipped`` line. Output a test
+prints is captured and shown only with its failure. ``-v`` adds every test's
+name and the full traceback of each failure.
 
 Exits non-zero on any failure, and when no test ran.
 """
@@ -30,8 +32,18 @@ class QuietResult(unittest.TestResult):
         self.failed_tests: set[str] = set()  # a test with failing subtests counts once
         # Counted, not derived from testsRun: 3.12.1 leaves skipped tests out of testsRun, 3.11 and 3.13 do not.
         self.passed = 0
+        # The test file running now, and its counts at its start: a line when it finishes.
+        self._file: str | None = None
+        self._at_start = (0, 0, 0)
+
+    def counts(self) -> tuple[int, int, int]:
+        return self.passed, len(self.failed_tests), len(self.skipped)
 
     def startTest(self, test: unittest.TestCase) -> None:
+        module = type(test).__module__
+        if module != self._file:
+            self.file_done()
+            self._file, self._at_start = module, self.counts()
         super().startTest(test)
         if self.verbose:
             self.stream.write(f"{test.id()} ...\n")
@@ -64,6 +76,20 @@ class QuietResult(unittest.TestResult):
         self.failed_tests.add(test.id())
         self.stream.write(f"UNEXPECTED SUCCESS {test.id()}\n")
 
+    def file_done(self) -> None:
+        """Print the line of the test file that just finished: its name and what its tests did."""
+        if self._file is None:
+            return
+        passed, failed, skipped = (now - then for now, then in zip(self.counts(), self._at_start))
+        parts = [f"{passed} passed"] + [f"{n} {what}" for n, what in ((failed, "failed"), (skipped, "skipped")) if n]
+        self.stream.write(f"{self._file.replace('.', '/')}.py: {', '.join(parts)}\n")
+        self.stream.flush()
+        self._file = None
+
+    def stopTestRun(self) -> None:
+        self.file_done()
+        super().stopTestRun()
+
     def _report(self, kind: str, test: unittest.TestCase, err: _ExcInfo) -> None:
         self.failed_tests.add(getattr(test, "test_case", test).id())
         self._mirrorOutput = False  # unittest would echo the captured output again after the test
@@ -84,6 +110,19 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
+def skip_reasons(skipped: list[tuple[unittest.TestCase, str]]) -> list[str]:
+    """One line per reason tests were skipped: how many, where (test classes), and the reason."""
+    by_reason: dict[str, list[str]] = {}
+    for test, reason in skipped:
+        where = by_reason.setdefault(reason, [])
+        where.append(test.id().rpartition(".")[0])
+    lines = []
+    for reason, classes in by_reason.items():
+        places = ", ".join(dict.fromkeys(classes))
+        lines.append(f"skipped {len(classes)} ({places}): {reason}")
+    return lines
+
+
 def main() -> int:
     verbose = "-v" in sys.argv[1:]
     suite = unittest.defaultTestLoader.discover("tests", top_level_dir=".")
@@ -99,6 +138,9 @@ def main() -> int:
     if verbose:
         for test, reason in result.skipped:
             print(f"skipped {test.id()}: {reason}")
+    else:
+        for line in skip_reasons(result.skipped):
+            print(line)
     print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
     if passed + failed + skipped == 0:
         return 1

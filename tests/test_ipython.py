@@ -8,6 +8,7 @@ IPython's ``InteractiveShell`` when IPython is installed (CI's dev venv has it).
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import io
 import logging
@@ -93,6 +94,42 @@ class ExtensionTest(Sandbox):
         self.assertEqual(state.finder.scope.roots, (os.path.join(self.root, "src"),))
         self.extension.unload()
         self.assertIsNotNone(state.finder, "unload removed a finder it did not install")
+
+    def test_modules_imported_before_load_are_versioned_and_follow_edits(self):
+        self.write("ipx_early.py", "VALUE = 1\n\ndef get():\n    return VALUE\n")
+        self.write("ipx_early_user.py", "import ipx_early\n\ndef twice():\n    return ipx_early.get() * 2\n")
+        early = importlib.import_module("ipx_early")  # before %load_ext: a plain module
+        user = importlib.import_module("ipx_early_user")
+        held = early.get
+        self.extension.load()
+        self.assertEqual(self.lines(), (["[versioned_import] versioning 2 modules imported before %load_ext: "
+                                         "ipx_early, ipx_early_user"], []))
+        self.assertEqual((vi.generation(early), vi.generation(user)), (1, 1))
+        self.write("ipx_early.py", "VALUE = 2\n\ndef get():\n    return VALUE * 10\n")
+        seen = self.shell.run_cell(lambda: (early.VALUE, held(), user.twice()))
+        self.assertEqual(seen, (2, 20, 40))
+        self.assertIs(sys.modules["ipx_early"], early)
+        out, err = self.lines()
+        self.assertEqual(err, [])
+        self.assertRegex(out[0], r"reloaded ipx_early \(gen 2\), ipx_early_user \(gen 2\)")
+
+    def test_a_module_imported_before_load_that_cannot_be_versioned_is_named(self):
+        path = self.write("ipx_hooked.py", "VALUE = 1\n")
+
+        class OtherLoader(importlib.machinery.SourceFileLoader):
+            """An import hook's loader: its output is not the source file's."""
+
+        spec = importlib.util.spec_from_file_location("ipx_hooked", path, loader=OtherLoader("ipx_hooked", path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["ipx_hooked"] = module
+        spec.loader.exec_module(module)
+        self.extension.load()
+        out, err = self.lines()
+        self.assertEqual(out, [])
+        self.assertEqual(len(err), 1, err)
+        self.assertIn("ipx_hooked was imported before %load_ext and cannot be versioned", err[0])
+        self.assertIn("OtherLoader", err[0])
+        self.assertRaises(vi.NotVersionedError, vi.generation, "ipx_hooked")
 
     def test_a_changed_module_is_reloaded_before_the_cell_with_one_line(self):
         self.write("ipx_b.py", "VALUE = 1\n")
@@ -225,9 +262,38 @@ for cell in cells:
 """
 
 
+DRIVE_EARLY = """\
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+cells = ["import ipx_first", "%load_ext versioned_import", "open('ipx_first.py', 'w').write('VALUE = 2\\\\n')",
+         "print('cell output', ipx_first.VALUE)"]
+for cell in cells:
+    print(">>>", cell, flush=True)
+    shell.run_cell(cell, store_history=True)
+"""
+
+
 @unittest.skipIf(importlib.util.find_spec("IPython") is None,
                  "IPython is not installed: `pip install ipython` to test the extension against it")
 class RealIPythonTest(Sandbox):
+    def test_modules_imported_before_load_ext_are_reloaded(self):
+        self.write("ipx_first.py", "VALUE = 1\n")
+        self.write("drive_early.py", DRIVE_EARLY)
+        result = self.run_python("drive_early.py")
+        self.assertProcessOK(result)
+        transcript = textwrap.dedent("""\
+            >>> import ipx_first
+            >>> %load_ext versioned_import
+            [versioned_import] versioning 1 module imported before %load_ext: ipx_first
+            >>> open('ipx_first.py', 'w').write('VALUE = 2\\n')
+            Out[3]: 10
+            >>> print('cell output', ipx_first.VALUE)
+            [versioned_import] reloaded ipx_first (gen 2) in MS
+            cell output 2
+            """)
+        self.assertEqual(re.sub(r"in [\d.]+ ms", "in MS", result.stdout), transcript)
+        self.assertEqual(result.stderr, "")
+
     def test_in_a_real_shell(self):
         self.write("ipx_real.py", "VALUE = 1\n")
         self.write("drive.py", DRIVE)

@@ -29,3 +29,22 @@ class ReadmeCommandsTest(unittest.TestCase):
         first = readme.index("## ")
         self.assertTrue(readme[first:].startswith("## The two commands"))
         self.assertIn("python -m versioned_import demo", readme[first:readme.index("## ", first + 3)])
+
+
+class ComparativeClaimsTest(unittest.TestCase):
+    """The README's comparison with restarting reloaders quotes the measurement docs/performance.md records."""
+
+    def test_the_readme_quotes_the_recorded_run_of_compare_reloaders(self):
+        performance = _read("docs/performance.md")
+        section = performance[performance.index("`python -m tests.frameworks.compare_reloaders"):]
+        rows = re.findall(r"^\| [^|]+ \| ([^|]+) \| (\d+) ms \| \d+ ms \|$", section[:section.index("summary:")], re.M)
+        ours = [int(median) for label, median in rows if label.startswith("versioned_import")]
+        theirs = [int(median) for label, median in rows if not label.startswith("versioned_import")]
+        self.assertEqual((len(ours), len(theirs)), (4, 4), rows)
+        summary = (f"summary: versioned_import {min(ours)}-{max(ours)} ms, restarting reloaders "
+                   f"{min(theirs)}-{max(theirs)} ms (medians)")
+        self.assertIn(summary, section, "the table and its summary line disagree")
+        readme = " ".join(_read("README.md").split())
+        self.assertIn(f"served {min(ours)}–{max(ours)} ms after the save", readme)
+        self.assertIn(f"took {min(theirs)}–{max(theirs)} ms", readme)
+        self.assertIn("`python -m tests.frameworks.compare_reloaders`", readme)

@@ -50,9 +50,11 @@ class RunnerTest(Sandbox):
         self.assertEqual(result.returncode, 1)
         self.assertEqual(result.stderr, "")
         lines = result.stdout.splitlines()
-        self.assertEqual(len(lines), 5, result.stdout)
-        self.assertEqual(lines[-1], "tests: 1 passed, 3 failed, 1 skipped")
-        failures = sorted(lines[:-1])
+        self.assertEqual(len(lines), 7, result.stdout)
+        self.assertEqual(lines[-3:], ["tests/test_fake.py: 1 passed, 3 failed, 1 skipped",
+                                      "skipped 1 (tests.test_fake.Fake): not today",
+                                      "tests: 1 passed, 3 failed, 1 skipped"])
+        failures = sorted(lines[:-3])
         self.assertRegex(failures[0], r"^ERROR tests\.test_fake\.Fake\.test_errors \(.*test_fake\.py:\d+\): "
                                       r"KeyError: 'boom'$")
         self.assertRegex(failures[1], r"^FAIL tests\.test_fake\.Fake\.test_fails \(.*test_fake\.py:\d+\): "
@@ -68,6 +70,44 @@ class RunnerTest(Sandbox):
         self.assertNotIn("printed by a passing test", result.stdout + result.stderr)
         self.assertIn("skipped tests.test_fake.Fake.test_skipped: not today", result.stdout)
         self.assertEqual(result.stdout.splitlines()[-1], "tests: 1 passed, 3 failed, 1 skipped")
+
+    def test_a_line_per_test_file_as_it_finishes_and_the_reasons_for_skips(self):
+        os.makedirs(os.path.join(self.root, "tests"))
+        shutil.copy(os.path.join(REPO, "tests", "__main__.py"), os.path.join(self.root, "tests", "__main__.py"))
+        self.write("tests/__init__.py")
+        self.write("tests/test_one.py", """\
+            import unittest
+
+            class One(unittest.TestCase):
+                def test_a(self):
+                    pass
+
+                @unittest.skip("needs a network")
+                def test_b(self):
+                    pass
+        """)
+        self.write("tests/test_two.py", """\
+            import unittest
+
+            @unittest.skip("needs a network")
+            class Two(unittest.TestCase):
+                def test_c(self):
+                    pass
+
+            class Three(unittest.TestCase):
+                @unittest.skip("Windows only")
+                def test_d(self):
+                    pass
+        """)
+        result = self.run_python("-m", "tests")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(result.stdout.splitlines(), [
+            "tests/test_one.py: 1 passed, 1 skipped",
+            "tests/test_two.py: 0 passed, 2 skipped",
+            "skipped 2 (tests.test_one.One, tests.test_two.Two): needs a network",
+            "skipped 1 (tests.test_two.Three): Windows only",
+            "tests: 1 passed, 0 failed, 3 skipped",
+        ])
 
     def test_no_test_is_a_failure(self):
         os.makedirs(os.path.join(self.root, "tests"))

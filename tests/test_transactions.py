@@ -445,6 +445,7 @@ class NoLeaksTest(TransactionSandbox):
 
     def check_flat(self, depth, name, reloads, measure=False, source=SENTINEL_SOURCE):
         """Reload ``name`` ``reloads`` times; check which generations' sentinels survive; return the memory growth."""
+        vi.uninstall()  # a second install() keeps the deepest history asked for; a new one sets it
         vi.install(roots=[self.root], exclude=[LOG], rollback_depth=depth)
         self.write(f"{name}.py", source)
         module = importlib.import_module(name)

@@ -7,6 +7,7 @@ reloads while requests flow and counts requests that saw two generations
 inside ``pinned()`` and requests that got no answer: both must be 0.
 """
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import unittest
 
+import versioned_import as vi
 from tests.support import REPO, Sandbox
 from tests.test_fork import ForkCase
 from versioned_import._runtime import coordinate as _coordinate
@@ -117,6 +119,9 @@ class PreforkCase(Sandbox):
     def generations(self) -> dict:
         """pid -> generation of cw_a, for the leader and each worker."""
         return {p["pid"]: p["modules"]["cw_a"]["generation"] for p in self.status()["processes"]}
+
+    def cli(self, *arguments: str):
+        return self.run_python("-m", "versioned_import", *arguments, env={"VERSIONED_IMPORT_RUNTIME_DIR": self.runtime})
 
     def ask(self) -> list[int]:
         with socket.create_connection(("127.0.0.1", self.port), timeout=20) as conn:
@@ -230,9 +235,28 @@ class CoordinatedReloadTest(PreforkCase):
     def test_a_name_no_process_has_is_refused_everywhere(self):
         result = self.reload(names=["cw_nowhere"])
         self.assertEqual(result["outcome"], "refused")
-        self.assertIn("no process has a versioned module named 'cw_nowhere'", result["reason"])
+        self.assertIn("reload of 'cw_nowhere' refused: no module of that name has been imported", result["reason"])
         result = self.reload()
         self.assertEqual(result["outcome"], "nothing")
+
+    def test_a_name_that_is_not_versioned_is_explained_as_reload_explains_it(self):
+        # The same sentence as vi.reload("math") in a process (not "check the spelling": it was imported).
+        vi.install(roots=[self.root])
+        with self.assertRaises(vi.NotVersionedError) as caught:
+            vi.reload("math")
+        result = self.cli("reload", "--pid", str(self.leader.pid), "math")
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn(str(caught.exception), result.stdout)
+        self.assertNotIn("spelling", result.stdout)
+
+    def test_nothing_to_reload_is_reported_as_a_reload_not_an_abandon(self):
+        result = self.cli("reload", "--pid", str(self.leader.pid), "--json")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        report = json.loads(result.stdout)
+        self.assertEqual(report["outcome"], "nothing")
+        self.assertEqual(len(report["processes"]), 1 + self.WORKERS)
+        self.assertEqual({(p["action"], tuple(p["reloaded"])) for p in report["processes"]}, {("reload", ())})
+        self.assertNotIn("abandon", self.cli("reload", "--pid", str(self.leader.pid)).stdout)
 
 
 class SignalOverWorkersTest(PreforkCase):

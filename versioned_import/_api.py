@@ -15,7 +15,7 @@ from . import _reload, _runtime
 from ._core.finder import VersionedFinder
 from ._core.frames import reload_machinery
 from ._core.pins import pinned
-from ._core.scope import default_root, make_scope
+from ._core.scope import combine_scopes, default_root, make_scope
 from ._core.state import state
 from ._effects.hot import Hot, hot
 from ._report import ReloadReport, Replaced
@@ -50,28 +50,48 @@ def install(*, roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
     on and workers forked from here: in all of them, or in none). After a fork, the
     child runs again whatever the parent ran: watcher, channel, signal.
 
-    Calling ``install`` again is harmless: the finder moves back to the front
-    and takes the new scope; the watcher, channel and signal asked for start,
-    and those already running keep running. Modules already imported are not
-    versioned retroactively.
+    Calling ``install`` again (a framework and its user may both call it)
+    adds to what earlier calls asked for, until ``uninstall()``: the roots,
+    packages and exclusions of every call apply (an exclusion that would undo
+    a package an earlier call asked for is a ``ValueError``), a call without
+    roots or packages adds the script's directory, the deepest
+    ``rollback_depth`` and, while watching, the shortest ``interval`` win, and
+    the watcher, channel and signal any call asked for run (two different
+    ``reload_signal`` values are a ``ValueError``). The finder moves back to
+    the front. Modules already imported are not versioned retroactively. A
+    refused call changes nothing.
     """
-    if not isinstance(rollback_depth, int) or isinstance(rollback_depth, bool) or rollback_depth < 0:
+    watch = _flag("install", "watch", watch)
+    control = _flag("install", "control", control)
+    if isinstance(rollback_depth, bool) or not isinstance(rollback_depth, int):
+        raise TypeError(f"install(rollback_depth=...) takes an int >= 0, not {rollback_depth!r}")
+    if rollback_depth < 0:
         raise ValueError(f"install(rollback_depth=...) must be an int >= 0, not {rollback_depth!r}")
     interval = _checked_interval("install", interval)
-    if not isinstance(control, bool):
-        raise TypeError(f"install(control=...) takes True or False, not {control!r}")
     signum = _checked_signal(reload_signal)
     scope = make_scope(roots, packages, exclude, _script_root)
     _runtime.connect(state)
     with state.lock:
-        if state.finder is None:
-            state.finder = VersionedFinder(state, scope, functools.partial(_reload.prepare_first, state))
+        finder = state.finder
+        if finder is not None:
+            # Added to what earlier calls asked for (checked before anything changes).
+            scope = combine_scopes(finder.scope, scope)
+            running = state.reload_signal
+            if signum is not None and running is not None and running.alive() and running.signum != signum:
+                raise ValueError(f"install(reload_signal={signum!r}) conflicts with an earlier "
+                                 f"install(reload_signal={running.signum!r}): one signal reloads — use the same "
+                                 "one, or call uninstall() first")
+            rollback_depth = max(rollback_depth, state.rollback_depth)
+            finder.scope = scope
         else:
-            state.finder.scope = scope
-        if state.finder in sys.meta_path:
-            sys.meta_path.remove(state.finder)
-        sys.meta_path.insert(0, state.finder)
+            finder = state.finder = VersionedFinder(state, scope, functools.partial(_reload.prepare_first, state))
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        sys.meta_path.insert(0, finder)
         state.set_history_depth(rollback_depth)
+        watcher = state.watcher
+        if watch and watcher is not None and watcher.alive():
+            interval = min(interval, watcher.interval)
     if control:
         _start_control()
     if signum is not None:
@@ -135,9 +155,9 @@ def _start_reload_signal(signum: int) -> None:
         old.stop()
 
 
-def _flag(caller: str, value: object) -> bool:
+def _flag(caller: str, parameter: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{caller}(dependents=...) takes True or False, not {value!r}")
+        raise TypeError(f"{caller}({parameter}=...) takes True or False, not {value!r}")
     return value
 
 
@@ -179,13 +199,13 @@ def reload(*names: str | ModuleType, dependents: bool = True) -> ReloadReport:
     """
     if not names:
         raise TypeError("reload() needs at least one module name, e.g. reload('app.views')")
-    return _reload.reload(state, names, dependents=_flag("reload", dependents))
+    return _reload.reload(state, names, dependents=_flag("reload", "dependents", dependents))
 
 
 @reload_machinery
 def reload_changed(dependents: bool = True) -> ReloadReport:
     """Reload every versioned module whose source bytes changed (and their dependents)."""
-    return _reload.reload_changed(state, dependents=_flag("reload_changed", dependents))
+    return _reload.reload_changed(state, dependents=_flag("reload_changed", "dependents", dependents))
 
 
 def changed() -> list[str]:

@@ -1,22 +1,31 @@
 """Save to first response with the new code: versioned_import next to each framework's own reloader, in one run.
 
-    python -m tests.frameworks.compare_reloaders [--edits N]
+    python -m tests.frameworks.compare_reloaders [--edits N] [--seed S]
 
 For each framework the same project is served twice, on 127.0.0.1: through
 the recipe of docs/frameworks.md (versioned_import's watcher at its default
 settings, no restart), and with the framework's own reloader (uvicorn
-``--reload``, werkzeug's reloader under ``flask run --reload``, Django's
+``--reload``, werkzeug's reloader under ``flask --debug run``, Django's
 autoreloader under ``runserver``, gunicorn ``--reload``), which restart the
 process or the worker. Each sample writes a new version of the view and
 requests the page every 5 ms until the new text comes back (refused
 connections while a server restarts count as "not yet"). Wall-clock
 seconds; the table gives the median and the largest of the samples.
+
+Restarting reloaders poll (once a second, or every 0.25 s), so how long a
+save waits depends on where in the polling period it lands. The pause
+between edits is therefore drawn at random, from a generator seeded by
+``--seed``, so that the samples cover the whole period (a fixed pause would
+land every save at the same point of it and bias the median either way).
+The closing ``summary`` line gives the ranges of the medians, the figures
+the README quotes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -116,6 +125,11 @@ class Project:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+# The pause between two edits: at least the longest polling period (1 s), then anywhere in one more.
+PAUSE = (1.2, 2.2)
+_pauses = random.Random(0)
+
+
 def _measure(project: Project, command: list[str], port: int, views: str, template: str, edits: int) -> list[float]:
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([project.root, REPO]), PYTHONUNBUFFERED="1")
     server = Server(command, project.root, environment)
@@ -139,7 +153,7 @@ def _measure(project: Project, command: list[str], port: int, views: str, templa
                     raise RuntimeError(f"{' '.join(command)}: version {number} never served:\n{server.output()}")
                 pause.wait(0.005)
             samples.append(time.perf_counter() - saved)
-            pause.wait(1.2)  # edits come apart, as a person's saves do, and restarts settle
+            pause.wait(_pauses.uniform(*PAUSE))  # edits come apart, as a person's saves do, at any phase of a poll
         return samples
     finally:
         server.stop()
@@ -147,7 +161,7 @@ def _measure(project: Project, command: list[str], port: int, views: str, templa
 
 def _flask(edits: int) -> list[tuple[str, list[float]]]:
     results = []
-    for label, reloader in (("versioned_import (flask run)", False), ("werkzeug reloader (flask run --reload)", True)):
+    for label, reloader in (("versioned_import (flask run)", False), ("werkzeug reloader (flask --debug run)", True)):
         project = Project()
         try:
             project.write("shop/__init__.py", "")
@@ -156,8 +170,8 @@ def _flask(edits: int) -> list[tuple[str, list[float]]]:
             project.write("serve.py", SERVE.format(adapter="wsgi_app", module="web"))
             port = free_port()
             target = "shop.web:app" if reloader else "serve:app"
-            command = [PYTHON, "-m", "flask", "--app", target, "run", "--port", str(port)]
-            command += ["--reload"] if reloader else []
+            command = [PYTHON, "-m", "flask", "--app", target] + (["--debug"] if reloader else [])
+            command += ["run", "--port", str(port)]
             results.append((label, _measure(project, command, port, views, VIEWS, edits)))
         finally:
             project.remove()
@@ -228,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.frameworks.compare_reloaders", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edits", type=int, default=9, help="samples per server (default: 9)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pauses between edits (default: 0)")
     options = parser.parse_args(argv)
+    _pauses.seed(options.seed)
     print(f"save -> first response with the new code, {options.edits} edits each; Python "
           f"{sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f}", flush=True)
     rows = []
@@ -242,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     for framework, label, median, largest in rows:
         print(f"| {framework} | {label} | {median * 1000:.0f} ms | {largest * 1000:.0f} ms |")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    ours = [median for _, label, median, _ in rows if label.startswith("versioned_import")]
+    theirs = [median for _, label, median, _ in rows if not label.startswith("versioned_import")]
+    print(f"summary: versioned_import {min(ours) * 1000:.0f}-{max(ours) * 1000:.0f} ms, restarting reloaders "
+          f"{min(theirs) * 1000:.0f}-{max(theirs) * 1000:.0f} ms (medians)")
     return 0
 
 

@@ -90,6 +90,56 @@ class GunicornTest(FlaskProject):
         self.run_edits(rollback=False)
 
 
+FACTORY_PACKAGE = """\
+from flask import Flask
+
+
+def create_app():
+    from . import views  # as app factories do: blueprints and views imported when called
+
+    if views.DATABASE is None:
+        raise RuntimeError("no DATABASE configured")
+    app = Flask(__name__)
+    app.add_url_rule("/", "home", views.home)
+    return app
+"""
+
+FACTORY_VIEWS = """\
+DATABASE = {database!r}
+
+
+def home():
+    return {text!r}
+"""
+
+
+@require("flask", "werkzeug")
+class FlaskFactoryTest(FlaskProject):
+    """``wsgi_app("shop:create_app()")``: a factory that raises on an edit refuses it; the previous app serves."""
+
+    def test_a_factory_that_raises_leaves_the_previous_app_serving(self):
+        self.write("shop/__init__.py", FACTORY_PACKAGE)
+        self.write("shop/views.py", FACTORY_VIEWS.format(database="sqlite://", text="home v1"))
+        self.write("serve.py", SERVE.replace('"shop.web:app"', '"shop:create_app()"'))
+        port = free_port()
+        self.start(PYTHON, "-m", "flask", "--app", "serve:app", "run", "--port", str(port), port=port)
+        self.assertEqual(self.get("/"), (200, "home v1"))
+
+        # The module imports fine; the factory raises with it. Requests flow meanwhile: every one is
+        # answered by the previous app, until and after the refusal line.
+        mark = len(self.server.lines)
+        self.write("shop/views.py", FACTORY_VIEWS.format(database=None, text="home v2"))
+        answers = self.answers_while("/", lambda: any("refused" in line for line in self.server.lines[mark:]))
+        answers += [self.get("/") for _ in range(20)]
+        self.assertEqual(set(answers), {(200, "home v1")}, self.server.output())
+        refusals = [line for line in self.server.lines[mark:] if "refused" in line]
+        self.assertEqual(len(refusals), 1, self.server.output())
+        self.assertIn("RuntimeError: no DATABASE configured", refusals[0])
+
+        self.write("shop/views.py", FACTORY_VIEWS.format(database="sqlite://", text="home v3"))
+        self.serve_new_code("the fixed edit", "/", (200, "home v3"))
+
+
 PRELOAD_CONF = """\
 import os
 

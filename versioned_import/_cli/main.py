@@ -9,6 +9,7 @@ an exit code.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -53,9 +54,14 @@ stderr.
 The __main__ script itself is not reloadable (it is not imported): keep the
 code you want to change in modules it imports.
 
+A --root that no sys.path entry reaches is put on sys.path after the
+program's own entry (as PYTHONPATH would be), so a src layout runs as
+`run --root src -m app.main`.
+
 options:
   -h, --help      show this help and exit
-  --root DIR      directory whose modules are versioned (repeatable)
+  --root DIR      directory whose modules are versioned, made importable if
+                  it is not (repeatable)
   --interval S    seconds between checks for changed files (default: 0.5)
   -m module       run a module as a script, like python -m
   -c command      run a command string, like python -c
@@ -160,8 +166,9 @@ def run(arguments: list[str]) -> int:
         print(f"{PROG} run: {error}", file=sys.stderr)
         return 2
     _log_to_stderr()
+    program = dataclasses.replace(options.program, importable=tuple(options.roots))
     try:
-        return run_program(options.program)
+        return run_program(program)
     finally:
         _api.stop_watching()
 

@@ -29,11 +29,16 @@ __all__ = ["Program", "run_program", "cannot_open", "strip_frames"]
 
 @dataclass(frozen=True)
 class Program:
-    """What to run: ``kind`` is ``script``, ``module``, ``command`` or ``stdin``; ``args`` follow it in argv."""
+    """What to run: ``kind`` is ``script``, ``module``, ``command`` or ``stdin``; ``args`` follow it in argv.
+
+    ``importable`` lists directories (``run --root``) that must be importable:
+    those no ``sys.path`` entry reaches go right after the program's own entry.
+    """
 
     kind: str
     target: str
     args: tuple[str, ...] = ()
+    importable: tuple[str, ...] = ()
 
 
 def _fresh_main() -> types.ModuleType:
@@ -45,7 +50,7 @@ def _fresh_main() -> types.ModuleType:
     return main
 
 
-def _set_path0(entry: str) -> None:
+def _set_path0(entry: str, importable: tuple[str, ...] = ()) -> None:
     # ``python -m versioned_import`` put the working directory first; the program's own entry
     # replaces it, as ``python script.py`` or ``python -c`` would have. With -P (safe_path) there is none.
     if not sys.flags.safe_path:
@@ -53,12 +58,21 @@ def _set_path0(entry: str) -> None:
             sys.path[0] = entry
         else:
             sys.path.insert(0, entry)
+    # A root (``--root src``) that no entry reaches is added after the program's own, where
+    # PYTHONPATH's entries go: versioning a directory is no use if nothing can import from it.
+    reached = {os.path.realpath(path or os.curdir) for path in sys.path if isinstance(path, str)}
+    position = 0 if sys.flags.safe_path else 1
+    for directory in importable:
+        if os.path.realpath(directory) not in reached:
+            sys.path.insert(position, os.path.abspath(directory))
+            reached.add(os.path.realpath(directory))
+            position += 1
 
 
 def _run_script(program: Program) -> None:
     path = os.path.abspath(program.target)
     sys.argv = [program.target, *program.args]
-    _set_path0(default_root(path))
+    _set_path0(default_root(path), program.importable)
     if os.path.isdir(path) or (not path.endswith(".py") and _is_zip(path)):
         # A directory or zip file with __main__.py: runpy knows those layouts.
         runpy.run_path(path, run_name="__main__")
@@ -84,7 +98,7 @@ def _is_zip(path: str) -> bool:
 
 def _run_module(program: Program) -> None:
     sys.argv = ["-m", *program.args]
-    _set_path0(os.getcwd())
+    _set_path0(os.getcwd(), program.importable)
     _fresh_main()
     if state.finder is not None:
         state.finder.main = program.target  # its __spec__ and __loader__ are Python's own
@@ -92,9 +106,10 @@ def _run_module(program: Program) -> None:
     runpy._run_module_as_main(program.target, alter_argv=True)  # type: ignore[attr-defined]
 
 
-def _run_source(filename: str, source: str, argv0: str, args: tuple[str, ...]) -> types.ModuleType:
+def _run_source(filename: str, source: str, argv0: str, args: tuple[str, ...],
+                importable: tuple[str, ...] = ()) -> types.ModuleType:
     sys.argv = [argv0, *args]
-    _set_path0("")
+    _set_path0("", importable)
     main = _fresh_main()
     if filename == "<stdin>":
         main.__file__ = filename
@@ -111,11 +126,11 @@ def _run_command(program: Program) -> None:
         # From 3.13 the interpreter keeps the -c source for tracebacks, under this same key.
         lines = [line + "\n" for line in program.target.splitlines()]
         linecache.cache["<string>"] = (len(program.target), None, lines, "<string>")
-    _run_source("<string>", program.target, "-c", program.args)
+    _run_source("<string>", program.target, "-c", program.args, program.importable)
 
 
 def _run_stdin(program: Program) -> None:
-    _run_source("<stdin>", sys.stdin.read(), "-", program.args)
+    _run_source("<stdin>", sys.stdin.read(), "-", program.args, program.importable)
 
 
 _RUNNERS: dict[str, Callable[[Program], None]] = {
@@ -213,7 +228,9 @@ def cannot_open(program: Program) -> str | None:
     if program.kind != "script" or os.path.exists(program.target):
         return None
     path = os.path.abspath(program.target)
-    return f"{sys.executable}: can't open file {path!r}: [Errno 2] No such file or directory"
+    # Python names itself as it was invoked (``python``, or the path a launcher ran), not sys.executable.
+    interpreter = sys.orig_argv[0] if sys.orig_argv else sys.executable
+    return f"{interpreter}: can't open file {path!r}: [Errno 2] No such file or directory"
 
 
 def run_program(program: Program) -> int:

@@ -109,10 +109,14 @@ class VersionedFinder:
         is_source = type(spec.loader) is SourceFileLoader
         if not in_scope(fullname, spec.origin, is_source, self.scope, self._realpath):
             return spec
+        self.wrap(spec)
+        return spec
+
+    def wrap(self, spec: ModuleSpec) -> None:
+        """Make ``spec`` (found by Python's ``SourceFileLoader``, in scope) a versioned module's spec, in place."""
         # in_scope() checked the loader is exactly SourceFileLoader; the wrapper duck-types a Loader.
         spec.loader = VersionedLoader(spec.loader, self._prepare, self.scope)  # type: ignore[assignment, arg-type]
         spec.__class__ = VersionedSpec
-        return spec
 
     def _realpath(self, path: str) -> str:
         # realpath() costs a syscall per path component; a module's directory

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from importlib.machinery import SOURCE_SUFFIXES
 from typing import Any
 
-__all__ = ["PACKAGE_NAME", "PACKAGE_DIR", "Scope", "default_root", "in_scope", "in_package_dir", "make_scope",
-           "never_versioned_dirs"]
+__all__ = ["PACKAGE_NAME", "PACKAGE_DIR", "Scope", "combine_scopes", "default_root", "in_scope", "in_package_dir",
+           "make_scope", "never_versioned_dirs"]
 
 # This module is versioned_import._core.scope: two levels below the package.
 PACKAGE_NAME = __name__.split(".")[0]
@@ -108,6 +108,34 @@ def make_scope(roots: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] 
             raise ValueError(f"root {text!r} is not a directory; pass the directory holding your modules")
         resolved.append(path)
     return Scope(tuple(resolved), tuple(package_list), tuple(exclude_list), never_versioned_dirs())
+
+
+def combine_scopes(earlier: Scope, later: Scope) -> Scope:
+    """Return the scope of two ``install()`` calls: every root and package either asked for, minus every exclusion.
+
+    A framework and its user may both call ``install()``; neither may silently
+    undo the other. Excluding a package another call asked for (or the package
+    above it) would, so that is a ``ValueError``; excluding a submodule of it
+    is what ``exclude`` is for.
+    """
+    for package in later.packages:
+        for excluded in earlier.exclude:
+            if _named(package, (excluded,)):
+                raise ValueError(f"install(packages=[{package!r}]) conflicts with an earlier install(exclude=...): "
+                                 f"{excluded!r} is excluded, so {package!r} could not be versioned — drop it from "
+                                 "that exclude, or call uninstall() first to start a new scope")
+    for excluded in later.exclude:
+        for package in earlier.packages:
+            if _named(package, (excluded,)):
+                raise ValueError(f"install(exclude=[{excluded!r}]) conflicts with an earlier "
+                                 f"install(packages=[{package!r}]): it would stop versioning what that call asked "
+                                 "for — exclude only its submodules, or call uninstall() first to start a new scope")
+
+    def union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(first + second))
+
+    return Scope(union(earlier.roots, later.roots), union(earlier.packages, later.packages),
+                 union(earlier.exclude, later.exclude), later.never_dirs)
 
 
 def _named(name: str, prefixes: Sequence[str]) -> bool:

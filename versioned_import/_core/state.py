@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from types import CodeType, ModuleType
@@ -29,7 +29,7 @@ from .source import Source
 if TYPE_CHECKING:
     from .._report import ReloadReport
 
-__all__ = ["Generation", "ModuleRecord", "ReportSink", "Settler", "State", "state"]
+__all__ = ["Generation", "ModuleRecord", "ReportSink", "Settler", "StageHook", "StageRefusal", "State", "state"]
 
 
 class ReportSink(Protocol):
@@ -42,6 +42,32 @@ class Settler(Protocol):
     """What continuity does when a module's views settle (``_continuity.functions.Lineages``)."""
 
     def settle(self, state: State, record: ModuleRecord) -> None: ...
+
+
+class StageHook(Protocol):
+    """A layer above taking part in every reload's transaction (``_integrations.serve`` builds app objects).
+
+    ``stage(generations)`` runs on the reloading thread, inside the staging
+    view, once the new generations executed and their ``__reload__`` hooks
+    ran; ``generations`` (``id(proxy)`` -> generation) is what the published
+    world will hold. Raising ``StageRefusal`` refuses the reload, as module
+    code raising would. ``abandoned()`` follows a ``stage`` whose transaction
+    did not publish (refused, abandoned, interrupted).
+    """
+
+    def stage(self, generations: Mapping[int, Generation], /) -> None: ...
+
+    def abandoned(self) -> None: ...
+
+
+class StageRefusal(Exception):
+    """Raised by a ``StageHook`` to refuse the reload: the module and file to name, what to do; ``__cause__`` is why."""
+
+    def __init__(self, module: str, path: str | None, remedy: str) -> None:
+        super().__init__(module, path, remedy)
+        self.module = module
+        self.path = path
+        self.remedy = remedy
 
 
 @dataclass(eq=False)
@@ -128,6 +154,8 @@ class State:
         self.before_subscribers: list[ReportSink] = []
         self.after_subscribers: list[ReportSink] = []
         self.stale_reader_done: list[Callable[[], None]] = []
+        # Take part in every reload, between its staging and its publish (app factories: G15).
+        self.stage_hooks: list[StageHook] = []
         self.reloading_thread: int | None = None
         # Reloads whose search for holders of new classes had to see the whole heap (see _referrers).
         self.heap_searches = 0

@@ -2,6 +2,8 @@
 
 Loading it installs the finder (roots: the working directory, unless
 ``versioned_import.install()`` was already called with a scope of its own),
+versions the modules in that scope imported before it (``_reload.adopt``;
+one line names them, and one names each module it cannot version and why),
 and before each cell reloads the versioned modules whose files changed, all-or-
 nothing. Each reload, refusal or rollback is one line printed *before* the
 cell runs, so it lands above the cell's output: reports and library log
@@ -72,10 +74,19 @@ class Extension:
     # -- lifecycle ----------------------------------------------------------------
 
     def load(self) -> None:
-        """Install the finder unless it is, subscribe, and register the pre-cell hook and the magics."""
+        """Install the finder unless it is, version what was imported before, subscribe, register hook and magics."""
         if state.finder is None:
             _api.install(roots=[os.getcwd()])
             self._installed_here = True
+        # In a notebook the imports often come first: version what is in scope already, name what cannot be.
+        adopted, refused = _reload.adopt_imported(state, list(sys.modules.values()))
+        if adopted:
+            print(f"[versioned_import] versioning {len(adopted)} module{'s' * (len(adopted) != 1)} imported before "
+                  f"%load_ext: {', '.join(adopted)}", file=self._out or sys.stdout, flush=True)
+        for name, reason in refused.items():
+            print(f"[versioned_import] {name} was imported before %load_ext and cannot be versioned, so it will "
+                  f"not be reloaded: {reason} — restart the kernel and load the extension first",
+                  file=self._err or sys.stderr, flush=True)
         self._unsubscribe = _api.on_reload(self._arrived)
         # With no handler, logging's last resort would print from the watcher's thread into the prompt.
         logging.getLogger("versioned_import").addHandler(self._log_handler)

@@ -7,7 +7,10 @@ served. ``wsgi_app("pkg.web:app")`` and ``asgi_app("pkg.api:app")`` return
 one stable callable to give the server instead. On every request it enters
 ``pinned()``, reads the application object from the versioned module (so the
 request sees the generation current when it started, and a refused reload
-leaves the previous app serving), and calls it.
+leaves the previous app serving), and calls it. A factory target
+(``"pkg.app:create_app()"``) is called inside every reload's transaction,
+before anything is published (``_Factory``), so a factory that raises
+refuses the reload like module code raising.
 
 The adapter stands in for the app: attribute reads go to the newest app
 object, attribute writes (``flask run`` sets ``app.debug``) are applied to it
@@ -20,14 +23,16 @@ lifespan events go to the app current at start-up, whose ``state``
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import types
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .._core.pins import hold, pinned, release, viewing
 from .._core.proxy import World, view
-from .._core.state import state
+from .._core.state import Generation, StageRefusal, state
 from .._errors import NotVersionedError
 from .._runtime import frameworks as _frameworks
 
@@ -53,32 +58,158 @@ class _Target:
                              f"e.g. {caller}('app.main:app')")
         self.text = target
         self.path = tuple(attribute.split("."))
+        self.module_name = module_name
         self.module = importlib.import_module(module_name)
         if not self.factory and state.record_for(self.module) is None:
             raise NotVersionedError(
                 f"{caller}({target!r}) refused: {module_name!r} is not a versioned module, so no reload could "
                 f"reach the server — call versioned_import.install(roots=[...]) before the first import of "
                 f"{module_name!r} (see docs/frameworks.md)", module=module_name)
-        self._lock = threading.Lock()
-        self._built: tuple[World, object, object] | None = None
+        self._factory = _Factory(self) if self.factory else None
 
-    def resolve(self) -> Any:
-        """Return the application object for the generations this thread or task sees."""
+    def find(self) -> Any:
+        """Return the attribute the target names (the app, or the factory), as this thread or task sees it."""
         found: Any = self.module
         for part in self.path:
             found = getattr(found, part)
-        if not self.factory:
-            return found
-        # A factory builds the app from whatever modules it imports, so the app
-        # is rebuilt once per published world (every publish makes a new one).
-        world = view.get() or state.world
-        built = self._built
-        if built is None or built[0] is not world or built[1] is not found:
-            with self._lock:
-                built = self._built
-                if built is None or built[0] is not world or built[1] is not found:
-                    built = self._built = (world, found, found())
-        return built[2]
+        return found
+
+    def resolve(self) -> Any:
+        """Return the application object for the generations this thread or task sees."""
+        if self._factory is None:
+            return self.find()
+        return self._factory.app_for(view.get() or state.world)
+
+
+class _Built:
+    """An app object a factory built, and the generations it was built from (``id(proxy)`` -> generation)."""
+
+    __slots__ = ("app", "generations")
+
+    def __init__(self, app: object, generations: Mapping[int, Generation]) -> None:
+        self.app = app
+        self.generations = generations
+
+    def serves(self, world: World) -> bool:
+        """Whether a reader of ``world`` sees the code this app was built from (modules imported since aside)."""
+        seen = world.generations
+        return all(seen.get(key, generation) is generation for key, generation in self.generations.items())
+
+    def possible(self) -> bool:
+        """Whether a world may still serve it: each of its generations is current, or kept for a rollback."""
+        for key, generation in self.generations.items():
+            record = state.by_proxy.get(key)
+            if record is not None and record.current is not generation and generation not in record.history:
+                return False
+        return True
+
+
+class _Factory:
+    """A factory target's app objects: built inside each reload's transaction, one served per world.
+
+    The factory is called on the reloading thread, inside the staging view,
+    once the new generations executed (a ``StageHook``): when it raises, the
+    reload is refused like a module raising at import, nothing is published,
+    and the previous app keeps serving. A reader is served the app built from
+    the generations its world holds: after a publish the one built in that
+    transaction, after a rollback the earlier one again, without calling the
+    factory. Only a world no transaction built for (the first request, a
+    rollback to a mix never served together) calls it outside a transaction.
+    """
+
+    def __init__(self, target: _Target) -> None:
+        self.target = target
+        self._lock = threading.Lock()
+        self._built: list[_Built] = []  # oldest first
+        self._by_world: weakref.WeakKeyDictionary[World, _Built] = weakref.WeakKeyDictionary()
+        self._staged: _Built | None = None
+        with state.lock:
+            state.stage_hooks.append(_WeakHook(self))
+
+    def build(self, generations: Mapping[int, Generation]) -> _Built:
+        """Call the factory as the current view sees the code; the app with what it was built from."""
+        return _Built(self.target.find()(), generations)
+
+    def app_for(self, world: World) -> Any:
+        built = self._by_world.get(world)
+        if built is not None:
+            return built.app
+        with self._lock:
+            built = self._by_world.get(world)
+            if built is None:
+                self._prune()
+                built = next((b for b in reversed(self._built) if b.serves(world)), None)
+                if built is None:
+                    built = self._build_outside(world)
+                self._by_world[world] = built
+        return built.app
+
+    def _build_outside(self, world: World) -> _Built:
+        """Build for a world no transaction built for (caller holds the lock); a failure keeps the newest app."""
+        generations = dict(world.generations)
+        try:
+            built = self.build(generations)
+        except Exception:
+            if not self._built:
+                raise  # the first app: wsgi_app() fails at start-up, naming the error
+            logging.getLogger("versioned_import").exception(
+                "the app factory %s raised; the previous app object keeps serving", self.target.text)
+            return self._built[-1]
+        self._built.append(built)
+        return built
+
+    def _prune(self) -> None:
+        """Drop the apps no world can serve any more (caller holds the lock); the newest always stays."""
+        with state.lock:  # histories change under it
+            self._built = [b for b in self._built[:-1] if b.possible()] + self._built[-1:]
+
+    # -- the StageHook, through _WeakHook -------------------------------------------------
+
+    def stage(self, generations: Mapping[int, Generation]) -> None:
+        try:
+            built = self.build(generations)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: as module code raising at import
+            module = self.target.module
+            raise StageRefusal(self.target.module_name, getattr(module, "__file__", None),
+                               f"the app factory {self.target.text!r} raised with the new code, so the previous "
+                               "app keeps serving; fix the error and reload again") from exc
+        with self._lock:
+            self._prune()
+            self._built.append(built)
+            self._staged = built
+
+    def abandoned(self) -> None:
+        with self._lock:
+            staged, self._staged = self._staged, None
+            self._built = [b for b in self._built if b is not staged]
+
+
+class _WeakHook:
+    """The stage hook of a factory target, for as long as its adapter lives."""
+
+    def __init__(self, factory: _Factory) -> None:
+        self._factory = weakref.ref(factory, self._gone)
+        self._text = factory.target.text
+
+    def _gone(self, _: object) -> None:
+        with state.lock:
+            if self in state.stage_hooks:
+                state.stage_hooks.remove(self)
+
+    def stage(self, generations: Mapping[int, Generation]) -> None:
+        factory = self._factory()
+        if factory is not None:
+            factory.stage(generations)
+
+    def abandoned(self) -> None:
+        factory = self._factory()
+        if factory is not None:
+            factory.abandoned()
+
+    def __repr__(self) -> str:
+        return f"<app factory {self._text!r}>"
 
 
 class _Adapter:
@@ -235,7 +366,8 @@ def wsgi_app(target: str) -> WSGIApplication:
 
     ``target`` is ``'package.module:attribute'`` (the module must be
     versioned: ``install()`` first) or ``'package.module:factory()'``, called
-    again after every publish. Give the result to the server (gunicorn,
+    inside every reload's transaction (one that raises refuses the reload).
+    Give the result to the server (gunicorn,
     werkzeug, ``flask run``, Django's ``WSGI_APPLICATION``, wsgiref): each
     request runs inside ``pinned()`` until its body is closed, with the app
     object of the generation current when it started, so routes added by an

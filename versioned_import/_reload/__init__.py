@@ -5,17 +5,20 @@ abandons them; a first import is generation 1 of the same records; a rollback
 republishes older generations; an unload forgets a module. Modules:
 ``lookup`` (names to records), ``locking`` (how a transaction begins and
 ends), ``transaction`` (stage, publish, abandon), ``first`` (first imports),
-``changes`` (what changed on disk), ``rollback``, ``unload``.
+``changes`` (what changed on disk), ``rollback``, ``unload``, ``adopt`` (modules
+imported before ``install()``, for IPython's ``%load_ext``).
 
 May import: ``_errors``, ``_report``, ``_core``, ``_continuity``. Never
 ``_runtime``, ``_integrations``, ``_cli`` or ``_api``: what they must hear of
 (the log line, framework caches) they register as sinks on the state.
 """
 
+from .adopt import adopt_imported as adopt_imported
 from .changes import changed as changed
 from .changes import changed_sources as changed_sources
 from .changes import reload_changed as reload_changed
 from .first import prepare_first as prepare_first
+from .lookup import not_versioned_message as not_versioned_message
 from .lookup import resolve_records as resolve_records
 from .lookup import versioned_records as versioned_records
 from .rollback import rollback as rollback
@@ -24,5 +27,5 @@ from .transaction import reload as reload
 from .transaction import stage as stage
 from .unload import unload as unload
 
-__all__ = ["changed", "changed_sources", "reload_changed", "prepare_first", "resolve_records", "versioned_records", "rollback",
-           "StagedReload", "reload", "stage", "unload"]
+__all__ = ["adopt_imported", "changed", "changed_sources", "reload_changed", "prepare_first", "not_versioned_message",
+           "resolve_records", "versioned_records", "rollback", "StagedReload", "reload", "stage", "unload"]

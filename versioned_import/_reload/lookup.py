@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from importlib.machinery import SourceFileLoader
+from importlib.machinery import EXTENSION_SUFFIXES, SourceFileLoader
 from types import ModuleType
 
 from .._core.finder import VersionedLoader
-from .._core.scope import Scope, in_scope
+from .._core.scope import PACKAGE_NAME, Scope, in_scope
 from .._core.state import ModuleRecord, State
 from .._errors import NotVersionedError
 
-__all__ = ['resolve_records']
+__all__ = ['resolve_records', 'not_versioned_message', 'versioned_records']
 
 
 def resolve_records(state: State, names: Iterable[object], action: str) -> list[ModuleRecord]:
@@ -32,12 +32,13 @@ def resolve_records(state: State, names: Iterable[object], action: str) -> list[
         else:
             raise TypeError(f"{action}() takes module names (str) or versioned modules, not {type(name).__name__}")
         if record is None or record.current is None:
-            raise NotVersionedError(_not_versioned_message(state, action, label), module=label)
+            raise NotVersionedError(not_versioned_message(state, action, label), module=label)
         records.append(record)
     return records
 
 
-def _not_versioned_message(state: State, action: str, name: str) -> str:
+def not_versioned_message(state: State, action: str, name: str) -> str:
+    """Say why ``name`` is not a versioned module, one reason in one sentence, and what to do (API and CLI alike)."""
     finder = state.finder
     if finder is None:
         return (f"{action} of {name!r} refused: versioned_import is not installed, so {name!r} is not a versioned "
@@ -61,11 +62,44 @@ def _not_versioned_message(state: State, action: str, name: str) -> str:
             return (f"{action} of {name!r} refused: it was imported before install(), so it is a plain module, "
                     f"not a versioned one ({where}; {configured}) — call install() earlier, before the first "
                     "import of the modules you want to reload")
-        return (f"{action} of {name!r} refused: it is not a versioned module: {where} is outside {configured} "
-                "(the standard library, site-packages, built-in and extension modules are never versioned) — "
-                "check install(roots=..., packages=...)")
-    return (f"{action} of {name!r} refused: no versioned module of that name is imported ({configured}) — "
-            "import it first (and check the spelling)")
+        return f"{action} of {name!r} refused: {_out_of_scope(name, origin, finder.scope)}"
+    return (f"{action} of {name!r} refused: no module of that name has been imported ({configured}) — import it "
+            "first, and check the spelling")
+
+
+_OWN_CODE = "reload the modules of your own code that use it instead"
+
+
+def _out_of_scope(name: str, origin: str | None, scope: Scope) -> str:
+    """Return why an imported module is outside the scope, and what to do: the first clause of ``in_scope`` it fails."""
+    # versioned_import's own state must outlive every reload.
+    if name == PACKAGE_NAME or name.startswith(PACKAGE_NAME + "."):
+        return f"it is part of versioned_import itself, which is never versioned — {_OWN_CODE}"
+    # The script is run, not imported.
+    if name == "__main__":
+        return ("it is the __main__ script, which is run, not imported — move the code you change into a module "
+                "the script imports")
+    # No Python source to execute again.
+    if origin in ("built-in", "frozen"):
+        return f"it is a {origin} module, with no source file to execute again — {_OWN_CODE}"
+    if not origin or not os.path.isabs(origin):
+        return f"it has no source file ({origin}) to execute again — {_OWN_CODE}"
+    if origin.endswith(tuple(EXTENSION_SUFFIXES)):
+        return f"it is an extension module ({origin}), compiled code with no source to execute again — {_OWN_CODE}"
+    if not origin.endswith(".py"):
+        return f"its file {origin} is not Python source, so it cannot be executed again — {_OWN_CODE}"
+    # Excluded on purpose.
+    if any(name == e or name.startswith(e + ".") for e in scope.exclude):
+        return ("it is excluded by install(exclude=...) — remove it from exclude and restart the program, if "
+                "it should be reloaded")
+    # The standard library and site-packages, even under a root.
+    real = os.path.realpath(origin)
+    for directory in scope.never_dirs:
+        if real.startswith(directory.rstrip(os.sep) + os.sep):
+            where = "site-packages" if os.path.basename(directory) in ("site-packages", "dist-packages") \
+                else "the standard library"
+            return f"its file {origin} is in {where}, which is never versioned — {_OWN_CODE}"
+    return f"its file {origin} is outside {_scope_text(scope)} — check install(roots=..., packages=...)"
 
 
 def _scope_text(scope: Scope) -> str:

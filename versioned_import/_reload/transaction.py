@@ -15,33 +15,32 @@ from __future__ import annotations
 
 import contextvars
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import _continuity
 from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
 from .._core.edges import EdgeSink, importer
 from .._core.frames import reload_machinery, run_module_code
-from .._core.proxy import World, module_dict, namespace_of, view
+from .._core.proxy import World, view
 from .._core.publish import commit, register_linecache
 from .._core.scope import in_scope
 from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
-from .._core.state import Generation, ModuleRecord, State
+from .._core.state import Generation, ModuleRecord, StageHook, StageRefusal, State
 from .._effects import lifecycle
 from .._effects.recording import Recording
 from .._errors import ReloadError, refusal_message
 from .._report import ReloadReport
+from .fresh import fresh_namespace, previous_view
 from .locking import UNSTOPPABLE, acquire, notify, release, still_versioned
 from .lookup import resolve_records
 from .unload import forget
 
 __all__ = ["StagedReload", "reload", "stage"]
 
-_MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
 
 
 class Staging(World):
@@ -98,6 +97,14 @@ class _Failure(Exception):
     """Carries the first failure out of nested executions."""
 
 
+class _Blame(NamedTuple):
+    """What a refusal names when the failure is not a module of the set (a stage hook's app factory)."""
+
+    name: str
+    path: str | None
+    generation: int
+
+
 class _Transaction:
     def __init__(self, state: State, records: list[ModuleRecord]) -> None:
         self.state = state
@@ -105,8 +112,9 @@ class _Transaction:
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
-        self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
+        self.failure: tuple[ModuleRecord | _Blame, BaseException, str, Source | None] | None = None
         self.scope: ReferrerScope | None = None
+        self.hooked: list[StageHook] = []  # stage hooks that staged: told if the transaction does not publish
 
     def load_sources(self) -> None:
         for record in self.records:
@@ -135,11 +143,12 @@ class _Transaction:
                     code = compile_source(source, record.spec.cached)
             except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
                 self._fail(record, exc, "fix the file and reload again", source)
-            namespace, preset = _fresh_namespace(record)
+            namespace, preset = fresh_namespace(record)
             generation = Generation(0, namespace, source, code)
             self.by_proxy[id(record.proxy)] = _Staged(record, source, generation, preset)
 
-    def _fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
+    def _fail(self, record: ModuleRecord | _Blame, exc: BaseException, remedy: str,
+              source: Source | None = None) -> None:
         if self.failure is None:
             self.failure = (record, exc, remedy, source)
         raise _Failure from exc
@@ -192,7 +201,7 @@ class _Transaction:
             hook = staged.generation.namespace.get("__reload__")
             if callable(hook):
                 try:
-                    hook(_previous_view(staged.record))
+                    hook(previous_view(staged.record))
                 except UNSTOPPABLE:
                     raise
                 except BaseException as exc:
@@ -204,31 +213,26 @@ class _Transaction:
         except lifecycle.Refusal as refusal:
             culprit = next((s for s in self.executed if s.record.name == refusal.module), self.executed[0])
             self._fail(culprit.record, refusal.error, refusal.remedy, culprit.source)
+        self.run_stage_hooks()
 
-
-def _fresh_namespace(record: ModuleRecord) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the namespace a first import would start with (G3), and the submodule attributes preset in it."""
-    published = namespace_of(record.proxy)
-    namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
-    namespace["__spec__"] = record.spec
-    namespace["__loader__"] = record.spec.loader
-    preset: dict[str, Any] = {}
-    if record.spec.submodule_search_locations is not None:
-        # A package's loaded submodules are attributes set by the import
-        # system, not by its source: keep them so `import pkg.sub` still works.
-        prefix = record.name + "."
-        for name, module in list(sys.modules.items()):
-            if name.startswith(prefix) and "." not in name[len(prefix):] and module is not None:
-                preset[name[len(prefix):]] = module
-        namespace.update(preset)
-    return namespace, preset
-
-
-def _previous_view(record: ModuleRecord) -> ModuleType:
-    """Return a module holding a copy of the published generation's namespace, for ``__reload__(old)``."""
-    old = ModuleType(record.name)
-    module_dict(old).update(namespace_of(record.proxy))
-    return old
+    @reload_machinery
+    def run_stage_hooks(self) -> None:
+        """Let the layers above take part (G15: app factories build the new app here); one raising refuses."""
+        generations = dict(self.state.world.generations)
+        generations.update((id(s.record.proxy), s.generation) for s in self.executed)
+        for hook in list(self.state.stage_hooks):
+            try:
+                hook.stage(generations)
+            except StageRefusal as refusal:
+                record = self.state.records.get(refusal.module)
+                staged = self.by_proxy.get(id(record.proxy)) if record is not None else None
+                blame = _Blame(refusal.module, refusal.path, record.generation if record is not None else 0)
+                self._fail(blame, refusal.__cause__ or refusal, refusal.remedy,
+                           staged.source if staged is not None else None)
+            except Exception as exc:
+                self._fail(self.records[0], exc, f"the stage hook {hook!r} failed; please report this with the "
+                           "traceback")
+            self.hooked.append(hook)
 
 
 @reload_machinery
@@ -381,6 +385,8 @@ def _abandon(state: State, transaction: _Transaction) -> None:
         state.publishing.difference_update(transaction.by_proxy)
     # What the refused generations registered leaves the process; what they took out comes back (G17).
     lifecycle.abandon(s.recording for s in transaction.executed if s.recording is not None)
+    for hook in transaction.hooked:
+        hook.abandoned()
     for record in transaction.records:
         register_linecache(record.current)  # the files no longer show the running source
     for record in reversed(transaction.first_imports):

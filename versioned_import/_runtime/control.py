@@ -136,12 +136,15 @@ def _stage(server: ControlServer, conn: socket.socket, message: dict[str, Any]) 
         unknown = [n for n in message["names"] if n not in known]
     else:
         known, unknown = _reload.changed(state), []
+    # Why each unknown name is not versioned here: the coordinator says it as reload() would.
+    reasons = {n: _reload.not_versioned_message(state, "reload", n) for n in unknown}
     staged = _reload.stage(state, known, dependents=message.get("dependents", True))
     try:
         sources = {name: _digest(source.data) for name, source in staged.sources.items()}
         target = {name: entry["sha256"] for name, entry in _contents(state).items()}
         target.update(sources)
-        _channel.send(conn, {"ok": True, "staged": sources, "unknown": unknown, "target": target})
+        _channel.send(conn, {"ok": True, "staged": sources, "unknown": unknown, "reasons": reasons,
+                             "target": target})
         decision = _channel.receive(conn, _channel.MAX_REQUEST, message.get("decision_timeout", 10.0))
     except BaseException as exc:
         staged.abandon()

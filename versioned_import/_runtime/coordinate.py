@@ -203,10 +203,13 @@ def _two_phase(pid: int, names: list[str], dependents: bool, timeout: float,
     reason = _why_not(taking, names)
     if reason is not None:
         _decide(taking, "abandon")
-        return _result("reload", pid, "refused", reason + "; nothing was published anywhere", taking,
-                       elapsed_ms=_ms(started))
+        return _result("reload", pid, "refused", reason, taking, elapsed_ms=_ms(started))
     if not any(s.reply.get("staged") for s in taking):
         _decide(taking, "abandon")
+        for s in taking:
+            if s.failure is None and s.reply.get("action") == "abandon":
+                # Nothing was staged, so nothing was abandoned: each process reports what one alone would.
+                s.reply = {**s.reply, "action": "reload"}
         return _result("reload", pid, "nothing", None, taking, elapsed_ms=_ms(started))
     staged = {s.pid: s.reply for s in taking}
     _decide(taking, "publish")
@@ -225,13 +228,15 @@ def _why_not(sessions: list[_Session], names: list[str]) -> str | None:
     """Return why the staged processes must not publish, or None when they all may."""
     failed = [s.entry() for s in sessions if s.failure is not None or not s.reply.get("ok")]
     if failed:
-        return "refused by " + _errors_text(failed)
+        return "refused by " + _errors_text(failed) + "; nothing was published anywhere"
     unknown = set(names)
     for s in sessions:
         unknown &= set(s.reply.get("unknown", ()))
     if unknown:
-        return (f"no process has a versioned module named {', '.join(map(repr, sorted(unknown)))} — check the "
-                "spelling, and that it was imported")
+        # Not versioned in any process: the leader says why, as reload() says it in a process.
+        reasons = sessions[0].reply.get("reasons") or {}
+        return "; ".join(reasons.get(name) or f"reload of {name!r} refused: no process has a versioned module of "
+                         "that name — check the spelling, and that it was imported" for name in sorted(unknown))
     seen: dict[str, dict[str, int]] = {}
     for s in sessions:
         for name, digest in (s.reply.get("target") or {}).items():
@@ -239,8 +244,9 @@ def _why_not(sessions: list[_Session], names: list[str]) -> str | None:
     for name, digests in sorted(seen.items()):
         if len(digests) > 1:
             which = ", ".join(f"pid {p} has sha256 {str(d)[:12]}" for d, p in digests.items())
-            return (f"the processes would not run the same source of {name!r} ({which}) — the file probably "
-                    "changed while they read it; reload again once it is written")
+            return (f"the processes would not run the same source of {name!r} ({which}), so nothing was "
+                    "published anywhere — the file probably changed while they read it; reload again once it is "
+                    "written")
     return None
 
 
