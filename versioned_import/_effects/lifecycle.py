@@ -135,15 +135,24 @@ def abandon(recordings: Iterable[Recording]) -> None:
 def published(record: ModuleRecord, old: Generation | None, new: Generation) -> None:
     """``new`` replaced ``old`` as the published generation of ``record`` (a reload or a rollback)."""
     keep = new.effects.effects
+    replaced = {effect.key for effect in keep}
+
+    def leaving(before: bool) -> list[Effect]:
+        # What the new generation shares, or registers again under the same key, it replaces itself.
+        if old is None:
+            return []
+        return [effect for effect in reversed(old.effects.effects) if effect.retract_before is before
+                and effect.key not in replaced and not any(effect is shared for shared in keep)]
+
+    # Registries that refuse a duplicate (ORM tables and mappers) give the old definitions up first, as
+    # a reload did before the new code ran; the others apply the new registration first and retract the
+    # old one after, so that a handler is replaced, never missing in between.
+    for effect in leaving(True):
+        _each(record, "retract", effect, effect.retract)
     for effect in keep:
         _each(record, "apply", effect, effect.restore)
-    if old is not None:
-        # Applied first, retracted after: a handler is replaced, never missing in between. What the new
-        # generation shares, or registers again under the same key, it has already replaced.
-        replaced = {effect.key for effect in keep}
-        for effect in reversed(old.effects.effects):
-            if effect.key not in replaced and not any(effect is shared for shared in keep):
-                _each(record, "retract", effect, effect.retract)
+    for effect in leaving(False):
+        _each(record, "retract", effect, effect.retract)
     for key, kept in new.effects.uses.items():
         record.kept[key] = kept
     new.effects.cleaned = False
