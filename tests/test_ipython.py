@@ -141,8 +141,14 @@ class ExtensionTest(Sandbox):
         out, _ = self.lines()
         self.assertEqual([line.split(" ipx_f")[0] for line in out],
                          ["[versioned_import] reloaded", "[versioned_import] rolled back"])
-        self.shell.magic("vi_reload", "")  # asked for explicitly: the file's code comes back
+        self.shell.magic("vi_reload", "")  # what changed: nothing, the file is held back by the rollback
+        self.assertEqual(module.VALUE, 1)
+        self.assertEqual(self.lines()[0][-1], "[versioned_import] nothing changed (held back by a rollback: ipx_f; "
+                                              "%vi_reload ipx_f takes the file)")
+        self.shell.magic("vi_reload", "ipx_f")  # asked for by name: the file's code comes back
         self.assertEqual(module.VALUE, 2)
+        self.write("ipx_f.py", "VALUE = 3\n")  # and a new save is taken before the next cell as usual
+        self.assertEqual(self.shell.run_cell(lambda: module.VALUE), 3)
 
     def test_generations_and_reload_magics(self):
         self.write("ipx_g.py", "VALUE = 1\n")

@@ -7,7 +7,8 @@ nothing. Each reload, refusal or rollback is one line printed *before* the
 cell runs, so it lands above the cell's output: reports and library log
 records that arrive from other threads (a watcher) wait for the next cell
 instead of printing into the prompt. A refusal is printed once; the same bytes are not retried until a file
-changes again.
+changes again. After ``%vi_rollback`` the files rolled back from are left alone
+until they are saved again: the library holds them (G9), as for the watcher.
 
 Magics: ``%vi_reload [module ...]`` (no names: whatever changed),
 ``%vi_rollback module`` and ``%vi_generations``.
@@ -58,8 +59,8 @@ class Extension:
         self._err = err
         self._lock = threading.Lock()
         self._waiting: list[tuple[str, bool]] = []  # (line, is a refusal), in arrival order
-        # Sets of (module, source digest) not to reload before a cell: refused, or just rolled back from.
-        self._held: set[frozenset[tuple[str, bytes]]] = set()
+        # Sets of (module, source digest) refused before a cell: not retried until a file changes again.
+        self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._installed_here = False
         self._log_handler = _Waiting(self)
@@ -128,12 +129,12 @@ class Extension:
         if not sources:
             return
         fingerprint = _fingerprint(sources)
-        if fingerprint in self._held:
+        if fingerprint in self._refused:
             return
         try:
             _api.reload(*sources)
         except ReloadError:
-            self._held.add(fingerprint)  # the report (and its line) went to _arrived
+            self._refused.add(fingerprint)  # the report (and its line) went to _arrived
 
     def pre_run_cell(self, info: object = None) -> None:
         self.reload_changed()
@@ -155,7 +156,10 @@ class Extension:
             return
         self.flush()
         if not report.reloaded:
-            print("[versioned_import] nothing changed", file=self._out or sys.stdout, flush=True)
+            held = _reload.held(state)
+            print("[versioned_import] nothing changed" + (
+                f" (held back by a rollback: {', '.join(held)}; %vi_reload {' '.join(held)} takes the file)"
+                if held else ""), file=self._out or sys.stdout, flush=True)
 
     def rollback_magic(self, line: str) -> None:
         """%vi_rollback module: republish the previous generation of module."""
@@ -168,8 +172,7 @@ class Extension:
         except ReloadError as error:
             print(f"[versioned_import] {error}", file=self._err or sys.stderr, flush=True)
             return
-        # The file still holds the code rolled back from: the next cell must not reload it again.
-        self._held.add(_fingerprint(_reload.changed_sources(state)))
+        # The files still hold the code rolled back from: the library leaves them alone until saved again.
         self.flush()
 
     def generations_magic(self, line: str) -> None:
