@@ -13,6 +13,11 @@ until they are saved again: the library holds them (G9), as for the watcher.
 Magics: ``%vi_reload [module ...]`` (no names: whatever changed),
 ``%vi_rollback module`` and ``%vi_generations``.
 
+Like the watcher, the extension decides once for a group of processes: in a
+kernel with the control channel on that forked workers (a ``multiprocessing``
+pool), the reloads and rollbacks before cells and from the magics are the
+coordinated ones over it and its workers, all or none (``_runtime.group``).
+
 IPython itself is never imported here: the shell object IPython passes in is
 all this module uses (``events.register``, ``register_magic_function``,
 ``magics_manager``), so importing versioned_import costs nothing in a plain
@@ -30,8 +35,8 @@ from typing import Any, TextIO
 
 from .. import _api, _reload
 from .._core.state import state
-from .._errors import ReloadError
 from .._report import ReloadReport, terminal_line
+from .._runtime import group
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension", "Extension"]
 
@@ -131,9 +136,8 @@ class Extension:
         fingerprint = _fingerprint(sources)
         if fingerprint in self._refused:
             return
-        try:
-            _api.reload(*sources)
-        except ReloadError:
+        outcome = group.reload(state, list(sources))
+        if outcome.error is not None and not outcome.transient:
             self._refused.add(fingerprint)  # the report (and its line) went to _arrived
 
     def pre_run_cell(self, info: object = None) -> None:
@@ -144,33 +148,28 @@ class Extension:
 
     def reload_magic(self, line: str) -> None:
         """%vi_reload [module ...]: reload the modules (and their dependents); no names: what changed."""
-        names = line.split()
-        try:
-            if names:
-                report = _api.reload(*names)
-            else:
-                report = _api.reload_changed()
-        except ReloadError as error:
+        outcome = group.reload(state, line.split() or None)
+        if outcome.error is not None:
             self._forget_waiting_refusal()
-            print(f"[versioned_import] {error}", file=self._err or sys.stderr, flush=True)
+            print(f"[versioned_import] {outcome.error}", file=self._err or sys.stderr, flush=True)
             return
         self.flush()
-        if not report.reloaded:
+        if not outcome.published:
             held = _reload.held(state)
             print("[versioned_import] nothing changed" + (
                 f" (held back by a rollback: {', '.join(held)}; %vi_reload {' '.join(held)} takes the file)"
                 if held else ""), file=self._out or sys.stdout, flush=True)
 
     def rollback_magic(self, line: str) -> None:
-        """%vi_rollback module: republish the previous generation of module."""
+        """%vi_rollback module: undo the last reload of module (every module it published)."""
         names = line.split()
         if len(names) != 1:
             print("usage: %vi_rollback module", file=self._err or sys.stderr, flush=True)
             return
-        try:
-            _api.rollback(names[0])
-        except ReloadError as error:
-            print(f"[versioned_import] {error}", file=self._err or sys.stderr, flush=True)
+        outcome = group.rollback(state, names[0])
+        if outcome.error is not None:
+            self._forget_waiting_refusal()
+            print(f"[versioned_import] {outcome.error}", file=self._err or sys.stderr, flush=True)
             return
         # The files still hold the code rolled back from: the library leaves them alone until saved again.
         self.flush()

@@ -85,7 +85,7 @@ def _undo(state: State, record: ModuleRecord) -> tuple[list[Published], list[tup
     lost = sorted(item.name for item, generation in targets.values() if generation is None)
     if lost:
         which = "its generation" if lost == [record.name] else \
-            f"the generations of {', '.join(map(repr, lost))}"
+            f"the generation{'s' * (len(lost) > 1)} of {', '.join(map(repr, lost))}"
         raise ReloadError(f"rollback of {record.name!r} refused: undoing the last reload that published it needs "
                           f"{which} from before that reload, no longer kept (rollback_depth="
                           f"{state.rollback_depth}) — install(rollback_depth=...) keeps more; reload a fixed file "
