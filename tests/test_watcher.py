@@ -557,11 +557,9 @@ class TornReadsTest(WatcherCase):
         self.assertGreater(reads[0], 0)
         published = [r for r in reports if r.ok and r.reloaded]
         self.assertGreater(len(published), 1)
-        # A refusal may only be the reload's own read racing the next save (the kernel says it is open
-        # again): reported, never published, and the next finished save is taken.
-        for report in reports:
-            if not report.ok:
-                self.assertIn("open for writing", str(report.error))
+        # Not even a refusal: the watcher publishes the bytes it found finished, not a second read of
+        # the file (which the next save may have truncated meanwhile).
+        self.assertEqual([str(r.error) for r in reports if not r.ok], [])
         self.assertTrue(self.watcher().alive())
 
     def test_in_place_saves_under_a_5ms_polling_watcher(self):

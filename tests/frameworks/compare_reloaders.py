@@ -5,7 +5,7 @@
 For each framework the same project is served twice, on 127.0.0.1: through
 the recipe of docs/frameworks.md (versioned_import's watcher at its default
 settings, no restart), and with the framework's own reloader (uvicorn
-``--reload``, werkzeug's reloader under ``flask run --reload``, Django's
+``--reload``, werkzeug's reloader under ``flask --debug run``, Django's
 autoreloader under ``runserver``, gunicorn ``--reload``), which restart the
 process or the worker. Each sample writes a new version of the view and
 requests the page every 5 ms until the new text comes back (refused
@@ -147,7 +147,7 @@ def _measure(project: Project, command: list[str], port: int, views: str, templa
 
 def _flask(edits: int) -> list[tuple[str, list[float]]]:
     results = []
-    for label, reloader in (("versioned_import (flask run)", False), ("werkzeug reloader (flask run --reload)", True)):
+    for label, reloader in (("versioned_import (flask run)", False), ("flask --debug (werkzeug reloader)", True)):
         project = Project()
         try:
             project.write("shop/__init__.py", "")
@@ -156,8 +156,8 @@ def _flask(edits: int) -> list[tuple[str, list[float]]]:
             project.write("serve.py", SERVE.format(adapter="wsgi_app", module="web"))
             port = free_port()
             target = "shop.web:app" if reloader else "serve:app"
-            command = [PYTHON, "-m", "flask", "--app", target, "run", "--port", str(port)]
-            command += ["--reload"] if reloader else []
+            command = [PYTHON, "-m", "flask", "--app", target] + (["--debug"] if reloader else [])
+            command += ["run", "--port", str(port)]
             results.append((label, _measure(project, command, port, views, VIEWS, edits)))
         finally:
             project.remove()

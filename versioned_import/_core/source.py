@@ -37,15 +37,15 @@ stat_key = operator.attrgetter("st_mtime_ns", "st_size", "st_ino", "st_ctime_ns"
 
 
 class SourceChangedWhileReading(OSError):
-    """The file changed between the start and the end of reading it (caught mid-write)."""
+    """The file changed while it was read (caught mid-write): ``source`` is what was read, marked ``writing``."""
+
+    def __init__(self, message: str, source: Source | None = None) -> None:
+        super().__init__(message)
+        self.source = source
 
 
 class SourceBeingWritten(SourceChangedWhileReading):
     """A process still had the file open for writing when it was read: ``source`` is what was read, maybe partial."""
-
-    def __init__(self, message: str, source: Source) -> None:
-        super().__init__(message)
-        self.source = source
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,8 @@ def read_source(path: str, probe: bool = True) -> Source:
 
     With ``probe``, the kernel is asked right after the read whether a process
     still has the file open for writing (``_writers``): a save in place caught
-    between its truncation and its last write raises ``SourceBeingWritten``,
-    which carries what was read. A first import does not ask (CPython would
+    between its truncation and its last write raises ``SourceBeingWritten``.
+    Both it and ``SourceChangedWhileReading`` carry what was read. A first import does not ask (CPython would
     not either).
     """
     with open(path, "rb") as stream:
@@ -87,9 +87,10 @@ def read_source(path: str, probe: bool = True) -> Source:
             writing = True  # written and closed again in between: what was read is not what is there
     now = time.time_ns()
     # Content fields only: replacing the path changes the old inode's ctime (its link count), not its bytes.
-    if after[:2] != before[:2] or len(data) != before[1]:
-        raise SourceChangedWhileReading(f"{path} changed while it was being read; it is probably being written")
     racy = before[0] >= now - RACY_NS
+    if after[:2] != before[:2] or len(data) != before[1]:
+        raise SourceChangedWhileReading(f"{path} changed while it was being read; it is probably being written",
+                                        Source(path, data, source_hash(data), after, True, True))
     source = Source(path, data, source_hash(data), before, racy, writing)
     if writing:
         raise SourceBeingWritten(f"{path} is open for writing by a process: it is probably being saved", source)

@@ -11,7 +11,7 @@ import os
 
 from .._core.frames import reload_machinery
 from .._core.publish import register_linecache
-from .._core.source import Source, SourceBeingWritten, read_source, stat_key
+from .._core.source import Source, SourceChangedWhileReading, read_source, stat_key
 from .._core.state import State
 from .._report import ReloadReport
 from .transaction import reload
@@ -44,8 +44,11 @@ def changed_sources(state: State) -> dict[str, Source | None]:
             continue
         try:
             source = read_source(record.path)
-        except SourceBeingWritten as exc:
-            source = exc.source
+        except SourceChangedWhileReading as exc:
+            if exc.source is None:
+                result[record.name] = None
+                continue
+            source = exc.source  # caught mid-save: it differs, and is not finished (``writing``)
         except OSError:
             result[record.name] = None
             continue

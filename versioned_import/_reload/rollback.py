@@ -88,8 +88,8 @@ def _undo(state: State, record: ModuleRecord) -> tuple[list[Published], list[tup
             f"the generation{'s' * (len(lost) > 1)} of {', '.join(map(repr, lost))}"
         raise ReloadError(f"rollback of {record.name!r} refused: undoing the last reload that published it needs "
                           f"{which} from before that reload, no longer kept (rollback_depth="
-                          f"{state.rollback_depth}) — install(rollback_depth=...) keeps more; reload a fixed file "
-                          "instead", module=record.name, path=record.path)
+                          f"{state.rollback_depth}): there is nothing to roll back to — install(rollback_depth=...) "
+                          "keeps more; reload a fixed file instead", module=record.name, path=record.path)
     by_name = {item.name: (item, generation) for item, generation in targets.values() if generation is not None}
     # In the order a reload would execute them (dependencies first), as the report lists them.
     order = [name for group in state.graph.execution_order(by_name) for name in group]

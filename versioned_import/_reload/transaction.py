@@ -96,9 +96,10 @@ class _Failure(Exception):
 
 
 class _Transaction:
-    def __init__(self, state: State, records: list[ModuleRecord]) -> None:
+    def __init__(self, state: State, records: list[ModuleRecord], sources: dict[str, Source] | None = None) -> None:
         self.state = state
         self.records = records
+        self.sources = sources or {}  # read (and found finished) by the caller: executed as they are
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
@@ -114,7 +115,7 @@ class _Transaction:
                                                "outside the versioned roots", name=record.name, path=record.path),
                            "point the file back inside the roots, or unload the module")
             try:
-                source = read_source(record.path)
+                source = self.sources.get(record.name) or read_source(record.path)
             except SourceChangedWhileReading as exc:
                 self._fail(record, exc, "wait for the write to finish and reload again")
             except OSError as exc:
@@ -212,13 +213,19 @@ def _previous_view(record: ModuleRecord) -> ModuleType:
 
 
 @reload_machinery
-def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
-    """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
-    return stage(state, names, dependents).publish()
+def reload(state: State, names: Iterable[object], dependents: bool = True,
+           sources: dict[str, Source] | None = None) -> ReloadReport:
+    """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``.
+
+    ``sources`` are sources the caller already read, by module name (the
+    watcher's, found finished): they are executed as they are, not read again.
+    """
+    return stage(state, names, dependents, sources).publish()
 
 
 @reload_machinery
-def stage(state: State, names: Iterable[object], dependents: bool = True) -> StagedReload:
+def stage(state: State, names: Iterable[object], dependents: bool = True,
+          sources: dict[str, Source] | None = None) -> StagedReload:
     """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
 
     Returns a ``StagedReload`` holding the transaction lock: exactly one of its
@@ -241,7 +248,7 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
                 targets |= state.graph.dependents(targets)
             order = [n for group in state.graph.execution_order(targets) for n in group]
             members = [state.records[n] for n in order if n in state.records]
-        transaction = _Transaction(state, members)
+        transaction = _Transaction(state, members, sources)
         try:
             # Objects created from here on are the only ones a search for holders of new classes
             # must see, unless reference counts say otherwise (see _referrers). The scope lasts

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _reload
-from .._core.source import SourceChangedWhileReading
+from .._core.source import Source, SourceChangedWhileReading
 from .._core.state import State
 from .._errors import ReloadError
 from .._report import ReloadReport
@@ -56,15 +56,20 @@ def leader_directory(state: State) -> str | None:
         return None  # the directory became unreadable: this process decides for itself
 
 
-def reload(state: State, names: list[str] | None, dependents: bool = True) -> Outcome:
-    """Reload ``names`` (None: what changed) here, or in this process and all its workers, or in none of them."""
+def reload(state: State, names: list[str] | None, dependents: bool = True,
+           sources: dict[str, Source] | None = None) -> Outcome:
+    """Reload ``names`` (None: what changed) here, or in this process and all its workers, or in none of them.
+
+    ``sources``, read and found finished by the caller, are what this process
+    executes for those modules (the workers read their own files).
+    """
     directory = leader_directory(state)
     if directory is None:
         try:
             if names is None:
                 report = _reload.reload_changed(state, dependents=dependents)
             else:
-                report = _reload.reload(state, names, dependents=dependents)
+                report = _reload.reload(state, names, dependents=dependents, sources=sources)
         except ReloadError as error:
             return Outcome(error=error, transient=isinstance(error.__cause__, SourceChangedWhileReading))
         return Outcome(published=bool(report.reloaded))

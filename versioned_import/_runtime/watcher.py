@@ -181,9 +181,12 @@ class Watcher:
         sources = changed_sources(state)
         now = self.clock()
         finished = []
+        verified: dict[str, Source] = {}
         self._settling = False
         for name, source in sources.items():
             if self._finished(name, source, now):
+                if source is not None:
+                    verified[name] = source  # published as read: a save starting meanwhile is not read half-way
                 # The bytes changed_sources() just read: no second read here.
                 finished.append((name, source.digest if source is not None else b"<unreadable>"))
                 self._pending.pop(name, None)
@@ -203,7 +206,7 @@ class Watcher:
             record = state.records.get(name)
             if record is not None:
                 self._writing.pop(record.path, None)
-        outcome = group.reload(state, [name for name, _ in finished])
+        outcome = group.reload(state, [name for name, _ in finished], sources=verified)
         if outcome.error is not None and not outcome.transient:
             self._refused.add(fingerprint)  # its one log line was written where it was refused (see _logs)
 
