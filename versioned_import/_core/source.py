@@ -21,8 +21,8 @@ from types import CodeType
 
 from .writers import open_for_writing
 
-__all__ = ["Source", "SourceChangedWhileReading", "SourceBeingWritten", "read_source", "compile_source", "stat_key",
-           "RACY_NS"]
+__all__ = ["Source", "SourceChangedWhileReading", "SourceBeingWritten", "read_source", "still_on_disk",
+           "compile_source", "stat_key", "RACY_NS"]
 
 # Timestamps coarser than this exist (FAT: 2 s); a file modified less than
 # RACY_NS before we read it may be modified again without a visible mtime change.
@@ -95,6 +95,14 @@ def read_source(path: str, probe: bool = True) -> Source:
     if writing:
         raise SourceBeingWritten(f"{path} is open for writing by a process: it is probably being saved", source)
     return source
+
+
+def still_on_disk(source: Source) -> bool:
+    """Whether the file still holds the bytes ``source`` read (its stat key, inode and change time included, is the same)."""
+    try:
+        return stat_key(os.stat(source.path)) == source.stat_key
+    except OSError:
+        return False
 
 
 def compile_source(source: Source, cached: str | None) -> CodeType:

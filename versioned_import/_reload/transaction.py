@@ -29,7 +29,7 @@ from .._core.frames import reload_machinery, run_module_code
 from .._core.proxy import World, module_dict, namespace_of, view
 from .._core.publish import commit, register_linecache
 from .._core.scope import in_scope
-from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, still_on_disk
 from .._core.state import Generation, ModuleRecord, State
 from .._errors import ReloadError, refusal_message
 from .._report import ReloadReport
@@ -115,7 +115,9 @@ class _Transaction:
                                                "outside the versioned roots", name=record.name, path=record.path),
                            "point the file back inside the roots, or unload the module")
             try:
-                source = self.sources.get(record.name) or read_source(record.path)
+                given = self.sources.get(record.name)
+                # What the caller read, if the file still holds it: never older bytes than the disk has.
+                source = given if given is not None and still_on_disk(given) else read_source(record.path)
             except SourceChangedWhileReading as exc:
                 self._fail(record, exc, "wait for the write to finish and reload again")
             except OSError as exc:
@@ -218,7 +220,8 @@ def reload(state: State, names: Iterable[object], dependents: bool = True,
     """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``.
 
     ``sources`` are sources the caller already read, by module name (the
-    watcher's, found finished): they are executed as they are, not read again.
+    watcher's, found finished): executed as they are, not read again, as long
+    as the file still holds them (else the file is read as usual).
     """
     return stage(state, names, dependents, sources).publish()
 
