@@ -186,8 +186,8 @@ class Watcher:
         for name, source in sources.items():
             if self._finished(name, source, now):
                 if source is not None:
-                    verified[name] = source  # published as read: a save starting meanwhile is not read half-way
-                # The bytes changed_sources() just read: no second read here.
+                    verified[name] = source  # executed as read while the file still holds it
+                # The bytes changed_sources() just read fingerprint the attempt: no second read here.
                 finished.append((name, source.digest if source is not None else b"<unreadable>"))
                 self._pending.pop(name, None)
         for name in list(self._pending):
