@@ -131,13 +131,19 @@ class StagedRollback:
         state = self._state
         try:
             with state.lock:
-                report = self._commit(state)
+                replaced = self._commit(state)
+            # Read after the lock: which files still hold what was rolled back from.
+            records = [r for r, _ in self._targets]
+            report = ReloadReport(tuple(r.name for r in records), {r.name: g.number for r, g in self._targets},
+                                  time.perf_counter() - self._started, replaced, action="rollback",
+                                  held=tuple(held(state, records)))
         finally:
             release(state)
         notify(state, report)
         return report
 
-    def _commit(self, state: State) -> ReloadReport:
+    def _commit(self, state: State) -> tuple[Any, ...]:
+        """Publish the targets and update histories, holds and the log; return what could not be continued."""
         triples: list[tuple[ModuleRecord, Any, Generation]] = [(r, r.current, g) for r, g in self._targets]
         plans = _continuity.plan(state, triples, republish=True)
         numbers = {id(g): g.number for _, _, g in triples}
@@ -167,9 +173,8 @@ class StagedRollback:
             record.seen_stat = None  # the file no longer shows the running source: look at it again
         undone = {id(entry) for entry in self._undone}
         state.published = [entry for entry in state.published if id(entry) not in undone]
-        names = tuple(r.name for r, _, _ in triples)
-        return ReloadReport(names, {r.name: g.number for r, _, g in triples}, time.perf_counter() - self._started,
-                            tuple(plans.replaced), action="rollback", held=tuple(held(state, [r for r, _, _ in triples])))
+        state.prune_published()
+        return tuple(plans.replaced)
 
 
 def held(state: State, records: list[ModuleRecord] | None = None) -> list[str]:
