@@ -232,8 +232,6 @@ for cell in cells:
 """
 
 
-@unittest.skipIf(importlib.util.find_spec("IPython") is None,
-                 "IPython is not installed: `pip install ipython` to test the extension against it")
 class KernelWithWorkersTest(ForkCase):
     """A kernel with the control channel on that forked workers decides for all of them (G14), like the watcher."""
 
@@ -282,6 +280,8 @@ class KernelWithWorkersTest(ForkCase):
                                    "rolled back": [[3, 3, 3], 1]})
 
 
+@unittest.skipIf(importlib.util.find_spec("IPython") is None,
+                 "IPython is not installed: `pip install ipython` to test the extension against it")
 class RealIPythonTest(Sandbox):
     def test_in_a_real_shell(self):
         self.write("ipx_real.py", "VALUE = 1\n")
