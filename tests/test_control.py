@@ -118,14 +118,25 @@ class CommandTest(LiveProcessCase):
         self.assertEqual(report["processes"][0]["generations"], {"lc_mod": 2, "lc_user": 2})
         self.assertEqual(report["processes"][0]["reloaded"], ["lc_mod", "lc_user"])
 
+        # The undo of that reload: lc_user, which it re-executed, goes back with lc_mod.
         result = self.cli("rollback", "--pid", str(self.pid), "lc_mod")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertIn("rolled back lc_mod (gen 3)", result.stdout)
-        self.assertEqual(self.generations(), {"lc_mod": 3, "lc_user": 2})
+        self.assertIn("rolled back lc_mod (gen 3), lc_user (gen 3)", result.stdout)
+        self.assertIn("not taken from disk until saved again: lc_mod", result.stdout)
+        self.assertEqual(self.generations(), {"lc_mod": 3, "lc_user": 3})
 
+        # It stays back: what changed on disk is nothing, and status says why the file differs.
         result = self.cli("reload", "--pid", str(self.pid))
         self.assertEqual(result.returncode, 0)
-        self.assertIn("reloaded lc_mod (gen 4), lc_user (gen 3)", result.stdout)
+        self.assertIn("nothing to reload", result.stdout)
+        result = self.cli("status", "--pid", str(self.pid))
+        self.assertIn("held back by a rollback (the file differs): lc_mod", result.stdout)
+        self.assertEqual(json.loads(self.cli("status", "--pid", str(self.pid), "--json").stdout)
+                         ["processes"][0]["held"], ["lc_mod"])
+
+        result = self.cli("reload", "--pid", str(self.pid), "lc_mod")  # by name: the file is taken
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("reloaded lc_mod (gen 4), lc_user (gen 4)", result.stdout)
 
     def test_a_refused_reload_says_why_and_changes_nothing(self):
         path = self.write("lc_mod.py", "VALUE = (\n")

@@ -217,7 +217,15 @@ class ModuleModel:
     # name -> token of the last published generation that defined it: what a function or class taken
     # earlier still runs when the published source no longer has it.
     last_defined: dict[str, int] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)  # texts a rollback moved away from (not changes)
 
+
+@dataclass
+class Publish:
+    """One accepted reload, as a rollback undoes it: each member's replaced (version, token), None once not kept."""
+
+    replaced: dict[int, tuple[Version, int] | None]
+    imports: set[int]
 
 
 
@@ -245,6 +253,7 @@ class ProgramMachine(RuleBasedStateMachine):
         self.models: list[ModuleModel] = []
         self.depth = 1
         self.reports: list[tuple] = []
+        self.published: list[Publish] = []
         self.unsubscribe = None
 
     def teardown(self) -> None:
@@ -423,7 +432,8 @@ class ProgramMachine(RuleBasedStateMachine):
 
     @rule()
     def reload_changed(self) -> None:
-        changed = [i for i, m in enumerate(self.models) if m.present and m.file.text != m.running.text]
+        changed = [i for i, m in enumerate(self.models)
+                   if m.present and m.file.text != m.running.text and m.file.text not in m.held]
         self.do_reload(changed, via_changed=True)
 
     def do_reload(self, indices: list[int], via_changed: bool = False) -> None:
@@ -467,12 +477,17 @@ class ProgramMachine(RuleBasedStateMachine):
         STATS["reloads published"] += 1
         STATS["modules executed by reloads"] += len(members)
         assert set(executed) == expected_runs, (executed, expected_runs)
+        replaced = {}
         for index in members:
             model = self.models[index]
-            model.history.append((model.running, model.token))
+            replaced[index] = (model.running, model.token)
+            model.history.append(replaced[index])
             del model.history[:max(0, len(model.history) - self.depth)]
             self.publish(index, model.file)
             model.generation += 1
+            model.held = set()
+        self.published.append(Publish(replaced, {d for i in members for d in self.skeletons[i].deps}))
+        self.prune()
         assert set(report.reloaded) == {self.names[i] for i in members}, (report.reloaded, members)
         assert len(report.reloaded) == len(members), report.reloaded
         position = {name: n for n, name in enumerate(report.reloaded)}
@@ -497,14 +512,39 @@ class ProgramMachine(RuleBasedStateMachine):
     def rollback(self, data) -> None:
         self.do_rollback(data.draw(st.integers(0, len(self.names) - 1), label="index"))
 
+    def prune(self) -> None:
+        """What the library forgets: replaced generations out of the history, publishes with nothing left."""
+        for entry in self.published:
+            for index, before in entry.replaced.items():
+                if before is not None and not any(before is kept for kept in self.models[index].history):
+                    entry.replaced[index] = None
+        self.published = [e for e in self.published if any(b is not None for b in e.replaced.values())]
+
+    def undo(self, index: int) -> tuple[list[Publish], dict[int, tuple[Version, int] | None]]:
+        """The reloads rollback(index) undoes (the last that published it, and those built on them), and the targets."""
+        starts = [n for n, entry in enumerate(self.published) if index in entry.replaced]
+        if not starts:
+            return [], {}
+        undone = [self.published[starts[-1]]]
+        members = set(undone[0].replaced)
+        for entry in self.published[starts[-1] + 1:]:
+            if members & (set(entry.replaced) | entry.imports):
+                undone.append(entry)
+                members |= set(entry.replaced)
+        targets: dict[int, tuple[Version, int] | None] = {}
+        for entry in reversed(undone):
+            targets.update(entry.replaced)
+        return undone, targets
+
     def do_rollback(self, index: int) -> None:
         name, model = self.names[index], self.models[index]
         mark = len(self.log.EXECUTED)
+        undone, targets = self.undo(index) if model.present else ([], {})
         if not model.present:
             with raises(vi.NotVersionedError):
                 vi.rollback(name)
             STATS["rollbacks refused (not imported)"] += 1
-        elif not model.history:
+        elif not undone or any(target is None for target in targets.values()):
             try:
                 vi.rollback(name)
             except vi.NotVersionedError:
@@ -517,11 +557,23 @@ class ProgramMachine(RuleBasedStateMachine):
         else:
             reports = len(self.reports)
             number = vi.rollback(name)
-            self.publish(index, *model.history.pop())
-            model.generation += 1
+            for index_, target in targets.items():
+                model_ = self.models[index_]
+                away = [model_.running]
+                while model_.history and model_.history[-1] is not target:
+                    away.append(model_.history.pop()[0])
+                model_.history.pop()
+                model_.held |= {version.text for version in away} - {target[0].text}
+                self.publish(index_, *target)
+                model_.generation += 1
+            self.published = [e for e in self.published if not any(e is u for u in undone)]
             assert number == model.generation, (number, model.generation)
-            assert self.reports[reports:] == [("rollback", (name,), {name: number}, True, ())], self.reports[reports:]
+            ((action, reloaded, generations, ok, replaced),) = self.reports[reports:]
+            assert (action, ok, replaced) == ("rollback", True, ()), self.reports[reports:]
+            assert sorted(reloaded) == sorted(self.names[i] for i in targets), (reloaded, targets)
+            assert generations == {self.names[i]: self.models[i].generation for i in targets}, generations
             STATS["rollbacks"] += 1
+            STATS["modules rolled back"] += len(targets)
         assert self.log.EXECUTED[mark:] == [], f"rollback executed module code: {self.log.EXECUTED[mark:]}"
 
     @rule(data=st.data())
@@ -539,8 +591,12 @@ class ProgramMachine(RuleBasedStateMachine):
             model = self.models[later]
             model.present, model.generation, model.running, model.history, model.proxy = False, 0, None, [], None
             model.taken, model.taken_token, model.last_defined = [], None, {}
+            model.held = set()
+            for entry in self.published:
+                entry.replaced.pop(later, None)
             assert self.names[later] not in sys.modules
             STATS["unloads"] += 1
+        self.prune()
         assert self.log.EXECUTED[mark:] == [], "unload executed module code"
 
     @precondition(lambda self: self.models and not all(m.present for m in self.models))
@@ -626,7 +682,8 @@ class ProgramMachine(RuleBasedStateMachine):
 
     @invariant()
     def changed_compares_content(self) -> None:
-        expected = {n for n, m in zip(self.names, self.models) if m.present and m.file.text != m.running.text}
+        expected = {n for n, m in zip(self.names, self.models)
+                    if m.present and m.file.text != m.running.text and m.file.text not in m.held}
         assert set(vi.changed()) == expected, (vi.changed(), expected)
 
     def check_memory(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import versioned_import as vi
 from tests.support import Sandbox
+from tests.test_fork import ForkCase
 from versioned_import._core.state import state
 from versioned_import._integrations import ipython as _ipython
 
@@ -178,8 +179,14 @@ class ExtensionTest(Sandbox):
         out, _ = self.lines()
         self.assertEqual([line.split(" ipx_f")[0] for line in out],
                          ["[versioned_import] reloaded", "[versioned_import] rolled back"])
-        self.shell.magic("vi_reload", "")  # asked for explicitly: the file's code comes back
+        self.shell.magic("vi_reload", "")  # what changed: nothing, the file is held back by the rollback
+        self.assertEqual(module.VALUE, 1)
+        self.assertEqual(self.lines()[0][-1], "[versioned_import] nothing changed (held back by a rollback: ipx_f; "
+                                              "%vi_reload ipx_f takes the file)")
+        self.shell.magic("vi_reload", "ipx_f")  # asked for by name: the file's code comes back
         self.assertEqual(module.VALUE, 2)
+        self.write("ipx_f.py", "VALUE = 3\n")  # and a new save is taken before the next cell as usual
+        self.assertEqual(self.shell.run_cell(lambda: module.VALUE), 3)
 
     def test_generations_and_reload_magics(self):
         self.write("ipx_g.py", "VALUE = 1\n")
@@ -271,6 +278,54 @@ for cell in cells:
     print(">>>", cell, flush=True)
     shell.run_cell(cell, store_history=True)
 """
+
+
+class KernelWithWorkersTest(ForkCase):
+    """A kernel with the control channel on that forked workers decides for all of them (G14), like the watcher."""
+
+    def test_cells_and_magics_reload_and_roll_back_the_kernel_and_its_workers_together(self):
+        self.write("ipw_mod.py", "import os\nVALUE = 1\n")
+        outcome = self.scenario("""
+            import io
+            from tests.test_ipython import StandInShell
+            from versioned_import._integrations import ipython as _ipython
+            from versioned_import._runtime import coordinate as _coordinate
+            vi.install(roots=[ROOT], control=True)
+            import ipw_mod
+            shell, err = StandInShell(), io.StringIO()
+            _ipython.Extension(shell, io.StringIO(), err).load()
+            children = []
+            for _ in range(2):
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(w)
+                    os.read(r, 1)  # a worker: its channel answers until the kernel lets it go
+                    os._exit(0)
+                os.close(r)
+                children.append((pid, w))
+            wait_for(lambda: len(_coordinate.status(os.getpid())["processes"]) == 3)
+
+            def generations():
+                return sorted(p["modules"]["ipw_mod"]["generation"] for p in _coordinate.status(os.getpid())["processes"])
+
+            write("ipw_mod.py", "import os\\nVALUE = 2\\n")
+            shell.run_cell(lambda: None)
+            edited = generations()
+            write(f"refuse-{children[0][0]}", "")  # only this worker refuses the next edit
+            write("ipw_mod.py", "import os\\nVALUE = 3\\nif os.path.exists(f'refuse-{os.getpid()}'):\\n"
+                                "    raise RuntimeError('this worker says no')\\n")
+            shell.run_cell(lambda: None)
+            refused = generations(), ipw_mod.VALUE, "this worker says no" in err.getvalue()
+            shell.magic("vi_rollback", "ipw_mod")
+            rolled_back = generations(), ipw_mod.VALUE
+            for pid, w in children:
+                os.write(w, b"x")
+                reap(pid)
+            print(json.dumps({"edited": edited, "refused": refused, "rolled back": rolled_back}))
+            """)
+        self.assertEqual(outcome, {"edited": [2, 2, 2], "refused": [[2, 2, 2], 2, True],
+                                   "rolled back": [[3, 3, 3], 1]})
 
 
 @unittest.skipIf(importlib.util.find_spec("IPython") is None,

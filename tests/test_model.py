@@ -7,8 +7,10 @@ re-imports in any order; after every step the real modules must match a
 small model: which source version each module runs (G3), its generation
 number, what it derived from its dependency when it last executed (G6), which
 reloads are refused (G4: exactly when a member of the reload set is broken,
-and then nothing changed), what ``rollback`` restores (G9) and which modules
-``changed()`` reports (G8).
+and then nothing changed), what ``rollback`` restores (G9: the undo of the
+last reload that published the module, with every module that reload
+published and the later reloads built on them) and which modules
+``changed()`` reports (G8: not the bytes a rollback moved away from).
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ class Model:
     running: Running | None = None
     history: list[Running] = field(default_factory=list)
     proxy: object = None
+    held: set[str] = field(default_factory=set)  # texts a rollback moved away from
+
+
+@dataclass
+class Publish:
+    """One accepted reload, as a rollback undoes it: the generation each member replaced (None: no longer kept)."""
+
+    replaced: dict[int, Running | None]
+    imports: set[int]
 
 
 class ReloadMachine(RuleBasedStateMachine):
@@ -71,6 +82,7 @@ class ReloadMachine(RuleBasedStateMachine):
         self.versions = itertools.count(1)
         self.depth = 1
         self.models: list[Model] = []
+        self.published: list[Publish] = []
 
     def teardown(self) -> None:
         self.saved.restore()
@@ -176,26 +188,69 @@ class ReloadMachine(RuleBasedStateMachine):
                 return  # the invariants check that nothing changed
             raise AssertionError(f"reload of {name} published although {[self.names[i] for i in broken]} is broken")
         report = vi.reload(name)
+        replaced = {}
         for index_ in members:
             model = self.models[index_]
+            replaced[index_] = model.running
             model.history.append(model.running)
             del model.history[:max(0, len(model.history) - self.depth)]
             model.running = self.executed(index_)
             model.generation += 1
+            model.held = set()
+        self.published.append(Publish(replaced, {i - 1 for i in members if i}))
+        self.prune()
         assert report.reloaded == tuple(self.names[i] for i in members), report.reloaded
         assert report.generations == {self.names[i]: self.models[i].generation for i in members}, report.generations
+
+    def prune(self) -> None:
+        """What the library forgets: replaced generations out of the history, publishes with nothing left."""
+        for entry in self.published:
+            for index, before in entry.replaced.items():
+                if before is not None and not any(before is kept for kept in self.models[index].history):
+                    entry.replaced[index] = None
+        self.published = [e for e in self.published if any(b is not None for b in e.replaced.values())]
 
     @rule(index=st.integers(0, COUNT - 1))
     def rollback(self, index: int) -> None:
         name, model = self.names[index], self.models[index]
-        if not model.present or not model.history:
+        starts = [i for i, entry in enumerate(self.published) if index in entry.replaced]
+        if not model.present or not starts:
             with raises(vi.ReloadError):
                 vi.rollback(name)
             return
-        number = vi.rollback(name)
-        model.running = model.history.pop()
-        model.generation += 1
+        undone = [self.published[starts[-1]]]
+        members = set(undone[0].replaced)
+        for entry in self.published[starts[-1] + 1:]:
+            if members & (set(entry.replaced) | entry.imports):
+                undone.append(entry)
+                members |= set(entry.replaced)
+        targets: dict[int, Running | None] = {}
+        for entry in reversed(undone):
+            targets.update(entry.replaced)
+        if any(before is None for before in targets.values()):
+            with raises(vi.ReloadError):
+                vi.rollback(name)
+            return
+        reports: list = []
+        unsubscribe = vi.on_reload(reports.append)
+        try:
+            number = vi.rollback(name)
+        finally:
+            unsubscribe()
+        for index_ in sorted(targets):
+            model_, target = self.models[index_], targets[index_]
+            away = [model_.running]
+            while model_.history and model_.history[-1] is not target:
+                away.append(model_.history.pop())
+            model_.history.pop()
+            model_.held |= {r.text for r in away} - {target.text}
+            model_.running = target
+            model_.generation += 1
+        self.published = [e for e in self.published if not any(e is u for u in undone)]
         assert number == model.generation, (number, model.generation)
+        (report,) = reports
+        assert report.reloaded == tuple(self.names[i] for i in sorted(targets)), report.reloaded
+        assert report.generations == {self.names[i]: self.models[i].generation for i in targets}
 
     @rule(index=st.integers(0, COUNT - 1))
     def unload_and_reimport(self, index: int) -> None:
@@ -206,6 +261,10 @@ class ReloadMachine(RuleBasedStateMachine):
             if model.present:
                 vi.unload(self.names[later])
                 model.present, model.generation, model.running, model.history, model.proxy = False, 0, None, [], None
+                model.held = set()
+                for entry in self.published:
+                    entry.replaced.pop(later, None)
+        self.prune()
         self.import_missing()
 
     @precondition(lambda self: not all(m.present for m in self.models))
@@ -237,7 +296,7 @@ class ReloadMachine(RuleBasedStateMachine):
         if not self.models:
             return
         expected = {name for name, model in zip(self.names, self.models)
-                    if model.present and model.text != model.running.text}
+                    if model.present and model.text != model.running.text and model.text not in model.held}
         assert set(vi.changed()) == expected, (vi.changed(), expected)
 
 

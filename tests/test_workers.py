@@ -28,6 +28,9 @@ PREFORK = textwrap.dedent("""\
     import versioned_import as vi
 
     vi.install(roots=[os.getcwd()], control=True, reload_signal=signal.SIGHUP)
+    if os.environ.get("CW_WATCH"):
+        vi.install(watch=True, interval=0.02)  # the development setup: one watcher, the leader's
+        import cw_c
     import cw_a, cw_b
 
     def record(report):
@@ -77,6 +80,7 @@ B_SOURCE = "from cw_a import VERSION as VERSION_B\n"
 
 class PreforkCase(Sandbox):
     WORKERS = 3
+    WATCH = False  # install(watch=True) in the leader before it forks
 
     def setUp(self) -> None:
         super().setUp()
@@ -84,8 +88,11 @@ class PreforkCase(Sandbox):
         os.mkdir(self.runtime, 0o700)
         self.edit(1)
         self.write("cw_b.py", B_SOURCE)
+        self.write("cw_c.py", "C = 0\n")
         self.write("prefork.py", PREFORK)
         environment = dict(os.environ, PYTHONPATH=REPO, VERSIONED_IMPORT_RUNTIME_DIR=self.runtime)
+        if self.WATCH:
+            environment["CW_WATCH"] = "1"
         self.leader = subprocess.Popen([sys.executable, "prefork.py", str(self.WORKERS)], cwd=self.root,
                                        env=environment, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=subprocess.DEVNULL)
@@ -279,6 +286,76 @@ class SignalOverWorkersTest(PreforkCase):
         self.assertEqual(set(self.generations().values()), {2})
 
 
+class WatchedWorkersTest(PreforkCase):
+    """With the watcher on, the leader's watcher decides for every worker: one coordinated reload, all or none."""
+
+    WATCH = True
+
+    def reports(self, pid: int) -> list:
+        try:
+            with open(os.path.join(self.root, f"reports-{pid}.log")) as stream:
+                return stream.read().split()
+        except FileNotFoundError:
+            return []
+
+    def everywhere(self, module: str) -> set:
+        return {p["modules"][module]["generation"] for p in self.status()["processes"]}
+
+    def watcher_has_looked(self, version: int) -> None:
+        """Edit an unrelated module and wait until every process runs it: the watcher has looked since."""
+        self.write("cw_c.py", f"C = {version}\n")
+        self.wait_until(lambda: self.everywhere("cw_c") == {version + 1}, f"cw_c generation {version + 1}")
+
+    def test_workers_run_no_watcher_of_their_own(self):
+        processes = {p["pid"]: p for p in self.status()["processes"]}
+        self.assertTrue(processes[self.leader.pid]["watching"])
+        for pid in self.workers:
+            self.assertEqual((processes[pid]["watching"], processes[pid]["leader_watches"]), (False, True))
+
+    def test_an_edit_one_worker_refuses_is_published_in_none(self):
+        refusing = self.workers[1]
+        self.write(f"refuse-{refusing}", "")
+        self.edit(2, """
+            def __reload__(old):
+                if os.path.exists(f"refuse-{os.getpid()}"):
+                    raise RuntimeError(f"worker {os.getpid()} says no")
+            """)
+        self.wait_until(lambda: "refused" in self.reports(self.leader.pid), "the leader to report the refusal")
+        self.assertEqual(self.everywhere("cw_a"), {1})
+        self.assertEqual({tuple(self.ask()[1:]) for _ in range(6)}, {(1, 1, 1)})
+        self.assertEqual(self.reports(refusing).count("refused"), 1)
+        # Another save: the watcher tries the changed files again, as one set, and nobody publishes either.
+        self.write("cw_c.py", "C = 1\n")
+        self.wait_until(lambda: self.reports(self.leader.pid).count("refused") == 2, "the second refusal")
+        self.assertEqual((self.everywhere("cw_a"), self.everywhere("cw_c")), ({1}, {1}))
+        os.unlink(os.path.join(self.root, f"refuse-{refusing}"))
+        self.edit(3)  # a new save: taken by all, one generation
+        self.wait_until(lambda: self.everywhere("cw_a") == {2}, "every process to publish cw_a")
+        self.assertEqual((self.everywhere("cw_b"), self.everywhere("cw_c")), ({2}, {2}))
+        self.assertEqual({tuple(self.ask()[1:]) for _ in range(6)}, {(3, 3, 3)})
+        self.assertEqual(self.reports(self.leader.pid).count("refused"), 2)
+
+    def test_a_rollback_across_workers_stays_with_the_watcher_on(self):
+        self.edit(2)
+        self.wait_until(lambda: self.everywhere("cw_b") == {2}, "every process to publish the edit")
+        result = self.run_python("-m", "versioned_import", "rollback", "--pid", str(self.leader.pid), "cw_a",
+                                 "--json", env={"VERSIONED_IMPORT_RUNTIME_DIR": self.runtime})
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        report = __import__("json").loads(result.stdout)
+        self.assertEqual(report["outcome"], "published")
+        for entry in report["processes"]:
+            self.assertEqual((entry["generations"], entry["held"]), ({"cw_a": 3, "cw_b": 3}, ["cw_a"]))
+        self.watcher_has_looked(1)
+        self.watcher_has_looked(2)
+        self.assertEqual(self.everywhere("cw_a"), {3})
+        self.assertEqual({tuple(self.ask()[1:]) for _ in range(6)}, {(1, 1, 1)})
+        for entry in self.status()["processes"]:
+            self.assertEqual((entry["changed"], entry["held"]), ([], ["cw_a"]))
+        self.edit(4)  # saved again: taken everywhere
+        self.wait_until(lambda: self.everywhere("cw_a") == {4}, "every process to take the new save")
+        self.assertEqual({tuple(self.ask()[1:]) for _ in range(6)}, {(4, 4, 4)})
+
+
 class DisagreementTest(unittest.TestCase):
     """Processes that staged different bytes of one module (a file caught mid-edit) must not publish."""
 
@@ -289,13 +366,14 @@ class DisagreementTest(unittest.TestCase):
 
     def test_different_hashes_of_one_module_refuse(self):
         sessions = [self.session(1, {"m": "aa", "n": "cc"}), self.session(2, {"m": "bb", "n": "cc"})]
-        reason = _coordinate._why_not(sessions, [])
+        reason, differing = _coordinate._why_not(sessions, [])
         self.assertIn("would not run the same source of 'm'", reason)
         self.assertIn("pid 1 has sha256 aa", reason)
+        self.assertEqual(differing, ["m"])  # a file written meanwhile: the watcher tries again
 
     def test_modules_only_some_processes_have_agree(self):
         sessions = [self.session(1, {"m": "aa"}), self.session(2, {"m": "aa", "lazy": "dd"})]
-        self.assertIsNone(_coordinate._why_not(sessions, []))
+        self.assertEqual(_coordinate._why_not(sessions, []), (None, []))
 
 
 class PoolTest(ForkCase):

@@ -209,7 +209,11 @@ def reload_changed(dependents: bool = True) -> ReloadReport:
 
 
 def changed() -> list[str]:
-    """Return the names of versioned modules whose source differs from their current generation."""
+    """Return the names of versioned modules whose source differs from their current generation.
+
+    A file that still holds the source a rollback moved its module away from
+    is not listed, until it is saved with other bytes (see ``rollback``).
+    """
     return _reload.changed(state)
 
 
@@ -220,10 +224,22 @@ def generation(module_or_name: str | ModuleType) -> int:
 
 
 def rollback(name: str | ModuleType) -> int:
-    """Republish the previous generation of ``name`` under a new number, running no module code.
+    """Undo the last reload that published ``name``: every module it published goes back, running no module code.
 
-    Returns the new generation number. Raises ``ReloadError`` when no previous
-    generation is kept.
+    Each module that reload published (``name``, the dependents it re-executed)
+    is republished, in one step, as the generation it had before that reload,
+    under a new number; the new number of ``name`` is returned. "Before" is
+    before the reload undone: if a later reload published one of those modules
+    again, or imported one of them when it executed, it was built on what goes
+    away and is undone too, first. Rolling back again undoes the reload before
+    (as far as ``install(rollback_depth=...)`` keeps generations).
+
+    The rollback stays: the files on disk still hold what was rolled back
+    from, and ``changed()``, ``reload_changed()`` and the watcher leave those
+    bytes alone until a file is saved again (``reload(name)`` takes the file
+    now; the report's ``held`` lists them). Acts on this process; ``python -m
+    versioned_import rollback --pid`` rolls back a leader and its workers
+    together. Raises ``ReloadError`` when nothing can be rolled back.
     """
     return _reload.rollback(state, name)
 

@@ -32,7 +32,10 @@ class ReloadReport:
     order; ``generations`` maps each to its new generation number;
     ``elapsed`` is in seconds; ``replaced`` lists objects that could not be
     continued, with why. A refused attempt has ``error`` set and publishes
-    nothing.
+    nothing. After a rollback, ``held`` lists the modules whose file on disk
+    still holds the source rolled back from: ``changed()``, ``reload_changed()``
+    and the watcher leave them alone until the file is saved with other bytes
+    (or the module is reloaded by name).
     """
 
     reloaded: tuple[str, ...] = ()
@@ -41,6 +44,7 @@ class ReloadReport:
     replaced: tuple[Replaced, ...] = ()
     error: ReloadError | None = None
     action: str = "reload"
+    held: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -61,6 +65,8 @@ def describe(report: ReloadReport) -> str:
     line = f"{verb} {modules} in {report.elapsed * 1000:.1f} ms"
     if report.replaced:
         line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
+    if report.held:
+        line += f"; not taken from disk until saved again: {', '.join(report.held)}"
     return line
 
 

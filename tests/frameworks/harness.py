@@ -8,6 +8,7 @@ shown only when a test fails. Every wait is bounded; none is a timing.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import os
 import shutil
@@ -48,10 +49,10 @@ def free_port() -> int:
 
 def request(port: int, path: str = "/", method: str = "GET", body: bytes | None = None,
             headers: dict[str, str] | None = None) -> tuple[int, str]:
-    """One request to 127.0.0.1:port: (status, body); (0, error) if the server did not answer."""
+    """One request to 127.0.0.1:port: (status, body); (0, error) if the server did not answer (or was cut off)."""
     try:
         return get(port, path, method, body, headers)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # a restarting server may cut a response short
         return 0, f"{type(exc).__name__}: {exc}"
 
 

@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     reload.add_argument("--no-dependents", dest="dependents", action="store_false",
                         help="do not re-execute the modules that import them")
     command("status", "list the generations of the process and of each worker")
-    rollback = command("rollback", "roll NAME back to its previous generation in the process and its workers")
+    rollback = command("rollback", "undo the last reload of NAME (every module it published) in the process and "
+                                   "its workers, all or none")
     rollback.add_argument("name", metavar="NAME")
     return parser
 
@@ -104,7 +105,9 @@ def _describe_process(action: str, entry: dict[str, Any]) -> str:
         modules = entry.get("modules") or {}
         listed = ", ".join(f"{name} (gen {m['generation']})" for name, m in sorted(modules.items()))
         changed = entry.get("changed") or []
-        return (listed or "no versioned modules") + (f"; changed on disk: {', '.join(changed)}" if changed else "")
+        held = entry.get("held") or []
+        return (listed or "no versioned modules") + (f"; changed on disk: {', '.join(changed)}" if changed else "") + \
+            (f"; held back by a rollback (the file differs): {', '.join(held)}" if held else "")
     if entry.get("action") == "abandon":
         return "staged, then abandoned: nothing published"
     if not entry.get("reloaded"):
@@ -114,4 +117,6 @@ def _describe_process(action: str, entry: dict[str, Any]) -> str:
     line = f"{verb} {modules} in {entry.get('elapsed_ms', 0):.1f} ms"
     if entry.get("replaced"):
         line += "; replaced: " + "; ".join(entry["replaced"])
+    if entry.get("held"):
+        line += "; not taken from disk until saved again: " + ", ".join(entry["held"])
     return line

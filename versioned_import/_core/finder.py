@@ -169,7 +169,7 @@ class VersionedLoader:
         if caller.f_code is _EXEC_MODULE_CODE:
             return self._prepare(self, caller.f_locals["module"])
         path = self.original.get_filename(fullname)
-        return compile_source(read_source(path), None)
+        return compile_source(read_source(path, probe=False), None)
 
 
 _EXEC_MODULE_CODE = SourceFileLoader.exec_module.__code__

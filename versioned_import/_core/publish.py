@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from .atomic import apply_atomically
 from .proxy import set_view_class, swap_operations
 from .source import Source
-from .state import Generation, ModuleRecord, State
+from .state import Generation, ModuleRecord, Published, State
 
 __all__ = ["PublishPlan", "commit", "register_linecache", "register_source"]
 
@@ -28,7 +28,13 @@ class PublishPlan(Protocol):
 
 
 def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: PublishPlan, keep_history: bool = True) -> None:
-    """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``."""
+    """Publish ``pairs`` (record, generation) atomically; the caller holds ``state.lock``.
+
+    A reload (``keep_history``) keeps the generations it replaces for rollback
+    and is logged as one ``Published`` entry that a rollback undoes whole; it
+    also ends any rollback's hold on those modules (a published file is what
+    runs). A rollback manages the history and the log itself.
+    """
     old_world = state.world
     new_world = state.next_world({id(r.proxy): g for r, g in pairs})
     do: list[tuple[Any, ...]] = []
@@ -58,13 +64,21 @@ def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Pu
     finally:
         for finish in finishers:
             finish()
+    replaced: list[tuple[ModuleRecord, Generation | None]] = []
     for record, generation in pairs:
         if keep_history and record.current is not None and record.current is not generation:
+            replaced.append((record, record.current))
             record.history.append(record.current)
             while len(record.history) > state.rollback_depth:
                 record.history.popleft()
+        if keep_history:
+            record.held = frozenset()
         record.current = generation
         register_linecache(generation)
+    if replaced:
+        imports = frozenset().union(*(generation.imports for _, generation in pairs))
+        state.published.append(Published(replaced, imports))
+        state.prune_published()
     plans.committed()
     state.refresh_views([r for r, _ in pairs])
 

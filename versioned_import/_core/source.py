@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from importlib.util import MAGIC_NUMBER, decode_source, source_hash
 from types import CodeType
 
-__all__ = ["Source", "SourceChangedWhileReading", "read_source", "compile_source", "stat_key", "RACY_NS"]
+from .writers import open_for_writing
+
+__all__ = ["Source", "SourceChangedWhileReading", "SourceBeingWritten", "read_source", "still_on_disk",
+           "compile_source", "stat_key", "RACY_NS"]
 
 # Timestamps coarser than this exist (FAT: 2 s); a file modified less than
 # RACY_NS before we read it may be modified again without a visible mtime change.
@@ -34,7 +37,15 @@ stat_key = operator.attrgetter("st_mtime_ns", "st_size", "st_ino", "st_ctime_ns"
 
 
 class SourceChangedWhileReading(OSError):
-    """The file changed between the start and the end of reading it (caught mid-write)."""
+    """The file changed while it was read (caught mid-write): ``source`` is what was read, marked ``writing``."""
+
+    def __init__(self, message: str, source: Source | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class SourceBeingWritten(SourceChangedWhileReading):
+    """A process still had the file open for writing when it was read: ``source`` is what was read, maybe partial."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +57,52 @@ class Source:
     digest: bytes
     stat_key: tuple[int, int, int, int]
     racy: bool
+    # Whether a process had the file open for writing right after it was read (None: not asked, or unknowable).
+    writing: bool | None = None
 
     def text(self) -> str:
         """Decode the bytes as the compiler does (coding cookie, BOM, universal newlines)."""
         return decode_source(self.data)
 
 
-def read_source(path: str) -> Source:
-    """Read ``path`` and fingerprint it; raise ``OSError`` if it is missing, unreadable or mid-write."""
+def read_source(path: str, probe: bool = True) -> Source:
+    """Read ``path`` and fingerprint it; raise ``OSError`` if it is missing, unreadable or mid-write.
+
+    With ``probe``, the kernel is asked right after the read whether a process
+    still has the file open for writing (``_writers``): a save in place caught
+    between its truncation and its last write raises ``SourceBeingWritten``.
+    Both it and ``SourceChangedWhileReading`` carry what was read. A first import does not ask (CPython would
+    not either).
+    """
     with open(path, "rb") as stream:
         before = stat_key(os.fstat(stream.fileno()))
         data = stream.read()
         # The same open file before and after: an editor's atomic save (a
         # rename over the path) leaves what we read whole; a write in place does not.
         after = stat_key(os.fstat(stream.fileno()))
+        # Asked after the read, on the file read: no writer now and the same content fields
+        # since before the read mean the bytes are those of a file its writer closed.
+        writing = open_for_writing(stream.fileno()) if probe else None
+        if writing is False and stat_key(os.fstat(stream.fileno()))[:2] != after[:2]:
+            writing = True  # written and closed again in between: what was read is not what is there
     now = time.time_ns()
     # Content fields only: replacing the path changes the old inode's ctime (its link count), not its bytes.
-    if after[:2] != before[:2] or len(data) != before[1]:
-        raise SourceChangedWhileReading(f"{path} changed while it was being read; it is probably being written")
     racy = before[0] >= now - RACY_NS
-    return Source(path, data, source_hash(data), before, racy)
+    if after[:2] != before[:2] or len(data) != before[1]:
+        raise SourceChangedWhileReading(f"{path} changed while it was being read; it is probably being written",
+                                        Source(path, data, source_hash(data), after, True, True))
+    source = Source(path, data, source_hash(data), before, racy, writing)
+    if writing:
+        raise SourceBeingWritten(f"{path} is open for writing by a process: it is probably being saved", source)
+    return source
+
+
+def still_on_disk(source: Source) -> bool:
+    """Whether the file still holds the bytes ``source`` read (its stat key, inode and change time included, is the same)."""
+    try:
+        return stat_key(os.stat(source.path)) == source.stat_key
+    except OSError:
+        return False
 
 
 def compile_source(source: Source, cached: str | None) -> CodeType:

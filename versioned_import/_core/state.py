@@ -29,7 +29,8 @@ from .source import Source
 if TYPE_CHECKING:
     from .._report import ReloadReport
 
-__all__ = ["Generation", "ModuleRecord", "ReportSink", "Settler", "StageHook", "StageRefusal", "State", "state"]
+__all__ = ["Generation", "ModuleRecord", "Published", "ReportSink", "Settler", "StageHook", "StageRefusal", "State",
+           "state"]
 
 
 class ReportSink(Protocol):
@@ -113,11 +114,30 @@ class ModuleRecord:
     # Across generations (G17): ``hot.data``, and the resources ``hot.keep`` made, by key.
     data: dict[str, Any] = field(default_factory=dict)
     kept: dict[str, Kept] = field(default_factory=dict)
+    # Digests of the sources a rollback moved this module away from (G9): a file holding
+    # one of them is not a change, until a reload publishes the module again.
+    held: frozenset[bytes] = frozenset()
 
     @property
     def generation(self) -> int:
         return self.current.number if self.current is not None else 0
 
+
+@dataclass(eq=False)
+class Published:
+    """One reload's publish, as rollback undoes it (G9): each module it published, with the generation it replaced.
+
+    ``imports`` are the modules the published generations imported: a later
+    reload built on a module that a rollback takes back must go back too.
+    A replaced generation that is no longer kept (``rollback_depth``) is None:
+    the publish can no longer be undone past that module.
+    """
+
+    replaced: list[tuple[ModuleRecord, Generation | None]]
+    imports: frozenset[str]
+
+    def names(self) -> set[str]:
+        return {record.name for record, _ in self.replaced}
 
 
 class State:
@@ -143,6 +163,8 @@ class State:
         self.scope: Scope | None = None
         self.finder: Any = None
         self.rollback_depth = 1
+        # The reloads published, oldest first, as far back as rollback can undo them (see ``Published``).
+        self.published: list[Published] = []
         self.subscribers: list[Any] = []
         self.watcher: Any = None
         self.control: Any = None  # the control channel's server (_control), when install(control=True)
@@ -186,6 +208,9 @@ class State:
             if self.by_proxy.get(id(record.proxy)) is record:
                 del self.by_proxy[id(record.proxy)]
             self.graph.forget(record.name)
+            for entry in self.published:
+                entry.replaced = [(r, g) for r, g in entry.replaced if r is not record]
+            self.prune_published()
             generations = dict(self.world.generations)
             generations.pop(id(record.proxy), None)
             self.replace_world(World(generations))
@@ -196,6 +221,21 @@ class State:
             for record in self.records.values():
                 while len(record.history) > depth:
                     record.history.popleft()
+            self.prune_published()
+
+    def prune_published(self) -> None:
+        """Forget what rollback can no longer reach: generations out of the history, publishes with nothing left.
+
+        The log never keeps a generation alive that the history let go (G10).
+        """
+        kept = []
+        for entry in self.published:
+            entry.replaced = [(record, generation if generation is not None and
+                               any(g is generation for g in record.history) else None)
+                              for record, generation in entry.replaced]
+            if any(generation is not None for _, generation in entry.replaced):
+                kept.append(entry)
+        self.published = kept
 
 
     # -- worlds and views ----------------------------------------------------------

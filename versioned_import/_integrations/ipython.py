@@ -9,10 +9,16 @@ nothing. Each reload, refusal or rollback is one line printed *before* the
 cell runs, so it lands above the cell's output: reports and library log
 records that arrive from other threads (a watcher) wait for the next cell
 instead of printing into the prompt. A refusal is printed once; the same bytes are not retried until a file
-changes again.
+changes again. After ``%vi_rollback`` the files rolled back from are left alone
+until they are saved again: the library holds them (G9), as for the watcher.
 
 Magics: ``%vi_reload [module ...]`` (no names: whatever changed),
 ``%vi_rollback module`` and ``%vi_generations``.
+
+Like the watcher, the extension decides once for a group of processes: in a
+kernel with the control channel on that forked workers (a ``multiprocessing``
+pool), the reloads and rollbacks before cells and from the magics are the
+coordinated ones over it and its workers, all or none (``_runtime.group``).
 
 IPython itself is never imported here: the shell object IPython passes in is
 all this module uses (``events.register``, ``register_magic_function``,
@@ -31,8 +37,8 @@ from typing import Any, TextIO
 
 from .. import _api, _reload
 from .._core.state import state
-from .._errors import ReloadError
 from .._report import ReloadReport, terminal_line
+from .._runtime import group
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension", "Extension"]
 
@@ -60,8 +66,8 @@ class Extension:
         self._err = err
         self._lock = threading.Lock()
         self._waiting: list[tuple[str, bool]] = []  # (line, is a refusal), in arrival order
-        # Sets of (module, source digest) not to reload before a cell: refused, or just rolled back from.
-        self._held: set[frozenset[tuple[str, bytes]]] = set()
+        # Sets of (module, source digest) refused before a cell: not retried until a file changes again.
+        self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._installed_here = False
         self._log_handler = _Waiting(self)
@@ -139,12 +145,11 @@ class Extension:
         if not sources:
             return
         fingerprint = _fingerprint(sources)
-        if fingerprint in self._held:
+        if fingerprint in self._refused:
             return
-        try:
-            _api.reload(*sources)
-        except ReloadError:
-            self._held.add(fingerprint)  # the report (and its line) went to _arrived
+        outcome = group.reload(state, list(sources))
+        if outcome.error is not None and not outcome.transient:
+            self._refused.add(fingerprint)  # the report (and its line) went to _arrived
 
     def pre_run_cell(self, info: object = None) -> None:
         self.reload_changed()
@@ -154,33 +159,30 @@ class Extension:
 
     def reload_magic(self, line: str) -> None:
         """%vi_reload [module ...]: reload the modules (and their dependents); no names: what changed."""
-        names = line.split()
-        try:
-            if names:
-                report = _api.reload(*names)
-            else:
-                report = _api.reload_changed()
-        except ReloadError as error:
+        outcome = group.reload(state, line.split() or None)
+        if outcome.error is not None:
             self._forget_waiting_refusal()
-            print(f"[versioned_import] {error}", file=self._err or sys.stderr, flush=True)
+            print(f"[versioned_import] {outcome.error}", file=self._err or sys.stderr, flush=True)
             return
         self.flush()
-        if not report.reloaded:
-            print("[versioned_import] nothing changed", file=self._out or sys.stdout, flush=True)
+        if not outcome.published:
+            held = _reload.held(state)
+            print("[versioned_import] nothing changed" + (
+                f" (held back by a rollback: {', '.join(held)}; %vi_reload {' '.join(held)} takes the file)"
+                if held else ""), file=self._out or sys.stdout, flush=True)
 
     def rollback_magic(self, line: str) -> None:
-        """%vi_rollback module: republish the previous generation of module."""
+        """%vi_rollback module: undo the last reload of module (every module it published)."""
         names = line.split()
         if len(names) != 1:
             print("usage: %vi_rollback module", file=self._err or sys.stderr, flush=True)
             return
-        try:
-            _api.rollback(names[0])
-        except ReloadError as error:
-            print(f"[versioned_import] {error}", file=self._err or sys.stderr, flush=True)
+        outcome = group.rollback(state, names[0])
+        if outcome.error is not None:
+            self._forget_waiting_refusal()
+            print(f"[versioned_import] {outcome.error}", file=self._err or sys.stderr, flush=True)
             return
-        # The file still holds the code rolled back from: the next cell must not reload it again.
-        self._held.add(_fingerprint(_reload.changed_sources(state)))
+        # The files still hold the code rolled back from: the library leaves them alone until saved again.
         self.flush()
 
     def generations_magic(self, line: str) -> None:

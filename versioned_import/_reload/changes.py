@@ -1,4 +1,9 @@
-"""Change detection (G8): which modules' source bytes differ from what runs."""
+"""Change detection (G8): which modules' source bytes differ from what runs.
+
+A file that holds a source a rollback moved its module away from (G9,
+``ModuleRecord.held``) is not a change: the rollback stays until the file is
+saved with other bytes, or the module is reloaded by name.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import os
 
 from .._core.frames import reload_machinery
 from .._core.publish import register_linecache
-from .._core.source import Source, read_source, stat_key
+from .._core.source import Source, SourceChangedWhileReading, read_source, stat_key
 from .._core.state import State
 from .._report import ReloadReport
 from .transaction import reload
@@ -15,12 +20,16 @@ __all__ = ['changed', 'changed_sources', 'reload_changed']
 
 
 def changed(state: State) -> list[str]:
-    """Return the versioned modules whose source bytes differ from their current generation (G8)."""
+    """Return the versioned modules whose source bytes differ from their current generation (G8), held ones aside."""
     return list(changed_sources(state))
 
 
 def changed_sources(state: State) -> dict[str, Source | None]:
-    """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable)."""
+    """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable).
+
+    A source still open for writing is there too, as read so far, with
+    ``writing`` set: it differs, but is not finished (the watcher waits for it).
+    """
     with state.lock:
         records = [r for r in state.records.values() if r.current is not None]
     result: dict[str, Source | None] = {}
@@ -35,12 +44,19 @@ def changed_sources(state: State) -> dict[str, Source | None]:
             continue
         try:
             source = read_source(record.path)
+        except SourceChangedWhileReading as exc:
+            if exc.source is None:
+                result[record.name] = None
+                continue
+            source = exc.source  # caught mid-save: it differs, and is not finished (``writing``)
         except OSError:
             result[record.name] = None
             continue
         current = record.current.source  # type: ignore[union-attr]  # filtered above
-        if current is not None and source.digest == current.digest:
-            record.seen_stat, record.seen_racy = source.stat_key, source.racy
+        if (current is not None and source.digest == current.digest) or \
+                (not source.writing and source.digest in record.held):
+            if not source.writing:
+                record.seen_stat, record.seen_racy = source.stat_key, source.racy
         else:
             register_linecache(record.current)  # the file no longer shows the running source
             result[record.name] = source

@@ -77,7 +77,7 @@ def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
         # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.
         reload(state, [name])
         return _NOTHING_TO_RUN
-    source = read_source(spec.origin)
+    source = read_source(spec.origin, probe=False)  # as CPython: a first import does not wait for writers
     code = compile_source(source, spec.cached)
     sink = EdgeSink(name)
     outer = importer.get()

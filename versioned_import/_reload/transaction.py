@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import _continuity
 from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
@@ -28,12 +28,13 @@ from .._core.frames import reload_machinery, run_module_code
 from .._core.proxy import World, view
 from .._core.publish import commit, register_linecache
 from .._core.scope import in_scope
-from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, still_on_disk
 from .._core.state import Generation, ModuleRecord, StageHook, StageRefusal, State
 from .._effects import lifecycle
 from .._effects.recording import Recording
-from .._errors import ReloadError, refusal_message
+from .._errors import ReloadError
 from .._report import ReloadReport
+from .failure import Blame, Failure, refusal_error
 from .fresh import fresh_namespace, previous_view
 from .locking import UNSTOPPABLE, acquire, notify, release, still_versioned
 from .lookup import resolve_records
@@ -97,22 +98,15 @@ class _Failure(Exception):
     """Carries the first failure out of nested executions."""
 
 
-class _Blame(NamedTuple):
-    """What a refusal names when the failure is not a module of the set (a stage hook's app factory)."""
-
-    name: str
-    path: str | None
-    generation: int
-
-
 class _Transaction:
-    def __init__(self, state: State, records: list[ModuleRecord]) -> None:
+    def __init__(self, state: State, records: list[ModuleRecord], sources: dict[str, Source] | None = None) -> None:
         self.state = state
         self.records = records
+        self.sources = sources or {}  # read (and found finished) by the caller: executed as they are
         self.by_proxy: dict[int, _Staged] = {}
         self.executed: list[_Staged] = []
         self.first_imports: list[ModuleRecord] = []
-        self.failure: tuple[ModuleRecord | _Blame, BaseException, str, Source | None] | None = None
+        self.failure: Failure | None = None
         self.scope: ReferrerScope | None = None
         self.hooked: list[StageHook] = []  # stage hooks that staged: told if the transaction does not publish
 
@@ -125,7 +119,9 @@ class _Transaction:
                                                "outside the versioned roots", name=record.name, path=record.path),
                            "point the file back inside the roots, or unload the module")
             try:
-                source = read_source(record.path)
+                given = self.sources.get(record.name)
+                # What the caller read, if the file still holds it: never older bytes than the disk has.
+                source = given if given is not None and still_on_disk(given) else read_source(record.path)
             except SourceChangedWhileReading as exc:
                 self._fail(record, exc, "wait for the write to finish and reload again")
             except OSError as exc:
@@ -147,7 +143,7 @@ class _Transaction:
             generation = Generation(0, namespace, source, code)
             self.by_proxy[id(record.proxy)] = _Staged(record, source, generation, preset)
 
-    def _fail(self, record: ModuleRecord | _Blame, exc: BaseException, remedy: str,
+    def _fail(self, record: ModuleRecord | Blame, exc: BaseException, remedy: str,
               source: Source | None = None) -> None:
         if self.failure is None:
             self.failure = (record, exc, remedy, source)
@@ -226,7 +222,7 @@ class _Transaction:
             except StageRefusal as refusal:
                 record = self.state.records.get(refusal.module)
                 staged = self.by_proxy.get(id(record.proxy)) if record is not None else None
-                blame = _Blame(refusal.module, refusal.path, record.generation if record is not None else 0)
+                blame = Blame(refusal.module, refusal.path, record.generation if record is not None else 0)
                 self._fail(blame, refusal.__cause__ or refusal, refusal.remedy,
                            staged.source if staged is not None else None)
             except Exception as exc:
@@ -236,13 +232,20 @@ class _Transaction:
 
 
 @reload_machinery
-def reload(state: State, names: Iterable[object], dependents: bool = True) -> ReloadReport:
-    """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``."""
-    return stage(state, names, dependents).publish()
+def reload(state: State, names: Iterable[object], dependents: bool = True,
+           sources: dict[str, Source] | None = None) -> ReloadReport:
+    """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``.
+
+    ``sources`` are sources the caller already read, by module name (the
+    watcher's, found finished): executed as they are, not read again, as long
+    as the file still holds them (else the file is read as usual).
+    """
+    return stage(state, names, dependents, sources).publish()
 
 
 @reload_machinery
-def stage(state: State, names: Iterable[object], dependents: bool = True) -> StagedReload:
+def stage(state: State, names: Iterable[object], dependents: bool = True,
+          sources: dict[str, Source] | None = None) -> StagedReload:
     """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
 
     Returns a ``StagedReload`` holding the transaction lock: exactly one of its
@@ -273,7 +276,7 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
                 targets = grown
             order = [n for group in state.graph.execution_order(targets) for n in group]
             members = [state.records[n] for n in order if n in state.records]
-        transaction = _Transaction(state, members)
+        transaction = _Transaction(state, members, sources)
         try:
             # Objects created from here on are the only ones a search for holders of new classes
             # must see, unless reference counts say otherwise (see _referrers). The scope lasts
@@ -374,7 +377,7 @@ def _end_scope(state: State, transaction: _Transaction | None) -> None:
 def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadError:
     """Abandon a failed transaction, tell the subscribers, and return the error to raise."""
     _abandon(state, transaction)
-    error = _refusal(transaction)
+    error = refusal_error(transaction.failure)  # type: ignore[arg-type]  # a _Failure always records one
     notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
     return error
 
@@ -394,20 +397,6 @@ def _abandon(state: State, transaction: _Transaction) -> None:
         if state.records.get(record.name) is record:
             forget(state, record)
     state.refresh_views([s.record for s in transaction.by_proxy.values()])
-
-
-def _refusal(transaction: _Transaction) -> ReloadError:
-    record, exc, remedy, source = transaction.failure  # type: ignore[misc]  # a _Failure always records one
-    text = None
-    if source is not None:
-        try:
-            text = source.text()
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            text = None
-    message = refusal_message("reload", record.name, record.path, exc, record.generation, remedy, text)
-    error = ReloadError(message, module=record.name, path=record.path)
-    error.__cause__ = exc
-    return error
 
 
 @reload_machinery

@@ -10,7 +10,8 @@ anything else is answered with an error and changes nothing.
 generations execute privately, the reply lists the source hashes they were
 executed from, and the same connection then carries ``publish`` or
 ``abandon``. Silence (``decision_timeout``), a closed connection or anything
-else abandons: a worker never publishes on its own.
+else abandons: a worker never publishes on its own. ``stage-rollback`` is the
+same for a rollback: what would go back, and the sources it would run.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def report_json(report: ReloadReport) -> dict[str, Any]:
     """Turn a report into the JSON a deploy tool reads."""
     return {"ok": report.ok, "action": report.action, "reloaded": list(report.reloaded),
             "generations": dict(report.generations), "elapsed_ms": round(report.elapsed * 1000, 3),
-            "replaced": [str(item) for item in report.replaced]}
+            "replaced": [str(item) for item in report.replaced], "held": list(report.held)}
 
 
 def _digest(data: bytes) -> str:
@@ -104,8 +105,8 @@ def _status(server: ControlServer, conn: socket.socket, message: dict[str, Any])
     state = server.state
     watcher = state.watcher
     return {"ok": True, "pid": os.getpid(), "parent": server.parent, "python": sys.version.split()[0],
-            "watching": watcher is not None and watcher.alive(),
-            "modules": _contents(state), "changed": _reload.changed(state)}
+            "watching": watcher is not None and watcher.alive(), "leader_watches": server.leader_watches,
+            "modules": _contents(state), "changed": _reload.changed(state), "held": _reload.held(state)}
 
 
 def _reload_names(server: ControlServer, conn: socket.socket, message: dict[str, Any]) -> dict[str, Any]:
@@ -123,9 +124,17 @@ def _rollback(server: ControlServer, conn: socket.socket, message: dict[str, Any
     name = message.get("name")
     if name is None:
         return error_json("BadRequest", "rollback needs \"name\": the dotted name of one module")
-    number = _reload.rollback(server.state, name)
-    return {"ok": True, "action": "rollback", "reloaded": [name], "generations": {name: number},
-            "elapsed_ms": 0.0, "replaced": []}
+    return report_json(_reload.stage_rollback(server.state, name).publish())
+
+
+class _NothingStaged:
+    """A rollback staged in a process that never imported the module: nothing to publish, nothing held."""
+
+    def publish(self) -> ReloadReport:
+        return ReloadReport(action="rollback")
+
+    def abandon(self) -> None:
+        pass
 
 
 def _stage(server: ControlServer, conn: socket.socket, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -139,24 +148,40 @@ def _stage(server: ControlServer, conn: socket.socket, message: dict[str, Any]) 
     # Why each unknown name is not versioned here: the coordinator says it as reload() would.
     reasons = {n: _reload.not_versioned_message(state, "reload", n) for n in unknown}
     staged = _reload.stage(state, known, dependents=message.get("dependents", True))
+    return _decide(server, conn, message, staged, staged.sources, unknown, reasons)
+
+
+def _stage_rollback(server: ControlServer, conn: socket.socket, message: dict[str, Any]) -> dict[str, Any] | None:
+    name = message.get("name")
+    if name is None:
+        return error_json("BadRequest", "stage-rollback needs \"name\": the dotted name of one module")
+    if name not in server.state.records:
+        return _decide(server, conn, message, _NothingStaged(), {}, [name])
+    staged = _reload.stage_rollback(server.state, name)
+    return _decide(server, conn, message, staged, staged.sources, [])
+
+
+def _decide(server: ControlServer, conn: socket.socket, message: dict[str, Any], staged: Any,
+            sources: dict[str, Any], unknown: list[str], reasons: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Say what was staged, then publish or abandon it as the coordinator decides (see the module docstring)."""
     try:
-        sources = {name: _digest(source.data) for name, source in staged.sources.items()}
-        target = {name: entry["sha256"] for name, entry in _contents(state).items()}
-        target.update(sources)
-        _channel.send(conn, {"ok": True, "staged": sources, "unknown": unknown, "reasons": reasons,
+        digests = {name: _digest(source.data) for name, source in sources.items()}
+        target = {name: entry["sha256"] for name, entry in _contents(server.state).items()}
+        target.update(digests)
+        _channel.send(conn, {"ok": True, "staged": digests, "unknown": unknown, "reasons": reasons or {},
                              "target": target})
         decision = _channel.receive(conn, _channel.MAX_REQUEST, message.get("decision_timeout", 10.0))
     except BaseException as exc:
         staged.abandon()
-        log.warning("coordinated reload abandoned: no decision from the coordinator (%s: %s)",
-                    type(exc).__name__, exc)
+        log.warning("coordinated %s abandoned: no decision from the coordinator (%s: %s)",
+                    "rollback" if message["verb"] == "stage-rollback" else "reload", type(exc).__name__, exc)
         return None
     if decision == {"verb": "publish"}:
         return report_json(staged.publish())
     staged.abandon()
     if decision == {"verb": "abandon"}:
         return {"ok": True, "action": "abandon", "reloaded": [], "generations": {}, "elapsed_ms": 0.0,
-                "replaced": []}
+                "replaced": [], "held": []}
     return error_json("BadRequest", "after stage, send {\"verb\": \"publish\"} or {\"verb\": \"abandon\"}; "
                                     "the staged reload was abandoned")
 
@@ -170,6 +195,7 @@ VERBS: dict[str, tuple[Verb, dict[str, Callable[[object], bool]]]] = {
     "reload-changed": (_reload_changed, {"dependents": _flag}),
     "rollback": (_rollback, {"name": _name}),
     "stage": (_stage, {"names": _names, "dependents": _flag, "decision_timeout": _seconds}),
+    "stage-rollback": (_stage_rollback, {"name": _name, "decision_timeout": _seconds}),
 }
 
 
@@ -196,12 +222,14 @@ def _checked(message: dict[str, Any]) -> tuple[Verb, None] | tuple[None, dict[st
 class ControlServer:
     """Listens on this process's socket and answers its owner's requests."""
 
-    def __init__(self, state: State, parent: int = 0) -> None:
+    def __init__(self, state: State, parent: int = 0, leader_watches: bool = False) -> None:
         if not _channel.SUPPORTED:
             raise _channel.ChannelError("the control channel needs Unix sockets with peer credentials "
                                         "(SO_PEERCRED, Linux); use reload_signal=... or the API instead")
         self.state = state
         self.parent = parent
+        # A worker whose leader's watcher decides for it (it runs none of its own; see ``group``).
+        self.leader_watches = leader_watches
         self.pid = os.getpid()
         self.directory = _channel.runtime_dir(create=True)
         self.path = os.path.join(self.directory, _channel.socket_name(parent, self.pid))
@@ -254,7 +282,7 @@ class ControlServer:
         for conn in list(self._connections):
             conn.close()
         self._close_fds()
-        return ControlServer(self.state, parent=self.pid).start()
+        return ControlServer(self.state, parent=self.pid, leader_watches=self.leader_watches).start()
 
     def _remove_at_exit(self) -> None:
         if self.pid == os.getpid():  # a forked child inherits this registration: not its socket

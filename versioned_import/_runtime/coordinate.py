@@ -14,6 +14,10 @@ plain ``reload``; with several it is two-phase:
    decision does not come) and the result says which process refused, timed
    out or died, and why.
 
+``rollback(pid, name)`` is decided the same way: every process works out
+what undoing the last reload of ``name`` takes (``stage-rollback``), and
+only if all can, and would run the same sources after it, do they publish.
+
 A process that exits before it is asked is not a worker of this reload (it
 serves nothing); one that dies while asked refuses it. Publishing in one
 process is atomic; across processes the publishes happen within a few
@@ -183,34 +187,36 @@ def reload(pid: int, names: Iterable[str] = (), *, only: bool = False, dependent
         if not leader.reply.get("ok"):
             return _result("reload", pid, "refused", _error_text(leader.entry()), sessions)
         return _result("reload", pid, "published" if leader.reply.get("reloaded") else "nothing", None, sessions)
-    return _two_phase(pid, names, dependents, timeout, sessions)
-
-
-def _two_phase(pid: int, names: list[str], dependents: bool, timeout: float,
-               sessions: list[_Session]) -> dict[str, Any]:
-    stage: dict[str, Any] = {"verb": "stage", "decision_timeout": min(2 * timeout + 5, 300.0)}
+    stage: dict[str, Any] = {"verb": "stage"}
     if names:
         stage["names"] = names
     if not dependents:
         stage["dependents"] = False
+    return _two_phase("reload", pid, stage, names, timeout, sessions)
+
+
+def _two_phase(action: str, pid: int, stage: dict[str, Any], names: list[str], timeout: float,
+               sessions: list[_Session]) -> dict[str, Any]:
+    stage = {**stage, "decision_timeout": min(2 * timeout + 5, 300.0)}
     started = time.perf_counter()
     _all(sessions, lambda s: s.ask(stage, keep_open=True))
     leader = sessions[0]
     if leader.failure is not None:
         _decide(sessions, "abandon")
-        return _result("reload", pid, "unreachable", leader.failure, sessions)
+        return _result(action, pid, "unreachable", leader.failure, sessions)
     taking = [s for s in sessions if not s.gone]
-    reason = _why_not(taking, names)
+    reason, differing = _why_not(taking, names)
     if reason is not None:
         _decide(taking, "abandon")
-        return _result("reload", pid, "refused", reason, taking, elapsed_ms=_ms(started))
+        return _result(action, pid, "refused", reason + "; nothing was published anywhere", taking,
+                       elapsed_ms=_ms(started), differing=differing)
     if not any(s.reply.get("staged") for s in taking):
         _decide(taking, "abandon")
         for s in taking:
             if s.failure is None and s.reply.get("action") == "abandon":
                 # Nothing was staged, so nothing was abandoned: each process reports what one alone would.
-                s.reply = {**s.reply, "action": "reload"}
-        return _result("reload", pid, "nothing", None, taking, elapsed_ms=_ms(started))
+                s.reply = {**s.reply, "action": action}
+        return _result(action, pid, "nothing", None, taking, elapsed_ms=_ms(started))
     staged = {s.pid: s.reply for s in taking}
     _decide(taking, "publish")
     for s in taking:
@@ -218,17 +224,18 @@ def _two_phase(pid: int, names: list[str], dependents: bool, timeout: float,
             s.reply = {**s.reply, "staged": staged[s.pid].get("staged", {})}
     failed = [s.entry() for s in taking if s.failure is not None or not s.reply.get("ok")]
     if failed:
-        return _result("reload", pid, "partial", "published in some processes but not in " +
+        return _result(action, pid, "partial", "published in some processes but not in " +
                        _errors_text(failed) + " — they no longer run one generation: "
                        "reload again, or restart them", taking, elapsed_ms=_ms(started))
-    return _result("reload", pid, "published", None, taking, elapsed_ms=_ms(started))
+    return _result(action, pid, "published", None, taking, elapsed_ms=_ms(started))
 
 
-def _why_not(sessions: list[_Session], names: list[str]) -> str | None:
-    """Return why the staged processes must not publish, or None when they all may."""
+def _why_not(sessions: list[_Session], names: list[str]) -> tuple[str | None, list[str]]:
+    """Return why the staged processes must not publish (None when they all may), and the modules they read
+    differently (a file written meanwhile: worth another try)."""
     failed = [s.entry() for s in sessions if s.failure is not None or not s.reply.get("ok")]
     if failed:
-        return "refused by " + _errors_text(failed) + "; nothing was published anywhere"
+        return "refused by " + _errors_text(failed), []
     unknown = set(names)
     for s in sessions:
         unknown &= set(s.reply.get("unknown", ()))
@@ -236,7 +243,7 @@ def _why_not(sessions: list[_Session], names: list[str]) -> str | None:
         # Not versioned in any process: the leader says why, as reload() says it in a process.
         reasons = sessions[0].reply.get("reasons") or {}
         return "; ".join(reasons.get(name) or f"reload of {name!r} refused: no process has a versioned module of "
-                         "that name — check the spelling, and that it was imported" for name in sorted(unknown))
+                         "that name — check the spelling, and that it was imported" for name in sorted(unknown)), []
     seen: dict[str, dict[str, int]] = {}
     for s in sessions:
         for name, digest in (s.reply.get("target") or {}).items():
@@ -244,10 +251,9 @@ def _why_not(sessions: list[_Session], names: list[str]) -> str | None:
     for name, digests in sorted(seen.items()):
         if len(digests) > 1:
             which = ", ".join(f"pid {p} has sha256 {str(d)[:12]}" for d, p in digests.items())
-            return (f"the processes would not run the same source of {name!r} ({which}), so nothing was "
-                    "published anywhere — the file probably changed while they read it; reload again once it is "
-                    "written")
-    return None
+            return (f"the processes would not run the same source of {name!r} ({which}) — the file probably "
+                    "changed while they read it; reload again once it is written"), [name]
+    return None, []
 
 
 def _decide(sessions: list[_Session], verb: str) -> None:
@@ -260,15 +266,14 @@ def _ms(started: float) -> float:
 
 def rollback(pid: int, name: str, *, only: bool = False, timeout: float = 30.0,
              directory: str | None = None) -> dict[str, Any]:
-    """Roll ``name`` back in the leader and each worker (each one atomically; see docs/processes.md)."""
+    """Undo the last reload of ``name`` in the leader and all its workers, or in none of them."""
     directory, sessions = _open(pid, only, timeout, directory)
-    _all(sessions, lambda s: s.ask({"verb": "rollback", "name": name}))
-    leader = sessions[0]
-    if leader.failure is not None:
-        return _result("rollback", pid, "unreachable", leader.failure, sessions[:1])
-    answered = [s for s in sessions if not s.gone]
-    failed = [s.entry() for s in answered if s.failure is not None or not s.reply.get("ok")]
-    if not failed:
-        return _result("rollback", pid, "published", None, answered)
-    outcome = "refused" if len(failed) == len(answered) else "partial"
-    return _result("rollback", pid, outcome, _errors_text(failed), answered)
+    if len(sessions) == 1:
+        leader = sessions[0]
+        leader.ask({"verb": "rollback", "name": name})
+        if leader.failure is not None:
+            return _result("rollback", pid, "unreachable", leader.failure, sessions)
+        if not leader.reply.get("ok"):
+            return _result("rollback", pid, "refused", _error_text(leader.entry()), sessions)
+        return _result("rollback", pid, "published", None, sessions)
+    return _two_phase("rollback", pid, {"verb": "stage-rollback", "name": name}, [name], timeout, sessions)

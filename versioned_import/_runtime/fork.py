@@ -16,7 +16,9 @@ gone, but whatever it held is copied as it was. So, around every fork:
   next reload starts clean. Pins held by threads that do not exist in the
   child are dropped (the forking thread's own pin stays). The services the
   parent ran — the watcher, the control channel, the reload signal's thread —
-  start again in the child, each its own.
+  start again in the child, each its own; except the watcher when the
+  channel is on: the child is then a *worker* of the parent, whose watcher
+  decides for both (``group``: one coordinated reload, never each alone).
 
 The hooks are registered once per process, at the first ``install()``.
 """
@@ -113,12 +115,20 @@ def _after_in_child(state: State) -> None:
             state.paused_scope.__exit__(None, None, None)
             state.paused_scope = None
     _drop_foreign_pins(state)
+    names = [name for name, _ in _held_here.services]
+    leader_watches = "watcher" in names and "control" in names
     for name, service in _held_here.services:
+        if name == "watcher" and leader_watches:
+            service.close_in_child()
+            state.watcher = None  # a worker: the leader's watcher reloads it, with the others, all or none
+            continue
         try:
             setattr(state, name, service.respawn())
         except Exception:
             setattr(state, name, None)
             log.exception("versioned_import could not restart its %s in forked process", name)
+    if leader_watches and state.control is not None:
+        state.control.leader_watches = True
 
 
 def _drop_foreign_pins(state: State) -> None:

@@ -7,8 +7,11 @@ and costs nothing while nothing changes. Directories, not files, are watched,
 because editors that save by writing a new file and renaming it over the old
 one replace the file a per-file watch would follow.
 
-Notifications only say *when* to look; what changed is still decided by
-reading the bytes (``_reload.changed_sources``). Where inotify is not
+Notifications say *when* to look, and whether a write is finished: a file
+is being written from its first modification (or creation) until its
+writer closes it (``IN_CLOSE_WRITE``), and a file renamed into place
+(``IN_MOVED_TO``) arrives finished. What changed is still decided by reading
+the bytes (``_reload.changed_sources``). Where inotify is not
 available (another system, a C library without it, the per-user watch limit
 reached), ``Notifier.create()`` returns None and the watcher polls.
 """
@@ -108,9 +111,14 @@ class Notifier:
             added += 1
         return added, missing
 
-    def wait(self, timeout: float) -> set[str] | None:
+    def wait(self, timeout: float) -> dict[str, bool | None] | None:
         """Wait up to ``timeout`` seconds; return the paths whose entries changed, or None if events were lost
-        or a watched directory went away (then only a full scan is safe)."""
+        or a watched directory went away (then only a full scan is safe).
+
+        Each path maps to what its last events say of a write: True while it is
+        being written, False once finished (closed after writing, or renamed
+        into place), None when they say nothing of it (attributes, removal).
+        """
         ready, _, _ = select.select([self._fd, self._wake_read], [], [], timeout)
         if self._wake_read in ready:
             try:
@@ -118,11 +126,11 @@ class Notifier:
             except BlockingIOError:
                 pass  # another reader drained it: the wake-up was delivered all the same
         if self._fd not in ready:
-            return set()
+            return {}
         return self._read_events()
 
-    def _read_events(self) -> set[str] | None:
-        paths: set[str] | None = set()
+    def _read_events(self) -> dict[str, bool | None] | None:
+        paths: dict[str, bool | None] | None = {}
         while True:
             try:
                 data = os.read(self._fd, 65536)
@@ -149,7 +157,13 @@ class Notifier:
                     paths = None
                     continue
                 if directory is not None and paths is not None:
-                    paths.add(os.path.join(directory, os.fsdecode(name)) if name else directory)
+                    path = os.path.join(directory, os.fsdecode(name)) if name else directory
+                    if mask & (_IN_CLOSE_WRITE | _IN_MOVED_TO):
+                        paths[path] = False
+                    elif mask & (_IN_MODIFY | _IN_CREATE):
+                        paths[path] = True
+                    else:
+                        paths.setdefault(path, None)
 
     def wake(self) -> None:
         """Make a ``wait`` in another thread return now."""

@@ -1,4 +1,4 @@
-"""The watcher thread (G11): it calls ``reload_changed`` and never dies.
+"""The watcher thread (G11): it calls ``reload_changed`` on finished writes, and never dies.
 
 When to look: on Linux the kernel says when an entry of a directory holding
 versioned files changes (``_inotify``), so a save is seen within milliseconds
@@ -6,12 +6,27 @@ and an idle watcher does no work; it still scans everything every
 ``BACKSTOP`` intervals, for what notifications miss (network filesystems).
 Elsewhere it polls every ``interval`` seconds.
 
-What to reload: a changed file is only reloaded once it has settled — its
-modification time at least ``settle`` seconds old, or its stat key unchanged
-across ``settle`` seconds — so a file caught mid-write (or written in several
-bursts) is looked at again ``settle`` seconds later instead of being refused.
-Each distinct refusal (module, source bytes) is attempted once; its one log
-line comes from the reload itself.
+When a changed file is finished — the kernel is asked, not a clock:
+
+1. the file was read, and right after, no process had it open for writing
+   (``_core.writers``: a read lease; Linux, files of our own user). A save in
+   place caught between its truncation and its last write is still open: it
+   is looked at again when its writer closes it. Finished on the first look
+   otherwise, with no delay;
+2. where that cannot be asked, the notifications say it: a file is being
+   written from its first modification until its writer closes it, and a
+   file renamed into place arrives finished;
+3. where neither can say (polling on another system, or a file another user
+   owns): its stat key held still for ``settle`` seconds, or its modification
+   time is older than the coarsest timestamps (``RACY_NS``) — a writer that
+   pauses longer than that mid-save is the one case left to chance.
+
+A file that vanished is given ``settle`` seconds to come back (editors that
+delete, then write anew). Each distinct refusal (module, source bytes) is
+attempted once; its one log line comes from the reload itself. A refusal
+because a file was caught mid-save is tried again. With workers forked
+under the control channel, the reload is the coordinated one over all of
+them (``group``), and the workers run no watcher of their own.
 """
 
 from __future__ import annotations
@@ -22,8 +37,9 @@ import threading
 import time
 from typing import Any
 
-from .._errors import ReloadError
-from .._reload import changed_sources, reload
+from .._core.source import RACY_NS, Source
+from .._reload import changed_sources
+from . import group
 from .inotify import Notifier
 from .threads import quiet_thread
 
@@ -31,7 +47,8 @@ __all__ = ["Watcher"]
 
 log = logging.getLogger("versioned_import")
 
-# How long a changed file must have been left alone before it is reloaded (seconds).
+# Where neither the kernel nor notifications can say a write is finished: how long a changed
+# file must hold still before it is reloaded (seconds).
 SETTLE = 0.05
 # With notifications, a full scan every this many intervals regardless.
 BACKSTOP = 10
@@ -49,7 +66,10 @@ class Watcher:
         self.clock = time.time_ns  # the settle rule's clock (wall time: it is compared with mtimes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="versioned_import-watcher", daemon=True)
-        self._pending: dict[str, tuple[tuple[int, ...], int]] = {}  # name -> (stat key, when first seen with it)
+        self._pending: dict[str, tuple[tuple[int, ...] | None, int]] = {}  # name -> (stat key, when first seen with it)
+        # path -> whether notifications say it is being written (True) or was finished (False) since it changed
+        self._writing: dict[str, bool] = {}
+        self._settling = False  # a pending file waits for the settle rule: look again after ``settle``
         self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self._notifier: Notifier | None = None
         self._watched: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(records), versioned paths)
@@ -72,12 +92,15 @@ class Watcher:
         if self._thread is not threading.current_thread() and self._thread.is_alive():
             self._thread.join()
 
-    def respawn(self) -> Watcher:
-        """In a forked child: the same watch on a thread of the child's own (threads are not copied by fork)."""
+    def close_in_child(self) -> None:
+        """In a forked child: close this process's copies of the parent's notification descriptors."""
         if self._notifier is not None:
-            # The parent's change notifications: this process's copies of its descriptors only.
             self._notifier.close()
             self._notifier = None
+
+    def respawn(self) -> Watcher:
+        """In a forked child: the same watch on a thread of the child's own (threads are not copied by fork)."""
+        self.close_in_child()
         watcher = Watcher(self._state, self.interval, self.settle)
         watcher._pending = dict(self._pending)
         watcher._refused = set(self._refused)
@@ -107,7 +130,7 @@ class Watcher:
 
     def _wait(self) -> bool:
         """Sleep until the next look; return whether a scan is due now (a versioned file changed, or polling)."""
-        timeout = min(self.interval, self.settle) if self._pending else self.interval
+        timeout = min(self.interval, self.settle) if self._settling else self.interval
         notifier = self._notifier
         resynced = False
         if notifier is not None:
@@ -124,9 +147,14 @@ class Watcher:
         touched = notifier.wait(0 if resynced else min(timeout, WAKE))
         if touched is None:
             self._watched = (-1, self._watched[1])  # a directory may have gone: watch them afresh
+            self._writing.clear()  # events were lost: what they said of writes is unknown now
             return True
+        watched = self._watched[1]
+        for path, writing in touched.items():
+            if writing is not None and path in watched:
+                self._writing[path] = writing
         # After watching directories anew, look once: files may have changed while nobody watched.
-        return resynced or bool(self._pending) or not touched.isdisjoint(self._watched[1])
+        return resynced or self._settling or not watched.isdisjoint(touched)
 
     def _watch_directories(self, notifier: Notifier) -> bool:
         """Keep the notifier on the directories of the versioned files; return whether one was added.
@@ -148,34 +176,59 @@ class Watcher:
         return added > 0
 
     def tick(self) -> None:
-        """Reload what changed and has settled; each distinct refusal is attempted, logged and reported once."""
+        """Reload what changed and is finished; each distinct refusal is attempted, logged and reported once."""
         state = self._state
         sources = changed_sources(state)
         now = self.clock()
-        settle = int(self.settle * 1e9)
-        settled = []
+        finished = []
+        verified: dict[str, Source] = {}
+        self._settling = False
         for name, source in sources.items():
-            # The bytes changed_sources() just read: no second read here.
-            key, digest = (source.stat_key, source.digest) if source is not None else (None, b"<unreadable>")
-            seen = self._pending.get(name)
-            old_enough = key is not None and key[0] <= now - settle
-            held_still = seen is not None and seen[0] == key and seen[1] <= now - settle
-            if key is None or old_enough or held_still:
-                settled.append((name, digest))
+            if self._finished(name, source, now):
+                if source is not None:
+                    verified[name] = source  # executed as read while the file still holds it
+                # The bytes changed_sources() just read fingerprint the attempt: no second read here.
+                finished.append((name, source.digest if source is not None else b"<unreadable>"))
                 self._pending.pop(name, None)
-            elif seen is None or seen[0] != key:
-                self._pending[name] = (key, now)  # seen changing: look again once it has had time to settle
         for name in list(self._pending):
             if name not in sources:
                 del self._pending[name]
-        if not settled:
+        if not sources:
+            self._writing.clear()
+        if not finished:
             return
         # A refusal is about the whole set of changed files as they are now:
         # the same bytes are not retried, any edit to any of them is.
-        fingerprint = frozenset(settled)
+        fingerprint = frozenset(finished)
         if fingerprint in self._refused:
             return
-        try:
-            reload(state, [name for name, _ in settled])
-        except ReloadError:
-            self._refused.add(fingerprint)  # the refusal's one log line was written by the reload (see _logs)
+        for name, _ in finished:
+            record = state.records.get(name)
+            if record is not None:
+                self._writing.pop(record.path, None)
+        outcome = group.reload(state, [name for name, _ in finished], sources=verified)
+        if outcome.error is not None and not outcome.transient:
+            self._refused.add(fingerprint)  # its one log line was written where it was refused (see _logs)
+
+    def _finished(self, name: str, source: Source | None, now: int) -> bool:
+        """Whether the write that changed ``name`` is finished (see the module docstring)."""
+        if source is not None and source.writing is not None:
+            return not source.writing  # the kernel said, right after the read
+        if source is not None:
+            record = self._state.records.get(name)
+            paths = (record.path, os.path.realpath(record.path)) if record is not None else ()
+            said = [self._writing[path] for path in paths if path in self._writing]
+            if said:
+                return not any(said)  # closed after writing, or renamed into place
+        # Nobody can say: the settle rule, on the stat key (a gone file has none).
+        key = source.stat_key if source is not None else None
+        settle = int(self.settle * 1e9)
+        if key is not None and key[0] <= now - RACY_NS:
+            return True  # older than any timestamp granularity: nothing has written it lately
+        seen = self._pending.get(name)
+        if seen is not None and seen[0] == key and seen[1] <= now - settle:
+            return True
+        if seen is None or seen[0] != key:
+            self._pending[name] = (key, now)  # seen changing: look again once it has had time to settle
+        self._settling = True
+        return False
