@@ -1,0 +1,128 @@
+"""Upgrading a library in a running process: what real packages do at import time, in small modules (issues 19, 20).
+
+Each test imports release N of a small package, holds what an application
+holds, writes release N+1 over it as pip does (files changed, added and
+deleted) and reloads. The outcome is compared with what a fresh import of
+N+1 does: the same modules run, in the same order, and the same names are
+published — or the reload is refused where the fresh import fails.
+
+Module code reports what it runs to ``up_log``, a module the finder is told
+to exclude, so its list survives reloads and unloads.
+"""
+
+import gc
+import importlib
+import os
+import shutil
+import sys
+import types
+import unittest
+import weakref
+
+import versioned_import as vi
+from tests.support import Sandbox
+
+LOG = "up_log"
+
+# Every module of the packages below says it ran: the order a fresh import runs them in is part of the outcome.
+RAN = f"import {LOG}; {LOG}.RAN.append(__name__)\n"
+
+
+class UpgradeSandbox(Sandbox):
+    def setUp(self):
+        super().setUp()
+        self.write(f"{LOG}.py", "RAN = []\n")
+        self.install(exclude=[LOG])
+        self.log = importlib.import_module(LOG)
+
+    def write_release(self, package: str, files: dict[str, str | None]) -> None:
+        """Write one release of ``package``: ``files`` maps a path inside it to its source (None: delete it)."""
+        for relative, source in files.items():
+            path = os.path.join(self.root, package, relative)
+            if source is None:
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                elif os.path.exists(path):
+                    os.remove(path)
+                continue
+            self.write(os.path.join(package, relative), source)
+        importlib.invalidate_caches()
+
+    def fresh_import(self, package: str, files: dict[str, str | None], *imports: str) -> tuple[list[str], dict]:
+        """Import ``files`` as a fresh package named ``package``; return what ran (relative names) and its API."""
+        self.write_release(package, {k: v for k, v in files.items() if v is not None})
+        start = len(self.log.RAN)
+        for name in (package, *imports):
+            importlib.import_module(name)
+        return self.ran_since(start, package), self.api(sys.modules[package])
+
+    def ran_since(self, start: int, package: str) -> list[str]:
+        return [name[len(package):] for name in self.log.RAN[start:]]
+
+    def assertRanAsFresh(self, ran: list[str], fresh_ran: list[str], reloaded: set[str]) -> None:
+        """``ran`` is ``reloaded``, run in the order the fresh import ran them (it ran unchanged ones too)."""
+        self.assertEqual(set(ran), reloaded)
+        self.assertEqual(ran, [name for name in fresh_ran if name in reloaded])
+
+    @staticmethod
+    def api(module: types.ModuleType) -> dict[str, object]:
+        """The public names of a module, with submodules and functions by name (comparable across packages)."""
+        result = {}
+        for key, value in vars(module).items():
+            if key.startswith("__"):
+                continue
+            if isinstance(value, types.ModuleType):
+                value = "module " + value.__name__.rpartition(".")[2]
+            elif callable(value):
+                value = f"{type(value).__name__} {value.__name__}"
+            result[key] = value
+        return result
+
+
+# -- issue 20, item 7: an unloaded module is freed by one collection -------------------------------------------------
+
+FREED = """\
+import functools
+
+class Big:
+    def size(self):
+        return len(self.data) + {v}
+
+BIG = Big()
+BIG.data = bytearray(1 << 20)
+
+def f():
+    return {v}
+
+@functools.wraps(f)
+def wrapper():
+    return f()
+
+HANDLERS = {{"f": lambda: {v}}}
+"""
+
+
+class UnloadFreesInOneCollectionTest(UpgradeSandbox):
+    def watch(self, name, reloads):
+        """Import ``name``, reload it; return weak references to each generation's big object (own frame)."""
+        self.write(f"{name}.py", FREED.format(v=0))
+        module = importlib.import_module(name)
+        refs = [weakref.ref(module.BIG)]
+        for v in range(1, reloads + 1):
+            self.write(f"{name}.py", FREED.format(v=v))
+            vi.reload(name)
+            refs.append(weakref.ref(module.BIG))
+        return refs
+
+    def test_unload_after_reloads_frees_every_generation_in_one_collection(self):
+        for reloads in (0, 1, 2, 3):
+            with self.subTest(reloads=reloads):
+                name = f"up_freed{reloads}"
+                refs = self.watch(name, reloads)
+                vi.unload(name)
+                gc.collect()
+                self.assertEqual([i for i, ref in enumerate(refs) if ref() is not None], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
