@@ -79,6 +79,62 @@ class UpgradeSandbox(Sandbox):
         return result
 
 
+# -- issue 20, item 3: class attributes that shadow type slots -------------------------------------------------------
+
+SHADOWING = """\
+class Compose:
+    \"\"\"Composition of functions.\"\"\"
+
+    def __init__(self, *funcs):
+        self.funcs = funcs
+
+    @property
+    def __name__(self):
+        return "{prefix}_of_" + "_".join(f.__name__ for f in self.funcs)
+
+    @property
+    def __doc__(self):
+        return "{prefix} doc"
+
+
+class Named:
+    __name__ = "{prefix}_named"
+    __qualname__ = "Named"
+
+
+Renamed = type("Temporary", (), {{"__doc__": "{prefix}"}})
+Renamed.__name__ = "{prefix}_Renamed"
+Renamed.__qualname__ = "Renamed"
+"""
+
+
+class TypeSlotShadowingTest(UpgradeSandbox):
+    """``__name__``, ``__doc__``, ``__module__`` in a class body land in the class dict, as the class statement puts them."""
+
+    def test_properties_and_strings_land_in_the_class_dict(self):
+        self.write("up_compose.py", SHADOWING.format(prefix="old"))
+        module = importlib.import_module("up_compose")
+        Compose, Named, Renamed = module.Compose, module.Named, module.Renamed
+        before = Compose(len, abs)
+        self.assertEqual(before.__name__, "old_of_len_abs")
+        self.write("up_compose.py", SHADOWING.format(prefix="new"))
+        vi.reload("up_compose")
+        fresh: dict = {"__name__": "up_compose"}
+        exec(compile(SHADOWING.format(prefix="new"), "<fresh>", "exec"), fresh)
+        self.assertIs(module.Compose, Compose)
+        for cls, plain in ((Compose, fresh["Compose"]), (Named, fresh["Named"]), (Renamed, fresh["Renamed"])):
+            with self.subTest(cls=plain):
+                read = type.__dict__["__name__"].__get__
+                self.assertEqual(read(cls), read(plain))  # named as the class statement (or module code) named it
+                self.assertEqual(cls.__qualname__, plain.__qualname__)
+                for key in ("__name__", "__doc__", "__module__"):
+                    self.assertIs(type(vars(cls).get(key)), type(vars(plain).get(key)), key)
+        self.assertEqual((before.__name__, Compose(abs).__name__), ("new_of_len_abs", "new_of_abs"))
+        self.assertEqual((before.__doc__, Named().__name__), ("new doc", "new_named"))
+        self.assertIs(module.Renamed, Renamed)
+        self.assertEqual((Renamed.__name__, Renamed.__doc__), ("new_Renamed", "new"))
+
+
 # -- issue 20, item 7: an unloaded module is freed by one collection -------------------------------------------------
 
 FREED = """\

@@ -49,6 +49,7 @@ from .classes import (
     apply_state,
     map_enum_members,
     merge_abc,
+    set_operations,
     snapshot,
 )
 from .decisions import Matching, decide_all, enum_members, first_instances
@@ -64,7 +65,7 @@ from .functions import (
 )
 from .holders import bases_of, dict_of
 from .lineages import ClassLineage, Definitions
-from .operations import Plan, mapped, real_dict
+from .operations import Plan, add_sequence, mapped, real_dict
 from .references import discover, internal_tuples, mapper, rewrite
 from .referrers import ReferrerScope
 
@@ -162,7 +163,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         for key, value in dict_of(cls).items():
             target = mapped(value, matching.mapping)
             if target is not value and isinstance(value, FunctionType):
-                result.add((type.__setattr__, cls, key, target), (type.__setattr__, cls, key, value))
+                add_sequence(result, set_operations(cls, key, target), set_operations(cls, key, value))
     matching.release()
     return result
 
