@@ -135,6 +135,48 @@ class TypeSlotShadowingTest(UpgradeSandbox):
         self.assertEqual((Renamed.__name__, Renamed.__doc__), ("new_Renamed", "new"))
 
 
+# -- issue 20, item 5: an instance of a module subclass made at import -----------------------------------------------
+
+SIX_LIKE = """\
+import sys
+import types
+
+VERSION = {v}
+
+
+class _LazyModule(types.ModuleType):
+    def __dir__(self):
+        return ["lazy"]
+
+
+class _MovedItems(_LazyModule):
+    \"\"\"Lazy loading of moved objects.\"\"\"
+
+
+moves = _MovedItems(__name__ + ".moves")
+sys.modules[__name__ + ".moves"] = moves
+
+
+def add_move(name, value):
+    setattr(_MovedItems, name, value)
+"""
+
+
+class ModuleSubclassInstanceTest(UpgradeSandbox):
+    def test_an_instance_made_at_import_gets_the_continued_class(self):
+        self.write("up_six.py", SIX_LIKE.format(v=1))
+        six = importlib.import_module("up_six")
+        moved_items = six._MovedItems
+        self.write("up_six.py", SIX_LIKE.format(v=2))
+        vi.reload("up_six")
+        self.assertIs(six._MovedItems, moved_items)
+        self.assertIs(type(six.moves), moved_items)
+        self.assertIs(sys.modules["up_six.moves"], six.moves)
+        six.add_move("answer", 42)
+        self.assertEqual(sys.modules["up_six.moves"].answer, 42)
+        self.assertIsInstance(six.moves, six._LazyModule)
+
+
 # -- issue 20, item 7: an unloaded module is freed by one collection -------------------------------------------------
 
 FREED = """\
