@@ -10,7 +10,7 @@ from .._core.publish import commit
 from .._core.state import State
 from .._errors import ReloadError
 from .._report import ReloadReport
-from .locking import acquire, notify, release, still_versioned
+from .locking import acquire, finish, release, still_versioned
 from .lookup import resolve_records
 
 __all__ = ['rollback']
@@ -44,8 +44,9 @@ def rollback(state: State, name: object) -> int:
                                   module=record.name, path=record.path) from exc
             record.counter = number
             record.seen_stat = None
-    finally:
+    except BaseException:
         release(state)
-    notify(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,
+        raise
+    finish(state, ReloadReport((record.name,), {record.name: previous.number}, time.perf_counter() - started,
                                 tuple(plans.replaced), action="rollback"))
     return previous.number

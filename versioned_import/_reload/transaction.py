@@ -33,7 +33,7 @@ from .._core.source import Source, SourceChangedWhileReading, compile_source, re
 from .._core.state import Generation, ModuleRecord, State
 from .._errors import ReloadError, refusal_message
 from .._report import ReloadReport
-from .locking import UNSTOPPABLE, acquire, notify, release, still_versioned
+from .locking import UNSTOPPABLE, acquire, finish, release, still_versioned
 from .lookup import resolve_records
 from .unload import forget
 
@@ -233,6 +233,7 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
     acquire(state, "reload", labels)
     started = time.perf_counter()
     transaction: _Transaction | None = None
+    refusal: ReloadReport | None = None
     try:
         still_versioned(state, records, "reload")
         with state.lock:
@@ -253,10 +254,14 @@ def stage(state: State, names: Iterable[object], dependents: bool = True) -> Sta
             _abandon(state, transaction)  # Ctrl-C: nothing published, nothing left half-imported
             raise
         except _Failure:
-            raise _refuse(state, transaction, started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
+            refusal = _refuse(state, transaction, started)
+            raise refusal.error from transaction.failure[1]  # type: ignore[index, misc]  # a _Failure always records one
     except BaseException:
         _end_scope(state, transaction)
-        release(state)
+        if refusal is not None:
+            finish(state, refusal)
+        else:
+            release(state)
         raise
     return StagedReload(state, transaction, started)
 
@@ -290,6 +295,7 @@ class StagedReload:
         state, transaction = self._state, self._transaction
         if transaction is None:
             return ReloadReport()
+        report: ReloadReport | None = None
         try:
             try:
                 report = _publish(state, transaction, self._started)
@@ -305,11 +311,14 @@ class StagedReload:
             _abandon(state, transaction)
             raise
         except _Failure:
-            raise _refuse(state, transaction, self._started) from transaction.failure[1]  # type: ignore[index]  # a _Failure always records one
+            report = _refuse(state, transaction, self._started)
+            raise report.error from transaction.failure[1]  # type: ignore[index, misc]  # a _Failure always records one
         finally:
             _end_scope(state, transaction)
-            release(state)
-        notify(state, report)
+            if report is not None:
+                finish(state, report)  # told before the lock is released: see finish
+            else:
+                release(state)
         return report
 
     def abandon(self) -> None:
@@ -334,12 +343,10 @@ def _end_scope(state: State, transaction: _Transaction | None) -> None:
         state.heap_searches += scope.widenings
 
 
-def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadError:
-    """Abandon a failed transaction, tell the subscribers, and return the error to raise."""
+def _refuse(state: State, transaction: _Transaction, started: float) -> ReloadReport:
+    """Abandon a failed transaction; return the report to tell, whose error is the one to raise."""
     _abandon(state, transaction)
-    error = _refusal(transaction)
-    notify(state, ReloadReport(elapsed=time.perf_counter() - started, error=error))
-    return error
+    return ReloadReport(elapsed=time.perf_counter() - started, error=_refusal(transaction))
 
 
 def _abandon(state: State, transaction: _Transaction) -> None:
