@@ -12,6 +12,7 @@ to exclude, so its list survives reloads and unloads.
 
 import gc
 import importlib
+import operator
 import os
 import shutil
 import sys
@@ -133,6 +134,45 @@ class TypeSlotShadowingTest(UpgradeSandbox):
         self.assertEqual((before.__doc__, Named().__name__), ("new doc", "new_named"))
         self.assertIs(module.Renamed, Renamed)
         self.assertEqual((Renamed.__name__, Renamed.__doc__), ("new_Renamed", "new"))
+
+
+# -- issue 20, item 4: a refusal at publish names the module that failed ---------------------------------------------
+
+class PublishRefusalTest(UpgradeSandbox):
+    def refusal(self, when):
+        """Reload ``up_first``, whose dependent ``up_second`` fails ``when`` its class is planned or published."""
+        from versioned_import._continuity import classes, pipeline
+
+        self.write("up_first.py", "X = 1\n")
+        self.write("up_second.py", "from up_first import X\n\nclass Late:\n    Y = X\n")
+        second = importlib.import_module("up_second")
+        self.write("up_first.py", "X = 2\n")
+        original = pipeline.apply_state
+
+        def failing(result, class_state):
+            original(result, class_state)
+            if class_state.identity.__module__ == "up_second":
+                if when == "planning":
+                    raise ZeroDivisionError("planned")
+                result.add((operator.truediv, 1, 0), (classes.nothing,))  # the publishing pass fails here
+
+        pipeline.apply_state = failing  # fault injection into our own plan: the second module's class fails
+        try:
+            with self.assertRaises(vi.ReloadError) as refused:
+                vi.reload("up_first")
+        finally:
+            pipeline.apply_state = original
+        self.assertEqual((vi.generation("up_first"), vi.generation("up_second"), second.Late.Y), (1, 1, 1))
+        return refused.exception, second
+
+    def test_the_refusal_names_the_module_whose_publish_failed(self):
+        for when in ("planning", "publishing"):
+            with self.subTest(when=when):
+                error, second = self.refusal(when)
+                self.assertEqual(error.module, "up_second")
+                self.assertEqual(error.path, second.__file__)
+                self.assertIsInstance(error.__cause__, ZeroDivisionError)
+                self.assertIn("up_second", str(error))
 
 
 # -- issue 20, item 5: an instance of a module subclass made at import -----------------------------------------------

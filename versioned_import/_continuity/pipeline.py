@@ -43,6 +43,7 @@ import weakref
 from contextlib import ExitStack
 from typing import Any
 
+from .._core.publish import PublishFailed
 from .._report import Replaced
 from .classes import (
     ClassState,
@@ -125,15 +126,32 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     With ``republish`` the new generations were published before (rollback):
     their class states are re-applied and their functions become current
     again; nothing new exists, so nothing is rewritten.
+
+    A failure raises ``PublishFailed`` naming the module being planned. Each
+    operation of the plan is marked with the module it changes (``owners``),
+    so that a failure at publish names it too.
     """
-    lineages = _lineages(state)
     result = Plan()
+    try:
+        _plan(state, triples, republish, scope, result)
+    except PublishFailed:
+        raise
+    except Exception as exc:
+        raise PublishFailed(result.owner) from exc
+    return result
+
+
+def _plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool, scope: ReferrerScope | None,
+          result: Plan) -> None:
+    lineages = _lineages(state)
     if republish:
         for record, old, new in triples:
+            result.owner = record.name
             _plan_republished_classes(result, lineages, record.name, old, new)
     matching = Matching() if republish else _match(lineages, triples, result)
     if not republish:
         matching.functions = new_functions(lineages, triples)
+    result.owner = None
     if matching.candidates or matching.functions:
         with ExitStack() as stack:
             if scope is None:
@@ -143,6 +161,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     else:
         _plan_fresh_classes(result, lineages, matching)
     for record, old, new in triples:
+        result.owner = record.name
         # Old instances of a replaced class keep it, so its methods keep their
         # code: the new methods start lineages of their own.
         prefixes = tuple(prefix for module, prefix in matching.restarted if module == record.name)
@@ -153,9 +172,11 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         _plan_dormancy(result, lineages, record.name, old, new)
         if not republish:
             new.continuity.classes = {}
+    result.owner = None  # a holder may be anywhere
     if matching.found is not None:
         rewrite(result, matching.found, matching.mapped, matching.class_dicts, matching.scope)
-    for _, _, _, cls, _ in matching.continued:
+    for module, _, _, cls, _ in matching.continued:
+        result.owner = module
         # The new class object is left behind; its dict must not keep the new
         # functions alive (a weakly held method would count twice), so it
         # holds the identities too. Planned after the rewrite, which must not
@@ -165,7 +186,6 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
             if target is not value and isinstance(value, FunctionType):
                 add_sequence(result, set_operations(cls, key, target), set_operations(cls, key, value))
     matching.release()
-    return result
 
 
 def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> Matching:
@@ -222,11 +242,13 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: R
     # New functions become the identities callers hold before any class state
     # is taken, so continued classes' dicts hold the identities too.
     matching.originals = map_functions(lineages, triples, matching.mapping, matching.restarted)
-    for _, _, identity, cls, _ in matching.continued:
+    for module, _, identity, cls, _ in matching.continued:
+        result.owner = module
         map_enum_members(result, matching.mapping, identity, cls)
     matching.found, matching.scope = found, scope
     matching.mapped = mapper(matching.mapping, found)
     for module, qualname, identity, cls, new in matching.continued:
+        result.owner = module
         matching.class_dicts.add(id(real_dict(cls)))
         matching.class_dicts.add(id(real_dict(identity)))
         class_state = snapshot(cls, identity, matching.mapping)
@@ -257,6 +279,7 @@ def _search_targets(matching: Matching) -> tuple[list[Any], set[int]]:
 
 def _plan_fresh_classes(result: Plan, lineages: Lineages, matching: Matching) -> None:
     for module, qualname, cls, new in matching.fresh:
+        result.owner = module
         # Already on the identities of its bases (``decide_all``).
         class_state = snapshot(cls, cls, matching.mapping)
         new.continuity.states[qualname] = class_state

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from .. import _continuity
-from .._core.publish import commit
+from .._core.publish import PublishFailed, commit
 from .._core.state import State
 from .._errors import ReloadError
 from .._report import ReloadReport
@@ -30,15 +30,16 @@ def rollback(state: State, name: object) -> int:
                                   "fixed file instead", module=record.name, path=record.path)
             previous = record.history.pop()
             current: Any = record.current  # still_versioned() checked it is not None
-            plans = _continuity.plan(state, [(record, current, previous)], republish=True)
             number, previous_number = record.counter + 1, previous.number
-            previous.number = number
             try:
+                plans = _continuity.plan(state, [(record, current, previous)], republish=True)
+                previous.number = number
                 # The rolled-back generation is not pushed to history: rollback pops it.
                 commit(state, [(record, previous)], plans, keep_history=False)
-            except Exception as exc:
+            except PublishFailed as failed:
                 previous.number = previous_number
                 record.history.append(previous)
+                exc = failed.__cause__ or failed  # it names the module that failed: this one
                 raise ReloadError(f"rollback of {record.name!r} refused: {type(exc).__name__}: {exc}; generation "
                                   f"{current.number} is still live — please report this with the traceback",
                                   module=record.name, path=record.path) from exc

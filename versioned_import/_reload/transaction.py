@@ -13,12 +13,13 @@ stage in every worker process before any of them publishes (``_coordinate``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +28,7 @@ from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
 from .._core.edges import EdgeSink, importer
 from .._core.frames import reload_machinery, run_module_code
 from .._core.proxy import World, module_dict, namespace_of, view
-from .._core.publish import commit, register_linecache
+from .._core.publish import PublishFailed, commit, register_linecache
 from .._core.scope import in_scope
 from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
 from .._core.state import Generation, ModuleRecord, State
@@ -303,10 +304,8 @@ class StagedReload:
                 # Nothing was published (apply_atomically undid what it had
                 # applied); the error is ours or an unsupported class change.
                 state.refresh_views([s.record for s in transaction.by_proxy.values()])
-                transaction.failure = transaction.failure or (
-                    transaction.records[0], exc, "the new definitions could not be published; the old ones "
-                    "are intact — please report this with the traceback", None)
-                raise _Failure from exc
+                transaction.failure = transaction.failure or _publish_failure(transaction, exc)
+                raise _Failure from transaction.failure[1]
         except UNSTOPPABLE:
             _abandon(state, transaction)
             raise
@@ -362,6 +361,28 @@ def _abandon(state: State, transaction: _Transaction) -> None:
     state.refresh_views([s.record for s in transaction.by_proxy.values()])
 
 
+def _publish_failure(transaction: _Transaction, exc: Exception) -> tuple[ModuleRecord, BaseException, str, None]:
+    """Say which module's publish failed (the first of the set when nobody knows) and why."""
+    module: str | None = None
+    cause: BaseException = exc
+    if isinstance(exc, PublishFailed):
+        module, cause = exc.module, exc.__cause__ or exc
+    record = next((s.record for s in transaction.executed if s.record.name == module), transaction.records[0])
+    return (record, cause, "the new definitions could not be published; the old ones are intact — please report "
+            "this with the traceback", None)
+
+
+@contextlib.contextmanager
+def _publishing(record: ModuleRecord) -> Iterator[None]:
+    """Name ``record`` in a failure of the steps that prepare its own publish."""
+    try:
+        yield
+    except PublishFailed:
+        raise
+    except Exception as exc:
+        raise PublishFailed(record.name) from exc
+
+
 def _refusal(transaction: _Transaction) -> ReloadError:
     record, exc, remedy, source = transaction.failure  # type: ignore[misc]  # a _Failure always records one
     text = None
@@ -406,14 +427,17 @@ def _publish(state: State, transaction: _Transaction, started: float) -> ReloadR
     """Make every staged generation current in one step."""
     staged = transaction.executed
     for item in staged:
-        _adopt_lazily(state, item.record)
+        with _publishing(item.record):
+            _adopt_lazily(state, item.record)
     for item in staged:
-        item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
+        with _publishing(item.record):
+            item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
     plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
                              scope=transaction.scope)
     for item in staged:
         # A module class its new code defined is continued like any class: the proxy keeps the identity.
-        item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
+        with _publishing(item.record):
+            item.generation.module_class = _continuity.class_identity(state, item.generation.module_class)
     generations = {}
     with state.lock:
         for item in staged:
