@@ -80,6 +80,65 @@ class UpgradeSandbox(Sandbox):
         return result
 
 
+# -- issue 20, item 2: a reload acts on the module the program uses --------------------------------------------------
+
+DANCE = {"__init__.py": "V = {v}\n", "tz.py": "from . import V\nT = V\n"}
+
+
+class ReimportedAndRestoredTest(UpgradeSandbox):
+    """A test-isolation pattern: delete a package's modules from sys.modules, import them afresh, put the originals back."""
+
+    def setUp(self):
+        super().setUp()
+        self.write_version(1)
+        self.pkg = importlib.import_module("up_dance")
+        self.tz = importlib.import_module("up_dance.tz")
+        self.held = self.pkg, self.tz
+        originals = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "up_dance"}
+        for name in originals:
+            del sys.modules[name]
+        copies = importlib.import_module("up_dance"), importlib.import_module("up_dance.tz")
+        self.assertIsNot(copies[0], self.pkg)
+        self.copies = [weakref.ref(module) for module in copies]
+        sys.modules.update(originals)
+        del copies
+        self.write_version(2)
+
+    def write_version(self, v):
+        self.write_release("up_dance", {name: source.format(v=v) for name, source in DANCE.items()})
+
+    def test_reload_changed_reloads_the_modules_in_sys_modules(self):
+        report = vi.reload_changed()
+        self.assertEqual(report.reloaded, ("up_dance", "up_dance.tz"))
+        self.assertIs(sys.modules["up_dance"], self.pkg)
+        self.assertEqual((self.pkg.V, self.tz.T), (2, 2))
+        self.assertEqual((vi.generation(self.pkg), vi.generation("up_dance.tz")), (2, 2))
+        self.assertEqual(vi.changed(), [])
+
+    def test_reload_of_the_module_in_sys_modules_is_not_refused(self):
+        report = vi.reload(sys.modules["up_dance"])
+        self.assertEqual(report.generations, {"up_dance": 2, "up_dance.tz": 2})
+        self.assertEqual(self.tz.T, 2)
+        importlib.reload(self.tz)  # routed to vi.reload of the same record, not a first import of a new one
+        self.assertEqual(vi.generation(self.tz), 3)
+        self.assertIs(sys.modules["up_dance.tz"], self.tz)
+
+    def test_the_copies_nothing_uses_are_not_kept_alive(self):
+        vi.reload_changed()
+        gc.collect()
+        self.assertEqual([ref for ref in self.copies if ref() is not None], [])
+
+    def test_a_module_displaced_from_sys_modules_is_refused_saying_so(self):
+        pkg = sys.modules.pop("up_dance")
+        copy = importlib.import_module("up_dance")  # sys.modules holds another module of that name now
+        with self.assertRaisesRegex(vi.NotVersionedError, "imported again") as refused:
+            vi.reload(pkg)
+        self.assertEqual(refused.exception.module, "up_dance")
+        self.assertEqual(vi.reload(copy).generations["up_dance"], 2)
+        self.assertEqual((copy.V, pkg.V), (2, 1))
+
+
+
 # -- issue 20, item 3: class attributes that shadow type slots -------------------------------------------------------
 
 SHADOWING = """\

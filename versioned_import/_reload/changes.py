@@ -21,6 +21,7 @@ def changed(state: State) -> list[str]:
 
 def changed_sources(state: State) -> dict[str, Source | None]:
     """Map each changed module, in first-import order, to its new source as read (None: gone or unreadable)."""
+    state.follow_sys_modules()
     with state.lock:
         records = [r for r in state.records.values() if r.current is not None]
     result: dict[str, Source | None] = {}

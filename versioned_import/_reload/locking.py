@@ -35,11 +35,18 @@ def acquire(state: State, what: str, names: list[str]) -> None:
 
 
 def still_versioned(state: State, records: list[ModuleRecord], action: str) -> None:
-    """Refuse if a record was unloaded while this call waited for the reload lock."""
+    """Refuse if a record is not its name's any more: unloaded while this call waited, or imported again."""
+    state.follow_sys_modules()
     for record in records:
-        if state.records.get(record.name) is not record:
-            raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
-                                    "request waited — import it again first", module=record.name, path=record.path)
+        if state.records.get(record.name) is record:
+            continue
+        if state.displaced.get(id(record.proxy)) is record:
+            raise NotVersionedError(f"{action} of {record.name!r} refused: this module object is no longer the one "
+                                    f"in sys.modules: {record.name!r} was imported again since — {action} "
+                                    f"sys.modules[{record.name!r}], or put this module back there first",
+                                    module=record.name, path=record.path)
+        raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
+                                "request waited — import it again first", module=record.name, path=record.path)
 
 
 def release(state: State) -> None:
