@@ -80,6 +80,114 @@ class UpgradeSandbox(Sandbox):
         return result
 
 
+# -- issue 20, item 1: the order comes from the new sources ------------------------------------------------------
+
+GRAPH_N = {
+    "__init__.py": RAN + "from .core import f\n",
+    "core.py": RAN + "def f():\n    return 1\n",
+    "x.py": RAN + "X = 1\n",
+}
+# The submodule now imports its own package; the package takes one more name from it.
+GRAPH_N1 = {
+    "__init__.py": RAN + "from .core import f, g\n",
+    "core.py": RAN + "from . import x\n\ndef f():\n    return 2\n\ndef g():\n    return x.X\n",
+    "x.py": RAN + "X = 1\n",
+}
+
+
+class NewImportGraphTest(UpgradeSandbox):
+    """A release that changes who imports whom runs as a fresh import of it would (G6)."""
+
+    def upgrade(self, package, old, new, *imports):
+        self.write_release(package, old)
+        for name in (package, *imports):
+            importlib.import_module(name)
+        self.write_release(package, new)
+        start = len(self.log.RAN)
+        report = vi.reload_changed()
+        return report, self.ran_since(start, package)
+
+    def test_a_submodule_that_starts_importing_its_package_runs_inside_it_as_a_fresh_import(self):
+        fresh_ran, fresh_api = self.fresh_import("up_fresh1", GRAPH_N1)
+        self.write_release("up_graph1", GRAPH_N)
+        pkg = importlib.import_module("up_graph1")
+        importlib.import_module("up_graph1.x")
+        held = pkg.f
+        self.write_release("up_graph1", GRAPH_N1)
+        start = len(self.log.RAN)
+        report = vi.reload_changed()
+        self.assertRanAsFresh(self.ran_since(start, "up_graph1"), fresh_ran, {"", ".core"})  # core inside the package
+        self.assertEqual(self.api(pkg), fresh_api)
+        self.assertEqual((pkg.f(), pkg.g(), held()), (2, 1, 2))
+        self.assertEqual(set(report.reloaded), {"up_graph1", "up_graph1.core"})
+
+    def test_a_package_that_star_imports_its_submodule_publishes_its_whole_api(self):
+        old = dict(GRAPH_N, **{"__init__.py": RAN + "from .core import *\n"})
+        new = dict(GRAPH_N1, **{"__init__.py": RAN + "from .core import *\n"})  # unchanged: only core changed
+        fresh_ran, fresh_api = self.fresh_import("up_fresh2", new)
+        report, ran = self.upgrade("up_graph2", old, new, "up_graph2.x")
+        self.assertRanAsFresh(ran, fresh_ran, {"", ".core"})
+        self.assertEqual(self.api(sys.modules["up_graph2"]), fresh_api)  # g included: nothing silently missing
+        self.assertEqual(sys.modules["up_graph2"].g(), 1)
+        self.assertEqual(report.generations, {"up_graph2.core": 2, "up_graph2": 2})
+
+    def test_a_new_cycle_is_entered_where_the_program_entered_it(self):
+        # The application imported `up_user`, which imports `up_lib`; up_lib's new release imports up_user back
+        # (at the top, used only at call time). A fresh import enters at up_user and works; entering at up_lib
+        # would run up_user inside it and fail on a partially initialised up_lib.
+        self.write("up_lib.py", RAN + "def f():\n    return 1\n")
+        self.write("up_user.py", RAN + "from up_lib import f\nVALUE = f()\n")
+        user = importlib.import_module("up_user")
+        self.write("up_lib.py", RAN + "import up_user\n\ndef f():\n    return 2\n\ndef back():\n"
+                                      "    return up_user.VALUE\n")
+        start = len(self.log.RAN)
+        report = vi.reload_changed()
+        self.assertEqual(self.log.RAN[start:], ["up_user", "up_lib"])  # as `import up_user` runs them afresh
+        self.assertEqual(report.reloaded, ("up_user", "up_lib"))  # a cycle now: in the order it was entered
+        self.assertEqual((user.VALUE, sys.modules["up_lib"].back()), (2, 2))
+
+    def test_submodules_run_when_the_new_sources_import_them(self):
+        old = {
+            "__init__.py": RAN + "from . import a, b\n",
+            "a.py": RAN + "A = 1\n",
+            "b.py": RAN + "B = 1\n",
+        }
+        new = {  # b first now, and b imports a, which imports a new module c
+            "__init__.py": RAN + "from . import b\nfrom . import a\n",
+            "a.py": RAN + "from . import c\nA = c.C\n",
+            "b.py": RAN + "from . import a\nB = a.A + 1\n",
+            "c.py": RAN + "C = 5\n",
+        }
+        fresh_ran, fresh_api = self.fresh_import("up_fresh3", new)
+        report, ran = self.upgrade("up_graph3", old, new)
+        self.assertRanAsFresh(ran, fresh_ran, {"", ".a", ".b", ".c"})
+        self.assertEqual(self.api(sys.modules["up_graph3"]), fresh_api)
+        self.assertEqual(sys.modules["up_graph3"].b.B, 6)
+        # `from . import x` imports the package too: the three are a cycle, listed in the order it was entered
+        # (c, new, was a first import: generation 1, not reloaded).
+        self.assertEqual(report.reloaded, ("up_graph3", "up_graph3.b", "up_graph3.a"))
+        self.assertEqual(vi.generation("up_graph3.c"), 1)
+
+    def test_a_new_release_that_a_fresh_import_refuses_is_refused(self):
+        # The package binds its submodule before defining what the submodule takes from it: a fresh import
+        # fails, so the reload must not publish it merely because the submodule happened to be loaded already.
+        old = {"__init__.py": RAN + "from . import sub\nNAME = 'n'\n", "sub.py": RAN + "S = 1\n"}
+        new = {"__init__.py": RAN + "from . import sub\nNAME = 'n1'\n",
+               "sub.py": RAN + "from . import NAME\nS = NAME\n"}
+        self.write_release("up_fresh4", new)
+        with self.assertRaises(ImportError) as fresh:
+            importlib.import_module("up_fresh4")
+        self.write_release("up_graph4", old)
+        pkg = importlib.import_module("up_graph4")
+        self.write_release("up_graph4", new)
+        with self.assertRaises(vi.ReloadError) as refused:
+            vi.reload_changed()
+        self.assertIs(type(refused.exception.__cause__), type(fresh.exception))
+        self.assertEqual(refused.exception.module, "up_graph4.sub")
+        self.assertEqual((pkg.NAME, pkg.sub.S, vi.generation("up_graph4")), ("n", 1, 1))
+
+
+
 # -- issue 20, item 2: a reload acts on the module the program uses --------------------------------------------------
 
 DANCE = {"__init__.py": "V = {v}\n", "tz.py": "from . import V\nT = V\n"}

@@ -11,7 +11,8 @@ from .._core.frames import run_module_code
 from .._core.proxy import adopt_namespace, module_dict, own_class, set_view_class, view
 from .._core.source import compile_source, read_source
 from .._core.state import Generation, ModuleRecord, State
-from .transaction import Staging, reload
+from .staging import Staging
+from .transaction import reload
 
 __all__ = ['FirstImport', 'prepare_first']
 

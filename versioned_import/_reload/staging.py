@@ -1,0 +1,266 @@
+"""Executing a reload's new generations privately, in the order a fresh import of the new sources runs them.
+
+The new generations run in fresh namespaces that only the reloading thread
+sees, through the ``Staging`` view (the mechanism of ``pinned()``). Which
+module runs when is decided by the new sources, exactly as during a first
+import, never by the graph the old sources left:
+
+* the modules of the set are entered in first-import order, the order the
+  program imported them in: each is a *root* unless the new code of an
+  earlier one got to it first;
+* a module runs the moment the new code first touches it: an ``import``
+  statement (importlib reads the module's ``__spec__``), ``from m import x``,
+  an attribute read. One touched while it runs is partially initialised,
+  with a first import's semantics (a cycle is entered where the program
+  entered it);
+* a package runs before any of its submodules, as importlib imports the
+  parent first: a submodule whose new code imports its own package therefore
+  runs inside the package's new code, not the other way round;
+* a package's namespace starts without the submodules of the set, and each
+  is set on it when it has run, as importlib sets it, so ``from . import
+  sub`` in the package runs ``sub`` right there.
+
+``_transaction`` drives it: ``Transaction.load_sources``, then
+``Transaction.stage`` in the staging view, then the publish.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
+from .._core.edges import EdgeSink, importer
+from .._core.frames import reload_machinery, run_module_code
+from .._core.graph import DependencyGraph
+from .._core.proxy import World, module_dict, namespace_of
+from .._core.scope import in_scope
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source
+from .._core.state import Generation, ModuleRecord, State
+from .locking import UNSTOPPABLE
+
+__all__ = ["Failure", "Staged", "Staging", "Transaction"]
+
+_MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
+
+
+class Staging(World):
+    """The reloading thread's view: staged namespaces for the set, published ones for the rest."""
+
+    __slots__ = ("transaction",)
+
+    def __init__(self, base: World, transaction: Transaction) -> None:
+        super().__init__(dict(base.generations))
+        self.transaction = transaction
+
+    @reload_machinery
+    def namespace(self, proxy: object) -> dict[str, Any] | None:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        if staged is not None:
+            if staged.state == "pending":
+                self.transaction.execute(staged)  # like a first import: executed on first touch
+            return staged.generation.namespace
+        return super().namespace(proxy)
+
+    def executing(self, name: str) -> bool:
+        """Whether the new generation of ``name`` is executing (partially initialised) right now."""
+        record = self.transaction.state.records.get(name)
+        staged = self.transaction.by_proxy.get(id(record.proxy)) if record is not None else None
+        return staged is not None and staged.state == "executing"
+
+    def generation(self, proxy: object) -> Any:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        return staged.generation if staged is not None else super().generation(proxy)
+
+    def set_module_class(self, proxy: object, cls: type) -> bool:
+        staged = self.transaction.by_proxy.get(id(proxy))
+        if staged is None:
+            return False
+        ModuleType("probe").__class__ = cls  # refused here, at the module's line, as it would be for real
+        staged.generation.module_class = cls
+        return True
+
+
+class Staged:
+    """One module of the set: its new source and generation, and where its execution is."""
+
+    __slots__ = ("record", "source", "generation", "sink", "state", "preset")
+
+    def __init__(self, record: ModuleRecord, source: Source, generation: Generation, preset: dict[str, Any]) -> None:
+        self.record = record
+        self.source = source
+        self.generation = generation
+        self.sink = EdgeSink(record.name)
+        self.state = "pending"  # then "executing", then "done"
+        # Submodule attributes the import system set, not the package's code: no import edges.
+        self.preset = preset
+
+
+class Failure(Exception):
+    """Carries the first failure out of nested executions."""
+
+
+class Transaction:
+    """The modules of one reload, executed privately: ``load_sources``, then ``stage`` in the staging view."""
+
+    def __init__(self, state: State, records: list[ModuleRecord]) -> None:
+        self.state = state
+        self.records = records  # in first-import order: the order roots are entered in
+        self.by_proxy: dict[int, Staged] = {}
+        self.executed: list[Staged] = []  # in the order they started, until ``stage`` orders them
+        self.first_imports: list[ModuleRecord] = []
+        self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
+        self.scope: ReferrerScope | None = None
+
+    def load_sources(self) -> None:
+        members = {id(record.proxy) for record in self.records}
+        for record in self.records:
+            scope = getattr(record.spec.loader, "scope", None)
+            if scope is not None and not in_scope(record.name, record.path, True, scope):
+                # A symlink retargeted, or a root moved: never execute foreign code.
+                self.fail(record, ImportError(f"{record.path} now resolves to {os.path.realpath(record.path)}, "
+                                              "outside the versioned roots", name=record.name, path=record.path),
+                          "point the file back inside the roots, or unload the module")
+            try:
+                source = read_source(record.path)
+            except SourceChangedWhileReading as exc:
+                self.fail(record, exc, "wait for the write to finish and reload again")
+            except OSError as exc:
+                self.fail(record, exc, "restore the file (or unload the module) and reload again")
+            current = record.current
+            try:
+                if current is not None and current.source is not None and current.code is not None \
+                        and current.source.digest == source.digest:
+                    # Unchanged dependent: same bytes, no compile. Where held functions take the
+                    # newest code in place, each generation has code objects of its own, so that an
+                    # old generation's code, and with it its namespace, dies with its frames
+                    # (see _transplant).
+                    code = fresh_code_objects(current.code) if TRANSPLANT else current.code
+                else:
+                    code = compile_source(source, record.spec.cached)
+            except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
+                self.fail(record, exc, "fix the file and reload again", source)
+            namespace, preset = _fresh_namespace(record, members)
+            generation = Generation(0, namespace, source, code)
+            self.by_proxy[id(record.proxy)] = Staged(record, source, generation, preset)
+
+    def fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
+        if self.failure is None:
+            self.failure = (record, exc, remedy, source)
+        raise Failure from exc
+
+    def staged(self, name: str) -> Staged | None:
+        """Return the module of this set named ``name``, or None."""
+        record = self.state.records.get(name)
+        return self.by_proxy.get(id(record.proxy)) if record is not None else None
+
+    @reload_machinery
+    def execute(self, staged: Staged) -> None:
+        """Execute ``staged`` now, its package first if that has not started: a first touch, or the next root."""
+        package = self.staged(staged.record.name.rpartition(".")[0])
+        if package is not None and package.state == "pending":
+            self.execute(package)
+            if staged.state != "pending":
+                return  # the package's new code imported it
+        staged.state = "executing"
+        self.executed.append(staged)
+        token = importer.set(staged.sink)
+        try:
+            run_module_code(staged.generation.code, staged.generation.namespace)  # type: ignore[arg-type]  # staged: compiled
+        except Failure:
+            raise
+        except UNSTOPPABLE:
+            raise
+        except BaseException as exc:  # SystemExit and custom BaseExceptions too: module code must not stop us
+            self.fail(staged.record, exc, "fix the error and reload again", staged.source)
+        finally:
+            importer.reset(token)
+        staged.state = "done"
+        if package is not None:
+            # Set on its package as importlib sets a submodule it has loaded; once the package's own
+            # code has finished, the attribute says nothing about what the package imports.
+            child = staged.record.name.rpartition(".")[2]
+            package.generation.namespace[child] = staged.record.proxy
+            if package.state == "done":
+                package.preset[child] = staged.record.proxy
+
+    @reload_machinery
+    def stage(self) -> None:
+        """Execute every module of the set, as a fresh import would; then their ``__reload__`` hooks."""
+        for record in self.records:
+            staged = self.by_proxy[id(record.proxy)]
+            if staged.state == "pending":
+                self.execute(staged)
+        for staged in self.executed:
+            if staged.state != "done":
+                # An import of it failed inside another module that caught the error.
+                raise Failure
+            # A preset submodule the code names (``from . import sub``) is a real import.
+            names = set(staged.generation.code.co_names)  # type: ignore[union-attr]  # staged: compiled
+            preset = {key: value for key, value in staged.preset.items()
+                      if key not in names and f"{staged.record.name}.{key}" not in names}
+            staged.sink.scan(staged.generation.namespace, self.state, preset)
+            staged.generation.imports = frozenset(staged.sink.names)
+        self._order()
+        for staged in self.executed:
+            hook = staged.generation.namespace.get("__reload__")
+            if callable(hook):
+                try:
+                    hook(_previous_view(staged.record))
+                except UNSTOPPABLE:
+                    raise
+                except BaseException as exc:
+                    self.fail(staged.record, exc, "the new source's __reload__(old) refused the reload; "
+                              "fix it or the state it expects and reload again", staged.source)
+
+    def _order(self) -> None:
+        """Order the executed modules by the imports their new code made: dependencies first.
+
+        A cycle keeps the order its members started in, which is where the
+        fresh import entered it. This is the order the report gives, the hooks
+        run in and the generations are published in.
+        """
+        graph = DependencyGraph()
+        for staged in self.executed:
+            graph.add_module(staged.record.name)  # ranked by when it started
+        names = {staged.record.name for staged in self.executed}
+        for staged in self.executed:
+            for imported in staged.generation.imports:
+                if imported in names:
+                    graph.add_edge(staged.record.name, imported)
+        position = {name: index for index, name in
+                    enumerate(name for group in graph.execution_order(names) for name in group)}
+        self.executed.sort(key=lambda staged: position[staged.record.name])
+
+
+def _fresh_namespace(record: ModuleRecord, members: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the namespace a first import would start with (G3), and the submodule attributes preset in it.
+
+    ``members`` are the proxies of the set: a submodule among them is set on
+    the package when it has run (``Transaction.execute``), as a first import
+    sets it.
+    """
+    published = namespace_of(record.proxy)
+    namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
+    namespace["__spec__"] = record.spec
+    namespace["__loader__"] = record.spec.loader
+    preset: dict[str, Any] = {}
+    if record.spec.submodule_search_locations is not None:
+        # A package's loaded submodules are attributes set by the import
+        # system, not by its source: keep them so `import pkg.sub` still works.
+        prefix = record.name + "."
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefix) and "." not in name[len(prefix):] and module is not None \
+                    and id(module) not in members:
+                preset[name[len(prefix):]] = module
+        namespace.update(preset)
+    return namespace, preset
+
+
+def _previous_view(record: ModuleRecord) -> ModuleType:
+    """Return a module holding a copy of the published generation's namespace, for ``__reload__(old)``."""
+    old = ModuleType(record.name)
+    module_dict(old).update(namespace_of(record.proxy))
+    return old
