@@ -429,5 +429,125 @@ class UnloadFreesInOneCollectionTest(UpgradeSandbox):
                 self.assertEqual([i for i, ref in enumerate(refs) if ref() is not None], [])
 
 
+
+# -- issue 19, moves and deletions: a new release deletes and moves files --------------------------------------------
+
+MOVES_N = {
+    "__init__.py": RAN + "from ._version import VERSION\nfrom . import util\n",
+    "_version.py": RAN + "VERSION = '1'\n",
+    "util.py": RAN + "def helper():\n    return 1\n",
+}
+# _version.py is deleted and nothing imports it any more; util.py became a package.
+MOVES_N1 = {
+    "__init__.py": RAN + "VERSION = '2'\nfrom . import util\n",
+    "_version.py": None,
+    "util.py": None,
+    "util/__init__.py": RAN + "from .helpers import helper\n",
+    "util/helpers.py": RAN + "def helper():\n    return 2\n",
+}
+
+
+class MovesAndDeletionsTest(UpgradeSandbox):
+    def upgrade(self, package, old, new):
+        self.write_release(package, old)
+        pkg = importlib.import_module(package)
+        held = pkg.util.helper
+        self.write_release(package, new)
+        return pkg, held
+
+    def test_a_deleted_module_and_a_module_become_a_package_in_one_reload(self):
+        fresh_ran, fresh_api = self.fresh_import("up_fresh_moves", MOVES_N1)
+        pkg, held = self.upgrade("up_moves", MOVES_N, MOVES_N1)
+        util = pkg.util
+        self.assertEqual(sorted(vi.changed()), ["up_moves", "up_moves._version", "up_moves.util"])
+        start = len(self.log.RAN)
+        report = vi.reload_changed()
+        self.assertRanAsFresh(self.ran_since(start, "up_moves"), fresh_ran, {"", ".util", ".util.helpers"})
+        self.assertEqual(self.api(pkg), fresh_api)
+        self.assertEqual(report.unloaded, ("up_moves._version",))
+        self.assertNotIn("up_moves._version", sys.modules)
+        self.assertRaises(vi.NotVersionedError, vi.generation, "up_moves._version")
+        self.assertIs(pkg.util, util)  # the same module object, now a package from its new place
+        self.assertEqual((vi.generation(util), util.helper(), held()), (2, 2, 1))
+        self.assertEqual(util.__file__, os.path.join(self.root, "up_moves", "util", "__init__.py"))
+        self.assertEqual(util.__path__, [os.path.join(self.root, "up_moves", "util")])
+        self.assertEqual(util.__spec__.submodule_search_locations, util.__path__)
+        self.assertEqual(vi.changed(), [])
+        self.assertIn("unloaded up_moves._version", __import__("versioned_import._report").
+                      _report.describe(report))
+        # It is versioned at its new place: an edit there is seen and reloaded.
+        self.write("up_moves/util/__init__.py", RAN + "from .helpers import helper\nEXTRA = 1\n")
+        self.assertEqual(vi.changed(), ["up_moves.util"])
+        self.assertEqual(vi.reload_changed().generations, {"up_moves.util": 3, "up_moves": 3})  # and its importer
+        self.assertEqual(util.EXTRA, 1)
+
+    def test_a_package_that_became_a_module(self):
+        old = {"__init__.py": "from . import util\n", "util/__init__.py": "from .inner import X\n",
+               "util/inner.py": "X = 1\n"}
+        new = {"util/inner.py": None, "util/__init__.py": None, "util": None, "util.py": "X = 2\n"}
+        self.write_release("up_back", old)
+        pkg = importlib.import_module("up_back")
+        util = pkg.util
+        self.write_release("up_back", new)
+        report = vi.reload_changed()
+        self.assertEqual(report.unloaded, ("up_back.util.inner",))
+        self.assertIs(pkg.util, util)
+        self.assertEqual((util.X, util.__file__), (2, os.path.join(self.root, "up_back", "util.py")))
+        self.assertFalse(hasattr(util, "__path__"))
+        self.assertNotIn("up_back.util.inner", sys.modules)
+
+    def test_a_deleted_module_the_new_code_still_imports_is_refused(self):
+        new = dict(MOVES_N1, **{"__init__.py": RAN + "from ._version import VERSION\nfrom . import util\n"})
+        pkg, _ = self.upgrade("up_still", MOVES_N, new)
+        with self.assertRaises(vi.ReloadError) as refused:
+            vi.reload_changed()
+        self.assertEqual(refused.exception.module, "up_still._version")
+        self.assertIsInstance(refused.exception.__cause__, FileNotFoundError)
+        self.assertIn("up_still still imports it", str(refused.exception))
+        self.assertEqual((pkg.VERSION, vi.generation(pkg), pkg.util.helper()), ("1", 1, 1))
+        self.assertIn("up_still._version", sys.modules)
+
+    def test_a_deleted_module_a_module_not_reloaded_imports_is_refused(self):
+        self.write_release("up_kept", MOVES_N)
+        self.write("up_kept_user.py", "from up_kept._version import VERSION\n")
+        pkg = importlib.import_module("up_kept")
+        importlib.import_module("up_kept_user")
+        self.write_release("up_kept", MOVES_N1)
+        with self.assertRaises(vi.ReloadError) as refused:
+            vi.reload("up_kept", "up_kept._version", "up_kept.util", dependents=False)
+        self.assertEqual(refused.exception.module, "up_kept._version")
+        self.assertIn("up_kept_user still imports it", str(refused.exception))
+        self.assertEqual(vi.generation(pkg), 1)
+        # Reloaded with its dependents, the user runs again, and still imports it: refused too.
+        self.assertRaisesRegex(vi.ReloadError, "up_kept_user still imports it", vi.reload_changed)
+
+
+    def test_the_watcher_follows_a_module_to_its_new_place(self):
+        self.write_release("up_watched", {"__init__.py": "from . import util\n", "util.py": "X = 1\n"})
+        pkg = importlib.import_module("up_watched")
+        vi.watch(interval=30)  # so that only change notifications act: its backstop scan would come in 300 s
+        self.write_release("up_watched", {"util/__init__.py": "X = 2\n", "util.py": None})  # new place first
+        self.wait_until(lambda: vi.generation("up_watched.util") == 2, "the move to be reloaded")
+        self.assertEqual(pkg.util.X, 2)
+        self.write("up_watched/util/__init__.py", "X = 3\n")  # an edit at the new place, in a new directory
+        self.wait_until(lambda: vi.generation("up_watched.util") == 3, "the edit at the new place to be reloaded")
+        self.assertEqual(pkg.util.X, 3)
+
+    def test_the_watcher_retries_a_move_refused_half_way(self):
+        # pip deleted the old file and has not written the new place yet: refused (the package still imports
+        # it). The watcher retries a refusal only for other sources, so the new place must count as one (its
+        # new directory is not watched yet: the watcher's periodic scan finds it).
+        self.write_release("up_halfway", {"__init__.py": "from . import util\n", "util.py": "X = 1\n"})
+        pkg = importlib.import_module("up_halfway")
+        reports = []
+        self.addCleanup(vi.on_reload(reports.append))
+        vi.watch(interval=0.05)
+        self.write_release("up_halfway", {"util.py": None})
+        self.wait_until(lambda: any(not report.ok for report in reports), "the refusal")
+        self.assertIn("up_halfway still imports it", str(reports[-1].error))
+        self.write_release("up_halfway", {"util/__init__.py": "X = 2\n"})
+        self.wait_until(lambda: vi.generation("up_halfway.util") == 2, "the move to be reloaded")
+        self.assertEqual(pkg.util.X, 2)
+
 if __name__ == "__main__":
     unittest.main()

@@ -31,8 +31,9 @@ class ReloadReport:
     ``reloaded`` lists the modules executed (or republished), in execution
     order; ``generations`` maps each to its new generation number;
     ``elapsed`` is in seconds; ``replaced`` lists objects that could not be
-    continued, with why. A refused attempt has ``error`` set and publishes
-    nothing.
+    continued, with why; ``unloaded`` the modules whose file was deleted and
+    that the new sources no longer import, unloaded by the same reload. A
+    refused attempt has ``error`` set and publishes nothing.
     """
 
     reloaded: tuple[str, ...] = ()
@@ -41,6 +42,7 @@ class ReloadReport:
     replaced: tuple[Replaced, ...] = ()
     error: ReloadError | None = None
     action: str = "reload"
+    unloaded: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -58,7 +60,10 @@ def describe(report: ReloadReport) -> str:
         return f"refused: {where}: {type(cause).__name__}: {detail} (old code still running)"
     modules = ", ".join(f"{name} (gen {report.generations.get(name)})" for name in report.reloaded)
     verb = "rolled back" if report.action == "rollback" else "reloaded"
-    line = f"{verb} {modules} in {report.elapsed * 1000:.1f} ms"
+    line = f"{verb} {modules}" if modules else ""
+    if report.unloaded:
+        line += ("; " if line else "") + "unloaded " + ", ".join(report.unloaded)
+    line += f" in {report.elapsed * 1000:.1f} ms"
     if report.replaced:
         line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
     return line

@@ -105,6 +105,8 @@ class State:
         # Records whose module was imported again under its name (see ``displace``), by id(proxy): held
         # weakly, each kept alive by its own module for as long as that lives.
         self.displaced: weakref.WeakValueDictionary[int, ModuleRecord] = weakref.WeakValueDictionary()
+        # Counts every change of which files the records are: the watcher watches their directories anew.
+        self.layout = 0
         self.graph = DependencyGraph()
         self.world = World({})
         self.pinned_stale: set[World] = set()
@@ -152,6 +154,13 @@ class State:
             self.records[record.name] = record
             self.by_proxy[id(record.proxy)] = record
             self.graph.add_module(record.name)
+            self.layout += 1
+
+    def move_record(self, record: ModuleRecord, spec: ModuleSpec) -> None:
+        """Make ``spec`` where ``record``'s module lives (it became a package, or the reverse)."""
+        with self.lock:
+            record.spec, record.path = spec, spec.origin  # type: ignore[assignment]  # a versioned spec has a file
+            self.layout += 1
 
     def remove_record(self, record: ModuleRecord) -> None:
         with self.lock:
@@ -161,6 +170,7 @@ class State:
                 del self.by_proxy[id(record.proxy)]
             self.graph.forget(record.name)
             self._set_world_entry(record, None)
+            self.layout += 1
 
     # -- a name imported again: the module the program uses ------------------------
 
@@ -180,6 +190,7 @@ class State:
             record.spec.__dict__[_KEPT_BY_ITS_MODULE] = record
             self.displaced[id(record.proxy)] = record
             self._set_world_entry(record, None)
+            self.layout += 1
 
     def follow_sys_modules(self) -> None:
         """Make every name's record the one whose module ``sys.modules`` holds (a module put back after a re-import).
@@ -202,6 +213,7 @@ class State:
                 self.by_proxy[id(record.proxy)] = record
                 self.graph.replace_imports(record.name, record.current.imports if record.current else ())
                 self._set_world_entry(record, record.current)
+                self.layout += 1
 
     def forget_displaced(self, prefix: str) -> None:
         """Drop the displaced records of the module ``prefix`` and its submodules (an unload)."""

@@ -18,7 +18,11 @@ import, never by the graph the old sources left:
   runs inside the package's new code, not the other way round;
 * a package's namespace starts without the submodules of the set, and each
   is set on it when it has run, as importlib sets it, so ``from . import
-  sub`` in the package runs ``sub`` right there.
+  sub`` in the package runs ``sub`` right there;
+* a module whose file is gone is looked for again, as an import would: one
+  that became a package (or the reverse) runs from its new place; one not
+  found anywhere is *gone*: touching it refuses the reload (the new code
+  still imports it), and otherwise the publish unloads it.
 
 ``_transaction`` drives it: ``Transaction.load_sources``, then
 ``Transaction.stage`` in the staging view, then the publish.
@@ -28,11 +32,13 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
 
 from .._continuity import TRANSPLANT, ReferrerScope, fresh_code_objects
 from .._core.edges import EdgeSink, importer
+from .._core.finder import VersionedLoader
 from .._core.frames import reload_machinery, run_module_code
 from .._core.graph import DependencyGraph
 from .._core.proxy import World, module_dict, namespace_of
@@ -41,9 +47,31 @@ from .._core.source import Source, SourceChangedWhileReading, compile_source, re
 from .._core.state import Generation, ModuleRecord, State
 from .locking import UNSTOPPABLE
 
-__all__ = ["Failure", "Staged", "Staging", "Transaction"]
+__all__ = ["Failure", "Staged", "Staging", "Transaction", "find_again", "NOT_THERE"]
 
 _MODULE_ATTRIBUTES = ("__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__")
+
+# What reading a file that is not there raises: the module may have moved (``find_again``).
+NOT_THERE = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+def find_again(state: State, record: ModuleRecord) -> ModuleSpec | None:
+    """Find ``record``'s module as an import would now (its file is gone): its spec at a new place, or None.
+
+    A module that became a package, or a package that became a module, is
+    found at its new place, with our loader if it is still in scope.
+    """
+    finder = state.finder
+    parent = record.name.rpartition(".")[0]
+    path = None
+    if parent:
+        package = state.records.get(parent)
+        module = package.proxy if package is not None else sys.modules.get(parent)
+        path = namespace_of(module).get("__path__") if isinstance(module, ModuleType) else None
+        if path is None:
+            return None
+    spec: ModuleSpec | None = finder.find_spec(record.name, path) if finder is not None else None
+    return spec
 
 
 class Staging(World):
@@ -61,6 +89,8 @@ class Staging(World):
         if staged is not None:
             if staged.state == "pending":
                 self.transaction.execute(staged)  # like a first import: executed on first touch
+            elif staged.state == "gone":
+                self.transaction.still_imported(staged, importer.get())
             return staged.generation.namespace
         return super().namespace(proxy)
 
@@ -86,16 +116,19 @@ class Staging(World):
 class Staged:
     """One module of the set: its new source and generation, and where its execution is."""
 
-    __slots__ = ("record", "source", "generation", "sink", "state", "preset")
+    __slots__ = ("record", "source", "generation", "sink", "state", "preset", "spec", "missing")
 
-    def __init__(self, record: ModuleRecord, source: Source, generation: Generation, preset: dict[str, Any]) -> None:
+    def __init__(self, record: ModuleRecord, source: Source, generation: Generation, preset: dict[str, Any],
+                 spec: ModuleSpec) -> None:
         self.record = record
         self.source = source
         self.generation = generation
         self.sink = EdgeSink(record.name)
-        self.state = "pending"  # then "executing", then "done"
+        self.state = "pending"  # then "executing", then "done"; or "gone" from the start
         # Submodule attributes the import system set, not the package's code: no import edges.
         self.preset = preset
+        self.spec = spec  # where it runs from: the record's, or its new place's (a module became a package)
+        self.missing: OSError | None = None  # why its file could not be read, when it is gone
 
 
 class Failure(Exception):
@@ -110,6 +143,7 @@ class Transaction:
         self.records = records  # in first-import order: the order roots are entered in
         self.by_proxy: dict[int, Staged] = {}
         self.executed: list[Staged] = []  # in the order they started, until ``stage`` orders them
+        self.gone: list[Staged] = []  # modules whose file is gone, and found nowhere else: unloaded at publish
         self.first_imports: list[ModuleRecord] = []
         self.failure: tuple[ModuleRecord, BaseException, str, Source | None] | None = None
         self.scope: ReferrerScope | None = None
@@ -123,28 +157,98 @@ class Transaction:
                 self.fail(record, ImportError(f"{record.path} now resolves to {os.path.realpath(record.path)}, "
                                               "outside the versioned roots", name=record.name, path=record.path),
                           "point the file back inside the roots, or unload the module")
+            spec = record.spec
             try:
                 source = read_source(record.path)
             except SourceChangedWhileReading as exc:
                 self.fail(record, exc, "wait for the write to finish and reload again")
+            except NOT_THERE as exc:
+                found = self.find_again(record)
+                if found is None:
+                    self.set_gone(record, exc)
+                    continue
+                spec = found
+                source = self.read_moved(record, spec)
             except OSError as exc:
                 self.fail(record, exc, "restore the file (or unload the module) and reload again")
             current = record.current
             try:
-                if current is not None and current.source is not None and current.code is not None \
-                        and current.source.digest == source.digest:
+                if spec is record.spec and current is not None and current.source is not None \
+                        and current.code is not None and current.source.digest == source.digest:
                     # Unchanged dependent: same bytes, no compile. Where held functions take the
                     # newest code in place, each generation has code objects of its own, so that an
                     # old generation's code, and with it its namespace, dies with its frames
                     # (see _transplant).
                     code = fresh_code_objects(current.code) if TRANSPLANT else current.code
                 else:
-                    code = compile_source(source, record.spec.cached)
+                    code = compile_source(source, spec.cached)
             except Exception as exc:  # SyntaxError, ValueError (null bytes), MemoryError/RecursionError (nesting)
                 self.fail(record, exc, "fix the file and reload again", source)
-            namespace, preset = _fresh_namespace(record, members)
+            namespace, preset = _fresh_namespace(record, spec, members)
             generation = Generation(0, namespace, source, code)
-            self.by_proxy[id(record.proxy)] = Staged(record, source, generation, preset)
+            self.by_proxy[id(record.proxy)] = Staged(record, source, generation, preset, spec)
+
+    def find_again(self, record: ModuleRecord) -> ModuleSpec | None:
+        """Return ``record``'s module's new place (``find_again``), None if it is gone.
+
+        A place outside the versioned scope (a namespace package, another
+        loader's module) refuses the reload.
+        """
+        spec = find_again(self.state, record)
+        if spec is None:
+            return None
+        if not isinstance(spec.loader, VersionedLoader):
+            where = spec.origin or "a namespace package"
+            self.fail(record, ModuleNotFoundError(f"{record.path} is gone, and {record.name} is now {where}, which "
+                                                  "is not versioned", name=record.name, path=record.path),
+                      "restore the file (or unload the module) and reload again")
+        return spec
+
+    def read_moved(self, record: ModuleRecord, spec: ModuleSpec) -> Source:
+        try:
+            return read_source(spec.origin)  # type: ignore[arg-type]  # a versioned spec has a file
+        except SourceChangedWhileReading as exc:
+            self.fail(record, exc, "wait for the write to finish and reload again")
+        except OSError as exc:
+            self.fail(record, exc, "restore the file (or unload the module) and reload again")
+        raise AssertionError("unreachable: fail() raises")
+
+    def set_gone(self, record: ModuleRecord, missing: OSError) -> None:
+        """Stage ``record`` as gone: never executed; unloaded at publish unless something still imports it."""
+        staged = Staged(record, None, Generation(0, {}, None), {}, record.spec)  # type: ignore[arg-type]  # never run
+        staged.state, staged.missing = "gone", missing
+        self.by_proxy[id(record.proxy)] = staged
+        self.gone.append(staged)
+
+    def _check_unused(self, staged: Staged) -> None:
+        """Refuse unless a gone module is one the new sources stopped importing, and nothing else needs it.
+
+        Unused means: the versioned modules that imported it all ran again in
+        this reload, at least one of them is still there, and none imported it
+        (touching it refuses at once). A module only unversioned code imported
+        (``__main__``, a framework) may still be used by it: refused, as a
+        module whose whole package is gone.
+        """
+        name = staged.record.name
+        importers = self.state.graph.importers(name)
+        # Modules this reload does not run again imported it when they ran: they still need it. So does
+        # a submodule of a gone package that this reload leaves loaded (unloading it goes with the package).
+        outside = {importer for importer in importers if self.staged(importer) is None}
+        outside |= {other for other in self.state.records if other.startswith(name + ".")
+                    and getattr(self.staged(other), "state", None) != "gone"}
+        if outside:
+            self.still_imported(staged, EdgeSink(", ".join(sorted(outside))))
+        if not any(getattr(self.staged(importer), "state", None) == "done" for importer in importers):
+            self.fail(staged.record, staged.missing or FileNotFoundError(staged.record.path),
+                      "restore the file (or unload the module) and reload again: no versioned module that imported "
+                      "it is left to stop importing it, so the program may still use it")
+
+    def still_imported(self, staged: Staged, by: EdgeSink | None) -> None:
+        """Refuse the reload: new code (or a module not reloaded) still imports a module whose file is gone."""
+        who = by.name if by is not None else "the reloading code"
+        self.fail(staged.record, staged.missing or FileNotFoundError(staged.record.path),
+                  f"{who} still imports it: restore the file, or stop importing it (a module that nothing "
+                  "imports any more is unloaded by the reload)")
 
     def fail(self, record: ModuleRecord, exc: BaseException, remedy: str, source: Source | None = None) -> None:
         if self.failure is None:
@@ -193,6 +297,10 @@ class Transaction:
             staged = self.by_proxy[id(record.proxy)]
             if staged.state == "pending":
                 self.execute(staged)
+        if self.failure is not None:
+            raise Failure  # module code caught it (or importlib swallowed it: a gone module's __spec__)
+        for staged in self.gone:
+            self._check_unused(staged)
         for staged in self.executed:
             if staged.state != "done":
                 # An import of it failed inside another module that caught the error.
@@ -235,19 +343,28 @@ class Transaction:
         self.executed.sort(key=lambda staged: position[staged.record.name])
 
 
-def _fresh_namespace(record: ModuleRecord, members: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _fresh_namespace(record: ModuleRecord, spec: ModuleSpec, members: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the namespace a first import would start with (G3), and the submodule attributes preset in it.
 
-    ``members`` are the proxies of the set: a submodule among them is set on
-    the package when it has run (``Transaction.execute``), as a first import
-    sets it.
+    ``spec`` is where the module runs from: the record's, whose attributes the
+    published generation has, or its new place's, whose attributes are set as
+    importlib sets them. ``members`` are the proxies of the set: a submodule
+    among them is set on the package when it has run (``Transaction.execute``),
+    as a first import sets it.
     """
-    published = namespace_of(record.proxy)
-    namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
-    namespace["__spec__"] = record.spec
-    namespace["__loader__"] = record.spec.loader
+    if spec is record.spec:
+        published = namespace_of(record.proxy)
+        namespace = {key: published[key] for key in _MODULE_ATTRIBUTES if key in published}
+    else:
+        namespace = {"__name__": record.name, "__package__": spec.parent, "__file__": spec.origin}
+        if spec.submodule_search_locations is not None:
+            namespace["__path__"] = spec.submodule_search_locations
+        if spec.cached is not None:
+            namespace["__cached__"] = spec.cached
+    namespace["__spec__"] = spec
+    namespace["__loader__"] = spec.loader
     preset: dict[str, Any] = {}
-    if record.spec.submodule_search_locations is not None:
+    if spec.submodule_search_locations is not None:
         # A package's loaded submodules are attributes set by the import
         # system, not by its source: keep them so `import pkg.sub` still works.
         prefix = record.name + "."

@@ -239,7 +239,8 @@ def _run_staged(state: State, transaction: Transaction) -> None:
         with state.lock:
             state.staging.difference_update(transaction.by_proxy)
         # Views are switched back after publish (or now, on failure).
-        if transaction.failure is not None or any(s.state != "done" for s in transaction.by_proxy.values()):
+        if transaction.failure is not None or \
+                any(s.state not in ("done", "gone") for s in transaction.by_proxy.values()):
             state.refresh_views(proxies)
 
 
@@ -273,12 +274,18 @@ def _publish(state: State, transaction: Transaction, started: float) -> ReloadRe
         for item in staged:
             item.record.counter = item.generation.number  # only once published: a refusal uses no number
             state.graph.replace_imports(item.record.name, item.generation.imports)
+            if item.spec is not item.record.spec:
+                state.move_record(item.record, item.spec)  # it runs from its new place now
             item.record.seen_stat, item.record.seen_racy = item.source.stat_key, item.source.racy
         # Planned and published: the functions may now stop forwarding (Lineages.settle).
         state.publishing.difference_update(transaction.by_proxy)
         state.refresh_views([s.record for s in staged])
+        # Files gone that nothing imports any more: a fresh import of the new sources would not have them.
+        for item in transaction.gone:
+            if state.records.get(item.record.name) is item.record:
+                forget(state, item.record)
     return ReloadReport(tuple(s.record.name for s in staged), generations, time.perf_counter() - started,
-                        tuple(plans.replaced))
+                        tuple(plans.replaced), unloaded=tuple(s.record.name for s in transaction.gone))
 
 
 def _adopt_lazily(state: State, record: ModuleRecord) -> None:
