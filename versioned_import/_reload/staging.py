@@ -230,11 +230,12 @@ class Transaction:
         module whose whole package is gone.
         """
         name = staged.record.name
-        importers = self.state.graph.importers(name)
+        with self.state.lock:  # another thread may be importing a module for the first time
+            importers, loaded = self.state.graph.importers(name), list(self.state.records)
         # Modules this reload does not run again imported it when they ran: they still need it. So does
         # a submodule of a gone package that this reload leaves loaded (unloading it goes with the package).
         outside = {importer for importer in importers if self.staged(importer) is None}
-        outside |= {other for other in self.state.records if other.startswith(name + ".")
+        outside |= {other for other in loaded if other.startswith(name + ".")
                     and getattr(self.staged(other), "state", None) != "gone"}
         if outside:
             self.still_imported(staged, EdgeSink(", ".join(sorted(outside))))
