@@ -257,7 +257,9 @@ def on_reload(callback: Callable[[ReloadReport], object]) -> Callable[[], None]:
     """Call ``callback(report)`` after every publish and every refused attempt; return an unsubscribe function.
 
     A callback that raises is logged (logger ``versioned_import``) and does not
-    affect the reload or the other callbacks.
+    affect the reload or the other callbacks. Callbacks run before the reload
+    lets go of its lock (a fork waits for them, see docs/processes.md): one
+    may reload in turn, but must not wait for another thread's reload.
     """
     if not callable(callback):
         raise TypeError(f"on_reload() takes a callable, not {type(callback).__name__}")

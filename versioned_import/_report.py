@@ -35,7 +35,8 @@ class ReloadReport:
     nothing. After a rollback, ``held`` lists the modules whose file on disk
     still holds the source rolled back from: ``changed()``, ``reload_changed()``
     and the watcher leave them alone until the file is saved with other bytes
-    (or the module is reloaded by name).
+    (or the module is reloaded by name). ``unloaded`` lists the modules whose file was deleted and
+    that the new sources no longer import, unloaded by the same reload.
     """
 
     reloaded: tuple[str, ...] = ()
@@ -45,6 +46,7 @@ class ReloadReport:
     error: ReloadError | None = None
     action: str = "reload"
     held: tuple[str, ...] = ()
+    unloaded: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -62,7 +64,10 @@ def describe(report: ReloadReport) -> str:
         return f"refused: {where}: {type(cause).__name__}: {detail} (old code still running)"
     modules = ", ".join(f"{name} (gen {report.generations.get(name)})" for name in report.reloaded)
     verb = "rolled back" if report.action == "rollback" else "reloaded"
-    line = f"{verb} {modules} in {report.elapsed * 1000:.1f} ms"
+    line = f"{verb} {modules}" if modules else ""
+    if report.unloaded:
+        line += ("; " if line else "") + "unloaded " + ", ".join(report.unloaded)
+    line += f" in {report.elapsed * 1000:.1f} ms"
     if report.replaced:
         line += "; replaced: " + "; ".join(str(item) for item in report.replaced)
     if report.held:

@@ -110,11 +110,14 @@ def _describe_process(action: str, entry: dict[str, Any]) -> str:
             (f"; held back by a rollback (the file differs): {', '.join(held)}" if held else "")
     if entry.get("action") == "abandon":
         return "staged, then abandoned: nothing published"
-    if not entry.get("reloaded"):
+    if not entry.get("reloaded") and not entry.get("unloaded"):
         return "nothing to reload"
-    modules = ", ".join(f"{name} (gen {entry['generations'].get(name)})" for name in entry["reloaded"])
+    modules = ", ".join(f"{name} (gen {entry['generations'].get(name)})" for name in entry.get("reloaded") or ())
     verb = "rolled back" if action == "rollback" else "reloaded"
-    line = f"{verb} {modules} in {entry.get('elapsed_ms', 0):.1f} ms"
+    line = f"{verb} {modules}" if modules else ""
+    if entry.get("unloaded"):
+        line += ("; " if line else "") + "unloaded " + ", ".join(entry["unloaded"])
+    line += f" in {entry.get('elapsed_ms', 0):.1f} ms"
     if entry.get("replaced"):
         line += "; replaced: " + "; ".join(entry["replaced"])
     if entry.get("held"):

@@ -27,12 +27,43 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
     ``functools.wraps`` decorated is only reachable through the wrapper's
     closure, so closures are followed too.
     """
-    found = Definitions()
-    seen: set[int] = set()
+    walk = _Walk(module)
+    for name, value in list(namespace.items()):
+        walk.visit(value, name)
+        # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
+        # callbacks): its entries have slots too. Small ones only: the scan runs
+        # at every reload.
+        kind = type(value)
+        if kind is dict and len(value) <= _TABLE_LIMIT:
+            for key, entry in list(value.items()):
+                if type(key) in (str, int):
+                    walk.visit(entry, f"{name}[{key!r}]")
+        elif (kind is list or kind is tuple) and len(value) <= _TABLE_LIMIT:
+            for index, entry in enumerate(list(value)):
+                walk.visit(entry, f"{name}[{index}]")
+    return walk.found
 
-    def visit(value: Any, slot: str) -> None:
-        if type(value) in _PLAIN or id(value) in seen:
+
+class _Walk:
+    """One walk of a namespace.
+
+    A method, not a closure that calls itself: such a closure holds itself
+    through its own cell, a cycle that would keep ``found`` (and the codes
+    and bodies in it) alive until a collection, and with them, for one more
+    collection, the namespaces tied to those codes (see ``_transplant``).
+    """
+
+    __slots__ = ("module", "found", "seen")
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.found = Definitions()
+        self.seen: set[int] = set()
+
+    def visit(self, value: Any, slot: str) -> None:
+        if type(value) in _PLAIN or id(value) in self.seen:
             return  # the common case, decided without an attribute lookup
+        module, found, seen, visit = self.module, self.found, self.seen, self.visit
         if isinstance(value, type):
             qualname = getattr(value, "__qualname__", "")
             if value.__module__ != module or "<locals>" in qualname or qualname in found.classes:
@@ -73,21 +104,6 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
         elif type(value) is functools.partial:
             seen.add(id(value))
             visit(value.func, f"{slot}.func")
-
-    for name, value in list(namespace.items()):
-        visit(value, name)
-        # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
-        # callbacks): its entries have slots too. Small ones only: the scan runs
-        # at every reload.
-        kind = type(value)
-        if kind is dict and len(value) <= _TABLE_LIMIT:
-            for key, entry in list(value.items()):
-                if type(key) in (str, int):
-                    visit(entry, f"{name}[{key!r}]")
-        elif (kind is list or kind is tuple) and len(value) <= _TABLE_LIMIT:
-            for index, entry in enumerate(list(value)):
-                visit(entry, f"{name}[{index}]")
-    return found
 
 
 _TABLE_LIMIT = 256

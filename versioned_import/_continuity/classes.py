@@ -42,11 +42,17 @@ HAVE_GC = 1 << 14
 
 @dataclass(eq=False)
 class ClassState:
-    """What one generation says a class is: applied to the identity object on publish."""
+    """What one generation says a class is: applied to the identity object on publish.
+
+    ``name`` is the class's own name (the type's, not a ``__name__`` its body
+    binds for instances): what the class statement, or module code after it,
+    named it.
+    """
 
     identity: type
     attributes: dict[str, Any]
     bases: tuple[type, ...]
+    name: str = ""
 
 
 def _static_base(cls: type) -> type:
@@ -105,15 +111,22 @@ def snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) -> 
             continue  # a __slots__ descriptor: the identity keeps its own, same layout
         attributes[key] = mapped(value, mapping)
     bases = tuple(mapped(base, mapping) for base in bases_of(cls))
-    return ClassState(identity, attributes, bases)
+    return ClassState(identity, attributes, bases, _TYPE_NAME(cls))
+
+
+_TYPE_NAME = type.__dict__["__name__"].__get__
+_SET_TYPE_NAME = type.__dict__["__name__"].__set__
 
 
 _MISSING = object()
 
 
-# Names the metaclass handles with a descriptor that does store into the class dict.
-_STORED_BY_TYPE = frozenset({"__doc__", "__module__", "__abstractmethods__", "__annotations__", "__qualname__",
-                             "__name__", "__type_params__", "__text_signature__"})
+# Names whose descriptor on ``type`` stores the value into the class dict, as a class statement does:
+# ``type.__setattr__`` is right for them (it also keeps the type's flags and caches). The type's other
+# descriptors do not store: ``__name__`` and ``__qualname__`` rename the class itself (and take only
+# strings), ``__text_signature__`` cannot be set. A class body may still bind those names (toolz's
+# ``Compose`` has a ``__name__`` property for its instances): they go straight into the dict.
+_STORED_BY_TYPE = frozenset({"__doc__", "__module__", "__abstractmethods__", "__annotations__", "__type_params__"})
 
 
 def _raw_key(identity: type, key: str) -> bool:
@@ -154,6 +167,8 @@ def apply_state(result: Plan, class_state: ClassState) -> None:
     if class_state.bases != bases_of(identity):
         result.add((set_bases, identity, class_state.bases),
                    (set_bases, identity, bases_of(identity)))
+    if class_state.name and class_state.name != _TYPE_NAME(identity):
+        result.add((_SET_TYPE_NAME, identity, class_state.name), (_SET_TYPE_NAME, identity, _TYPE_NAME(identity)))
     for key, value in current.items():
         if key in class_state.attributes or key in _LAYOUT_KEYS or key in _KEEP_KEYS:
             continue

@@ -321,7 +321,10 @@ def lookup(holder: object) -> tuple[str, Callable[..., Any] | None]:
     """Return ``("copy", copier)``, ``("rewrite", rewriter)`` or ``("skip", None)`` for ``holder``'s kind.
 
     A user class's instance with no container base is ``("rewrite", None)``:
-    only ``rewrite_object`` applies to it.
+    only ``rewrite_object`` applies to it. That includes an instance of a
+    user's ``ModuleType`` subclass (six's ``moves = _MovedItems(...)``): it is
+    an object module code made, whose class must become the identity; only
+    an exact module (a proxy, whose namespace the publisher swaps) is skipped.
     """
     cls = type(holder)
     if is_class(holder) or cls in IGNORED:
@@ -334,7 +337,7 @@ def lookup(holder: object) -> tuple[str, Callable[..., Any] | None]:
         if rewriter is not None:
             return "rewrite", rewriter
         if owner in IGNORED:
-            return "skip", None
+            break  # a built-in base no rewriter knows: only the instance's own class, attributes and slots
     return ("rewrite", None) if is_user_class(cls) else ("skip", None)
 
 

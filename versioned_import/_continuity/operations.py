@@ -21,6 +21,9 @@ class Plan:
     def __init__(self) -> None:
         self.do: list[tuple[Any, ...]] = []
         self.undo: list[tuple[Any, ...]] = []
+        # The module whose change is being planned, and that of each operation: a failure names it.
+        self.owner: str | None = None
+        self.owners: list[str | None] = []
         self.replaced: list[Any] = []
         self.bodies: list[tuple[Any, ...]] = []
         self._after: list[Any] = []
@@ -28,6 +31,7 @@ class Plan:
     def add(self, do: tuple[Any, ...], undo: tuple[Any, ...]) -> None:
         self.do.append(do)
         self.undo.append(undo)
+        self.owners.append(self.owner)
 
     def make_bodies(self) -> None:
         """Give the generations being forwarded away from bodies that pinned readers can call.

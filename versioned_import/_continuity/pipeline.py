@@ -38,17 +38,21 @@ and a publish, and the transplant pass (``Lineages.settle``) — is
 from __future__ import annotations
 
 import functools
+import sys
 import types
 import weakref
 from contextlib import ExitStack
 from typing import Any
 
+from .._core.proxy import module_dict
+from .._core.publish import PublishFailed
 from .._report import Replaced
 from .classes import (
     ClassState,
     apply_state,
     map_enum_members,
     merge_abc,
+    set_operations,
     snapshot,
 )
 from .decisions import Matching, decide_all, enum_members, first_instances
@@ -64,7 +68,7 @@ from .functions import (
 )
 from .holders import bases_of, dict_of
 from .lineages import ClassLineage, Definitions
-from .operations import Plan, mapped, real_dict
+from .operations import Plan, add_sequence, mapped, real_dict, replace_contents
 from .references import discover, internal_tuples, mapper, rewrite
 from .referrers import ReferrerScope
 
@@ -124,15 +128,32 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     With ``republish`` the new generations were published before (rollback):
     their class states are re-applied and their functions become current
     again; nothing new exists, so nothing is rewritten.
+
+    A failure raises ``PublishFailed`` naming the module being planned. Each
+    operation of the plan is marked with the module it changes (``owners``),
+    so that a failure at publish names it too.
     """
-    lineages = _lineages(state)
     result = Plan()
+    try:
+        _plan(state, triples, republish, scope, result)
+    except PublishFailed:
+        raise
+    except Exception as exc:
+        raise PublishFailed(result.owner) from exc
+    return result
+
+
+def _plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool, scope: ReferrerScope | None,
+          result: Plan) -> None:
+    lineages = _lineages(state)
     if republish:
         for record, old, new in triples:
+            result.owner = record.name
             _plan_republished_classes(result, lineages, record.name, old, new)
     matching = Matching() if republish else _match(lineages, triples, result)
     if not republish:
         matching.functions = new_functions(lineages, triples)
+    result.owner = None
     if matching.candidates or matching.functions:
         with ExitStack() as stack:
             if scope is None:
@@ -142,6 +163,7 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
     else:
         _plan_fresh_classes(result, lineages, matching)
     for record, old, new in triples:
+        result.owner = record.name
         # Old instances of a replaced class keep it, so its methods keep their
         # code: the new methods start lineages of their own.
         prefixes = tuple(prefix for module, prefix in matching.restarted if module == record.name)
@@ -152,9 +174,11 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         _plan_dormancy(result, lineages, record.name, old, new)
         if not republish:
             new.continuity.classes = {}
+    result.owner = None  # a holder may be anywhere
     if matching.found is not None:
         rewrite(result, matching.found, matching.mapped, matching.class_dicts, matching.scope)
-    for _, _, _, cls, _ in matching.continued:
+    for module, _, _, cls, _ in matching.continued:
+        result.owner = module
         # The new class object is left behind; its dict must not keep the new
         # functions alive (a weakly held method would count twice), so it
         # holds the identities too. Planned after the rewrite, which must not
@@ -162,9 +186,8 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
         for key, value in dict_of(cls).items():
             target = mapped(value, matching.mapping)
             if target is not value and isinstance(value, FunctionType):
-                result.add((type.__setattr__, cls, key, target), (type.__setattr__, cls, key, value))
+                add_sequence(result, set_operations(cls, key, target), set_operations(cls, key, value))
     matching.release()
-    return result
 
 
 def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> Matching:
@@ -213,7 +236,7 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: R
     # search: reference counts decide whether it must see the whole heap.
     targets, skip = _search_targets(matching)
     skip.update((id(result.do), id(result.undo), *(id(new) for _, _, new in triples)))
-    found = discover(scope, targets, skip)
+    found = discover(scope, targets, skip, _module_objects(matching))
     del targets[:]
     instances = first_instances(found)
     decide_all(result, matching, instances)
@@ -221,11 +244,18 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: R
     # New functions become the identities callers hold before any class state
     # is taken, so continued classes' dicts hold the identities too.
     matching.originals = map_functions(lineages, triples, matching.mapping, matching.restarted)
-    for _, _, identity, cls, _ in matching.continued:
+    for module, _, identity, cls, _ in matching.continued:
+        result.owner = module
         map_enum_members(result, matching.mapping, identity, cls)
+    modules = _map_module_objects(matching, found)
     matching.found, matching.scope = found, scope
     matching.mapped = mapper(matching.mapping, found)
+    result.owner = None
+    for new_module, old_module in modules:
+        _plan_module_object(result, new_module, old_module, matching.mapped)
+    modules.clear()
     for module, qualname, identity, cls, new in matching.continued:
+        result.owner = module
         matching.class_dicts.add(id(real_dict(cls)))
         matching.class_dicts.add(id(real_dict(identity)))
         class_state = snapshot(cls, identity, matching.mapping)
@@ -236,6 +266,77 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: R
         apply_state(result, class_state)
         merge_abc(result, identity, cls, matching.mapping)
     _plan_fresh_classes(result, lineages, matching)
+
+
+# -- module objects made at import (six's ``moves``) -----------------------------------
+#
+# A module's code may make module objects of its own classes (``moves =
+# _MovedItems("six.moves")``) and register them in ``sys.modules``, directly or
+# through an import hook, under their name or an alias. A fresh process has
+# one such object per name; after a reload there would be two — the one
+# ``sys.modules`` (and whoever imported it) holds, and the new generation's —
+# sharing one continued class, and code that treats the class as its only
+# instance's (six deletes a lazy descriptor from the class once one instance
+# resolved it) breaks the other. So such an object keeps its identity, like
+# the proxy of a versioned module: the one ``sys.modules`` holds with the same
+# class and ``__name__`` takes the new one's contents, and every holder of the
+# new one is pointed at it.
+
+_IMPORT_ATTRIBUTES = ("__spec__", "__loader__", "__package__", "__path__", "__file__", "__cached__")
+
+
+class _ModuleObjects:
+    """The module objects ``sys.modules`` holds whose class is the identity of a new ``ModuleType`` subclass."""
+
+    def __init__(self, pairs: list[tuple[type, type]]) -> None:
+        self.identities = {id(cls): identity for cls, identity in pairs if issubclass(cls, types.ModuleType)}
+        wanted = {id(identity) for identity in self.identities.values()}
+        self.older: dict[tuple[int, str], types.ModuleType] = {}
+        for module in list(sys.modules.values()) if wanted else ():
+            if id(type(module)) in wanted:
+                name = module_dict(module).get("__name__")
+                if isinstance(name, str):
+                    self.older.setdefault((id(type(module)), name), module)
+
+    def older_of(self, new: Any) -> Any:
+        """Return the module object in ``sys.modules`` ``new`` is a new generation of, or None."""
+        identity = self.identities.get(id(type(new)))
+        if identity is None:
+            return None
+        name = module_dict(new).get("__name__")
+        old = self.older.get((id(identity), name)) if isinstance(name, str) else None
+        return old if old is not new else None
+
+
+def _module_objects(matching: Matching) -> Any:
+    """Return the predicate telling ``discover`` which found holders are new module objects with an older one."""
+    objects = _ModuleObjects([(cls, identity) for _, _, identity, cls, _ in matching.candidates])
+    if not objects.older:
+        return None
+    return lambda holder: objects.older_of(holder) is not None
+
+
+def _map_module_objects(matching: Matching, found: Any) -> list[tuple[Any, Any]]:
+    """Map each new module object of a continued class to the one of ``sys.modules`` it is a new generation of."""
+    objects = _ModuleObjects([(cls, identity) for _, _, identity, cls, _ in matching.continued])
+    pairs: list[tuple[Any, Any]] = []
+    if not objects.older:
+        return pairs
+    for holder, _ in found.rewrites:
+        old = objects.older_of(holder)
+        if old is not None:
+            matching.mapping[id(holder)] = (holder, old)
+            pairs.append((holder, old))
+    return pairs
+
+
+def _plan_module_object(result: Plan, new: types.ModuleType, old: types.ModuleType, mapped: Any) -> None:
+    """Plan ``old`` taking ``new``'s contents; what the import system set on ``old`` stays when ``new`` lacks it."""
+    before, contents = module_dict(old), {key: mapped(value) for key, value in module_dict(new).items()}
+    for key in _IMPORT_ATTRIBUTES:
+        if contents.get(key) is None and before.get(key) is not None:
+            contents[key] = before[key]
+    replace_contents(result, before, contents)
 
 
 def _search_targets(matching: Matching) -> tuple[list[Any], set[int]]:
@@ -256,6 +357,7 @@ def _search_targets(matching: Matching) -> tuple[list[Any], set[int]]:
 
 def _plan_fresh_classes(result: Plan, lineages: Lineages, matching: Matching) -> None:
     for module, qualname, cls, new in matching.fresh:
+        result.owner = module
         # Already on the identities of its bases (``decide_all``).
         class_state = snapshot(cls, cls, matching.mapping)
         new.continuity.states[qualname] = class_state

@@ -40,11 +40,14 @@ class Holders:
     rewrites: list[tuple[Any, Callable[..., Any] | None]] = field(default_factory=list)
 
 
-def discover(scope: ReferrerScope, targets: list[Any], skip: set[int]) -> Holders:
+def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
+             follow: Callable[[Any], bool] | None = None) -> Holders:
     """Find every holder of ``targets``, through immutable holders, weak references included.
 
     ``skip`` holds the ids of the caller's own bookkeeping, which refers to
-    the targets too and is never rewritten.
+    the targets too and is never rewritten. A mutable holder for which
+    ``follow`` is true is searched too: it may be replaced by an older object
+    of its own (a module object made at import, see ``_continuity.plan``).
     """
     found = Holders()
     seen = set(skip)
@@ -72,6 +75,8 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int]) -> Holder
                 following.append(holder)
             elif action == "rewrite":
                 found.rewrites.append((holder, handler))
+                if follow is not None and follow(holder):
+                    following.append(holder)
         holder = target = None
         frontier = following
     return found

@@ -62,6 +62,10 @@ class DependencyGraph:
             self._imports.get(source, set()).discard(name)
         self._rank.pop(name, None)
 
+    def importers(self, name: str) -> set[str]:
+        """Return the modules that imported ``name`` directly."""
+        return set(self._importers.get(name, ()))
+
     def dependents(self, names: Iterable[str]) -> set[str]:
         """Return every module that imported one of ``names``, transitively (``names`` excluded)."""
         start = set(names)

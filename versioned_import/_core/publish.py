@@ -11,14 +11,30 @@ from .proxy import set_view_class, swap_operations
 from .source import Source
 from .state import Generation, ModuleRecord, Published, State
 
-__all__ = ["PublishPlan", "commit", "register_linecache", "register_source"]
+__all__ = ["PublishFailed", "PublishPlan", "commit", "register_linecache", "register_source"]
+
+
+class PublishFailed(Exception):
+    """A publish failed and changed nothing; ``module`` is the module whose change failed (None: not known).
+
+    Raised from the original exception: the refusal names that module and
+    carries that exception as its cause.
+    """
+
+    def __init__(self, module: str | None) -> None:
+        super().__init__(module)
+        self.module = module
 
 
 class PublishPlan(Protocol):
-    """What continuity hands the publisher (``_continuity.operations.Plan``): its part of the one atomic pass."""
+    """What continuity hands the publisher (``_continuity.operations.Plan``): its part of the one atomic pass.
+
+    ``owners`` names, for each operation of ``do``, the module it changes.
+    """
 
     do: list[tuple[Any, ...]]
     undo: list[tuple[Any, ...]]
+    owners: list[str | None]
 
     def make_bodies(self) -> None:
         """Give the generations a publish leaves behind bodies pinned readers can call (under the state lock)."""
@@ -34,11 +50,15 @@ def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Pu
     and is logged as one ``Published`` entry that a rollback undoes whole; it
     also ends any rollback's hold on those modules (a published file is what
     runs). A rollback manages the history and the log itself.
+
+    Raises ``PublishFailed``, naming the module whose change failed, when the
+    pass fails (it was undone).
     """
     old_world = state.world
     new_world = state.next_world({id(r.proxy): g for r, g in pairs})
     do: list[tuple[Any, ...]] = []
     undo: list[tuple[Any, ...]] = []
+    owners: list[str | None] = []
     finishers: list[Callable[[], None]] = []
     if old_world.pins:
         state.pinned_stale.add(old_world)
@@ -50,17 +70,24 @@ def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Pu
         if operation is not None:
             do.append(operation)
             undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))
+            owners.append(record.name)
     do.extend(plans.do)
     undo.extend(plans.undo)
+    owners.extend(plans.owners)
     for record, generation in pairs:
         swap_do, swap_undo, finish = swap_operations(record.proxy, generation.namespace)
         do.extend(swap_do)
         undo.extend(swap_undo)
+        owners.extend([record.name] * len(swap_do))
         finishers.append(finish)
     do.append((object.__setattr__, state, "world", new_world))
     undo.append((object.__setattr__, state, "world", old_world))
+    owners.append(None)
+    failed: list[int] = []
     try:
-        apply_atomically(do, undo)
+        apply_atomically(do, undo, failed)
+    except Exception as exc:
+        raise PublishFailed(owners[failed[0]] if failed and failed[0] < len(owners) else None) from exc
     finally:
         for finish in finishers:
             finish()

@@ -13,7 +13,9 @@ the process's, and tests build fresh ones. Two locks, each with one job:
 from __future__ import annotations
 
 import collections
+import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
@@ -152,6 +154,11 @@ class State:
         self.reload_lock = threading.RLock()
         self.records: dict[str, ModuleRecord] = {}
         self.by_proxy: dict[int, ModuleRecord] = {}
+        # Records whose module was imported again under its name (see ``displace``), by id(proxy): held
+        # weakly, each kept alive by its own module for as long as that lives.
+        self.displaced: weakref.WeakValueDictionary[int, ModuleRecord] = weakref.WeakValueDictionary()
+        # Counts every change of which files the records are: the watcher watches their directories anew.
+        self.layout = 0
         self.graph = DependencyGraph()
         self.world = World({})
         self.pinned_stale: set[World] = set()
@@ -187,19 +194,29 @@ class State:
     # -- records -------------------------------------------------------------------
 
     def record_for(self, module_or_name: object) -> ModuleRecord | None:
-        """Return the record of a proxy or dotted name, or None."""
+        """Return the record of a proxy (a displaced one included) or dotted name, or None."""
         if isinstance(module_or_name, str):
             return self.records.get(module_or_name)
-        record = self.by_proxy.get(id(module_or_name))
+        record = self.by_proxy.get(id(module_or_name)) or self.displaced.get(id(module_or_name))
         if record is not None and record.proxy is module_or_name:
             return record
         return None
 
     def add_record(self, record: ModuleRecord) -> None:
         with self.lock:
+            previous = self.records.get(record.name)
+            if previous is not None and previous.proxy is not record.proxy:
+                self.displace(previous)
             self.records[record.name] = record
             self.by_proxy[id(record.proxy)] = record
             self.graph.add_module(record.name)
+            self.layout += 1
+
+    def move_record(self, record: ModuleRecord, spec: ModuleSpec) -> None:
+        """Make ``spec`` where ``record``'s module lives (it became a package, or the reverse)."""
+        with self.lock:
+            record.spec, record.path = spec, spec.origin  # type: ignore[assignment]  # a versioned spec has a file
+            self.layout += 1
 
     def remove_record(self, record: ModuleRecord) -> None:
         with self.lock:
@@ -211,9 +228,67 @@ class State:
             for entry in self.published:
                 entry.replaced = [(r, g) for r, g in entry.replaced if r is not record]
             self.prune_published()
-            generations = dict(self.world.generations)
+            self._set_world_entry(record, None)
+            self.layout += 1
+
+    # -- a name imported again: the module the program uses ------------------------
+
+    def displace(self, record: ModuleRecord) -> None:
+        """Set ``record`` aside: its module was taken out of ``sys.modules`` and the name imported again.
+
+        A program (or a test isolating itself) may put it back: ``follow_sys_modules``
+        then makes it its name's record again. Meanwhile the library holds it
+        weakly; its own module's spec keeps it alive, so it lives exactly as
+        long as something uses that module.
+        """
+        with self.lock:
+            if self.records.get(record.name) is record:
+                del self.records[record.name]
+            if self.by_proxy.get(id(record.proxy)) is record:
+                del self.by_proxy[id(record.proxy)]
+            record.spec.__dict__[_KEPT_BY_ITS_MODULE] = record
+            self.displaced[id(record.proxy)] = record
+            self._set_world_entry(record, None)
+            self.layout += 1
+
+    def follow_sys_modules(self) -> None:
+        """Make every name's record the one whose module ``sys.modules`` holds (a module put back after a re-import).
+
+        Each transaction, change scan and name lookup starts here, so a
+        reload always acts on the module the program uses.
+        """
+        if not self.displaced:
+            return
+        with self.lock:
+            for record in list(self.displaced.values()):
+                if sys.modules.get(record.name) is not record.proxy:
+                    continue
+                current = self.records.get(record.name)
+                if current is not None:
+                    self.displace(current)
+                del self.displaced[id(record.proxy)]
+                record.spec.__dict__.pop(_KEPT_BY_ITS_MODULE, None)
+                self.records[record.name] = record
+                self.by_proxy[id(record.proxy)] = record
+                self.graph.replace_imports(record.name, record.current.imports if record.current else ())
+                self._set_world_entry(record, record.current)
+                self.layout += 1
+
+    def forget_displaced(self, prefix: str) -> None:
+        """Drop the displaced records of the module ``prefix`` and its submodules (an unload)."""
+        with self.lock:
+            for record in list(self.displaced.values()):
+                if record.name == prefix or record.name.startswith(prefix + "."):
+                    del self.displaced[id(record.proxy)]
+                    record.spec.__dict__.pop(_KEPT_BY_ITS_MODULE, None)
+
+    def _set_world_entry(self, record: ModuleRecord, generation: Generation | None) -> None:
+        generations = dict(self.world.generations)
+        if generation is None:
             generations.pop(id(record.proxy), None)
-            self.replace_world(World(generations))
+        else:
+            generations[id(record.proxy)] = generation
+        self.replace_world(World(generations))
 
     def set_history_depth(self, depth: int) -> None:
         with self.lock:
@@ -304,6 +379,10 @@ class State:
                         id(record.proxy) not in self.publishing:
                     self.lineages.settle(self, record)
 
+
+
+# The spec attribute through which a displaced record is kept alive by its own module (proxy, namespace, __spec__).
+_KEPT_BY_ITS_MODULE = "_versioned_record"
 
 
 state = State()

@@ -4,7 +4,8 @@ A reload stages new generations privately and publishes them in one step, or
 abandons them; a first import is generation 1 of the same records; a rollback
 republishes older generations; an unload forgets a module. Modules:
 ``lookup`` (names to records), ``locking`` (how a transaction begins and
-ends), ``transaction`` (stage, publish, abandon), ``first`` (first imports),
+ends), ``staging`` (the new generations executed as a fresh import runs them),
+``transaction`` (stage, publish, abandon), ``first`` (first imports),
 ``changes`` (what changed on disk), ``rollback`` (the undo of a reload), ``unload``, ``adopt`` (modules
 imported before ``install()``, for IPython's ``%load_ext``).
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 
+from .._core.finder import VersionedLoader
 from .._core.frames import reload_machinery
 from .._core.publish import register_linecache
 from .._core.source import Source, SourceChangedWhileReading, read_source, stat_key
-from .._core.state import State
+from .._core.state import ModuleRecord, State
 from .._report import ReloadReport
+from .staging import find_again
 from .transaction import reload
 
 __all__ = ['changed', 'changed_sources', 'reload_changed']
@@ -29,7 +31,11 @@ def changed_sources(state: State) -> dict[str, Source | None]:
 
     A source still open for writing is there too, as read so far, with
     ``writing`` set: it differs, but is not finished (the watcher waits for it).
+
+    A module whose file is gone but which is found at a new place (it became a
+    package, or the reverse) maps to the source there: what a reload would run.
     """
+    state.follow_sys_modules()
     with state.lock:
         records = [r for r in state.records.values() if r.current is not None]
     result: dict[str, Source | None] = {}
@@ -38,7 +44,7 @@ def changed_sources(state: State) -> dict[str, Source | None]:
         try:
             key = stat_key(stat(record.path))
         except OSError:
-            result[record.name] = None  # gone: a reload will say so clearly
+            result[record.name] = _at_new_place(state, record)  # None: gone, and a reload will say so clearly
             continue
         if key == record.seen_stat and not record.seen_racy:
             continue
@@ -61,6 +67,17 @@ def changed_sources(state: State) -> dict[str, Source | None]:
             register_linecache(record.current)  # the file no longer shows the running source
             result[record.name] = source
     return {name: result[name] for name in sorted(result, key=state.graph.rank)}
+
+
+def _at_new_place(state: State, record: ModuleRecord) -> Source | None:
+    spec = find_again(state, record)
+    loader: object = spec.loader if spec is not None else None
+    if spec is None or not isinstance(loader, VersionedLoader) or spec.origin is None:
+        return None  # gone, or out of scope there: a reload says so
+    try:
+        return read_source(spec.origin)
+    except OSError:
+        return None
 
 
 @reload_machinery

@@ -8,7 +8,7 @@ from .._core.source import Source
 from .._core.state import ModuleRecord
 from .._errors import ReloadError, refusal_message
 
-__all__ = ["Blame", "Failure", "refusal_error"]
+__all__ = ["Blame", "FailureRecord", "refusal_error"]
 
 
 class Blame(NamedTuple):
@@ -20,10 +20,10 @@ class Blame(NamedTuple):
 
 
 # The first failure of a transaction: who, what, the remedy to suggest, and the new source if any.
-Failure = tuple[ModuleRecord | Blame, BaseException, str, Source | None]
+FailureRecord = tuple[ModuleRecord | Blame, BaseException, str, Source | None]
 
 
-def refusal_error(failure: Failure) -> ReloadError:
+def refusal_error(failure: FailureRecord) -> ReloadError:
     """Return the ``ReloadError`` for a transaction's first failure, its cause chained."""
     record, exc, remedy, source = failure
     text = None

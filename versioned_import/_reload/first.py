@@ -12,7 +12,8 @@ from .._core.proxy import adopt_namespace, module_dict, own_class, set_view_clas
 from .._core.source import compile_source, read_source
 from .._core.state import Generation, ModuleRecord, State
 from .._effects import lifecycle
-from .transaction import Staging, reload
+from .staging import Staging
+from .transaction import reload
 
 __all__ = ['FirstImport', 'prepare_first']
 
@@ -72,6 +73,7 @@ def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
     """Prepare generation 1 of ``module``; return the code importlib then executes in its dict."""
     spec: Any = module.__spec__  # found by our finder: a spec with an origin, never None
     name = spec.name
+    state.follow_sys_modules()  # importlib.reload of a module put back after a re-import: its own record
     existing = state.records.get(name)
     if existing is not None and existing.proxy is module and existing.current is not None:
         # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.

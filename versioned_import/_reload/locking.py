@@ -9,7 +9,7 @@ from .._core.state import ModuleRecord, State
 from .._errors import NotVersionedError, ReloadError
 from .._report import ReloadReport
 
-__all__ = ['guard_reentry', 'acquire', 'still_versioned', 'release', 'notify', 'UNSTOPPABLE']
+__all__ = ['guard_reentry', 'acquire', 'still_versioned', 'release', 'finish', 'notify', 'UNSTOPPABLE']
 
 
 def guard_reentry(state: State, what: str, names: list[str]) -> None:
@@ -35,16 +35,40 @@ def acquire(state: State, what: str, names: list[str]) -> None:
 
 
 def still_versioned(state: State, records: list[ModuleRecord], action: str) -> None:
-    """Refuse if a record was unloaded while this call waited for the reload lock."""
+    """Refuse if a record is not its name's any more: unloaded while this call waited, or imported again."""
+    state.follow_sys_modules()
     for record in records:
-        if state.records.get(record.name) is not record:
-            raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
-                                    "request waited — import it again first", module=record.name, path=record.path)
+        if state.records.get(record.name) is record:
+            continue
+        if state.displaced.get(id(record.proxy)) is record:
+            raise NotVersionedError(f"{action} of {record.name!r} refused: this module object is no longer the one "
+                                    f"in sys.modules: {record.name!r} was imported again since — {action} "
+                                    f"sys.modules[{record.name!r}], or put this module back there first",
+                                    module=record.name, path=record.path)
+        raise NotVersionedError(f"{action} of {record.name!r} refused: the module was unloaded while this "
+                                "request waited — import it again first", module=record.name, path=record.path)
 
 
 def release(state: State) -> None:
     state.reloading_thread = None
     state.reload_lock.release()
+
+
+def finish(state: State, report: ReloadReport) -> None:
+    """End a transaction that published or refused: tell ``report``, then release the lock.
+
+    Told while the lock is still held, because a fork waits for this lock
+    (``_runtime.fork``): a child forked while another thread called a
+    subscriber or wrote the log line would inherit the locks that thread held
+    (stderr's buffer, a handler's) and hang at its own first line. For module
+    code the transaction is over: a subscriber may reload (on this thread; the
+    lock is reentrant), but must not wait for another thread's reload.
+    """
+    state.reloading_thread = None
+    try:
+        notify(state, report)
+    finally:
+        release(state)
 
 
 # Ctrl-C still stops the program (the reload is abandoned, nothing published).

@@ -17,7 +17,12 @@ __all__ = ['resolve_records', 'not_versioned_message', 'versioned_records']
 
 
 def resolve_records(state: State, names: Iterable[object], action: str) -> list[ModuleRecord]:
-    """Turn names or proxies into records, refusing anything that is not a versioned module."""
+    """Turn names or proxies into records, refusing anything that is not a versioned module.
+
+    A name means the module ``sys.modules`` holds under it, when the program
+    put back one it had set aside (``State.follow_sys_modules``).
+    """
+    state.follow_sys_modules()
     records = []
     for name in names:
         if isinstance(name, ModuleType):
@@ -116,5 +121,6 @@ def _loader_name(loader: object) -> str:
 
 def versioned_records(state: State) -> list[ModuleRecord]:
     """Return the records of every imported versioned module (a snapshot, in first-import order)."""
+    state.follow_sys_modules()
     with state.lock:
         return [record for record in state.records.values() if record.current is not None]

@@ -26,13 +26,13 @@ import time
 from typing import Any
 
 from .. import _continuity
-from .._core.publish import commit
+from .._core.publish import PublishFailed, commit
 from .._core.source import Source, read_source
 from .._core.state import Generation, ModuleRecord, Published, State
 from .._effects import lifecycle
 from .._errors import ReloadError
 from .._report import ReloadReport
-from .locking import acquire, notify, release, still_versioned
+from .locking import acquire, finish, release, still_versioned
 from .lookup import resolve_records
 
 __all__ = ["rollback", "stage_rollback", "StagedRollback", "held"]
@@ -151,9 +151,10 @@ class StagedRollback:
             report = ReloadReport(tuple(r.name for r in records), {r.name: g.number for r, g in self._targets},
                                   time.perf_counter() - self._started, replaced, action="rollback",
                                   held=tuple(held(state, records)))
-        finally:
+        except BaseException:
             release(state)
-        notify(state, report)
+            raise
+        finish(state, report)  # told before the lock is released (a fork meanwhile: see locking.finish)
         return report
 
     def _commit(self, state: State) -> tuple[tuple[Any, ...], list[tuple[ModuleRecord, Any, Generation, list[Any]]]]:
@@ -171,10 +172,12 @@ class StagedRollback:
             generation.number = record.counter + 1
         try:
             commit(state, [(r, g) for r, _, g in triples], plans, keep_history=False)
-        except Exception as exc:
+        except Exception as failed:
             for _, _, generation in triples:
                 generation.number = numbers[id(generation)]
-            record = triples[0][0]
+            named = failed.module if isinstance(failed, PublishFailed) else None
+            record = next((r for r, _, _ in triples if r.name == named), triples[0][0])
+            exc = failed.__cause__ or failed if isinstance(failed, PublishFailed) else failed
             raise ReloadError(f"rollback of {self.name!r} refused: {type(exc).__name__}: {exc}; nothing was rolled "
                               "back — please report this with the traceback", module=record.name,
                               path=record.path) from exc

@@ -31,6 +31,7 @@ def unload(state: State, name: object) -> None:
 def forget(state: State, record: ModuleRecord) -> None:
     """Remove ``record`` and its submodules from sys.modules, their parents and the library."""
     with state.lock:
+        state.forget_displaced(record.name)  # set aside by a re-import: put back later, it is not versioned either
         prefix = record.name + "."
         doomed = [r for n, r in state.records.items() if n == record.name or n.startswith(prefix)]
         for item in doomed:

@@ -60,7 +60,8 @@ def report_json(report: ReloadReport) -> dict[str, Any]:
     """Turn a report into the JSON a deploy tool reads."""
     return {"ok": report.ok, "action": report.action, "reloaded": list(report.reloaded),
             "generations": dict(report.generations), "elapsed_ms": round(report.elapsed * 1000, 3),
-            "replaced": [str(item) for item in report.replaced], "held": list(report.held)}
+            "replaced": [str(item) for item in report.replaced], "held": list(report.held),
+            "unloaded": list(report.unloaded)}
 
 
 def _digest(data: bytes) -> str:

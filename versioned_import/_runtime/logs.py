@@ -50,8 +50,8 @@ def _stderr_handler(logging: Any) -> Any:
 
 def emit(report: ReloadReport) -> None:
     """Log the report's one line; to stderr directly when the application configured no logging."""
-    if report.error is None and not report.reloaded:
-        return  # nothing was published and nothing refused
+    if report.error is None and not report.reloaded and not report.unloaded:
+        return  # nothing was published, unloaded or refused
     global _fallback
     import logging
 

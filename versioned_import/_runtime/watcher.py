@@ -72,7 +72,7 @@ class Watcher:
         self._settling = False  # a pending file waits for the settle rule: look again after ``settle``
         self._refused: set[frozenset[tuple[str, bytes]]] = set()
         self._notifier: Notifier | None = None
-        self._watched: tuple[int, frozenset[str]] = (-1, frozenset())  # (len(records), versioned paths)
+        self._watched: tuple[int, frozenset[str]] = (-1, frozenset())  # (state.layout, versioned paths)
         self._directories: set[str] = set()  # their directories, to watch
         self._missing: set[str] = set()  # those that could not be watched at the last try
         self.ticks = 0  # times the watcher woke
@@ -163,9 +163,9 @@ class Watcher:
         a directory missing for now (a checkout half-way) is tried again at every wake.
         """
         state = self._state
-        if len(state.records) != self._watched[0]:
+        if state.layout != self._watched[0]:
             with state.lock:
-                count, files = len(state.records), [record.path for record in state.records.values()]
+                count, files = state.layout, [record.path for record in state.records.values()]
             # A symlinked file changes where it really lives: watch that directory too.
             paths = frozenset(files) | {os.path.realpath(path) for path in files}
             self._watched = (count, paths)
