@@ -39,15 +39,23 @@ class QuietResult(unittest.TestResult):
     def counts(self) -> tuple[int, int, int]:
         return self.passed, len(self.failed_tests), len(self.skipped)
 
-    def startTest(self, test: unittest.TestCase) -> None:
+    def _enter(self, test: unittest.TestCase) -> None:
         module = type(test).__module__
         if module != self._file:
             self.file_done()
             self._file, self._at_start = module, self.counts()
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        self._enter(test)
         super().startTest(test)
         if self.verbose:
             self.stream.write(f"{test.id()} ...\n")
             self.stream.flush()
+
+    def addSkip(self, test: unittest.TestCase, reason: str) -> None:
+        # 3.12.1 reports a skipped test without starting it: the skip still belongs to its own file.
+        self._enter(test)
+        super().addSkip(test, reason)
 
     def addSuccess(self, test: unittest.TestCase) -> None:
         super().addSuccess(test)
