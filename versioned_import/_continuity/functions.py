@@ -35,6 +35,7 @@ from . import forwarders as _forwarders
 from .forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_operations, shown
 from .lineages import Definitions
 from .operations import Plan, mapped, nothing
+from .referrers import KnownHolders
 from .transplant import TRANSPLANT, transplant_operations
 
 __all__ = ["Lineages", "adopt_functions", "forget_functions", "new_functions", "map_functions", "plan_functions",
@@ -89,6 +90,8 @@ class Lineages:
         self.forwarding: dict[int, FunctionLineage] = {}
         # Lineages whose versions may still forward: ``settle`` transplants them.
         self.unsettled: set[FunctionLineage] = set()
+        # Old containers that held a reload's new objects (a registry): searched first (``_referrers``).
+        self.known_holders = KnownHolders()
 
     def settle(self, state: Any, record: Any) -> None:
         """Make every version of ``record``'s lineages that forwards the current definition itself.

@@ -109,6 +109,7 @@ def forget(state: Any, module: str) -> None:
     for key in lineages.classes.keys_of(module):
         del lineages.classes[key]
     forget_functions(lineages, module)
+    lineages.known_holders.prune()
 
 
 # -- planning a publish -------------------------------------------------------
@@ -146,6 +147,8 @@ def plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool = Fals
 def _plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool, scope: ReferrerScope | None,
           result: Plan) -> None:
     lineages = _lineages(state)
+    lineages.known_holders.prune()
+    result._after.append(lineages.known_holders.prune)  # what the publish let go of goes too
     if republish:
         for record, old, new in triples:
             result.owner = record.name
@@ -159,6 +162,8 @@ def _plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool, scop
             if scope is None:
                 scope = stack.enter_context(ReferrerScope())
                 scope.widen()
+            if scope.known is None:
+                scope.known = lineages.known_holders
             _plan_classes(result, lineages, matching, scope, triples)
     else:
         _plan_fresh_classes(result, lineages, matching)

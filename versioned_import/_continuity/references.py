@@ -45,7 +45,11 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
     """Find every holder of ``targets``, through immutable holders, weak references included.
 
     ``skip`` holds the ids of the caller's own bookkeeping, which refers to
-    the targets too and is never rewritten. A mutable holder for which
+    the targets too and is never rewritten. Targets whose reference counts
+    the holders found without the whole heap do not explain wait until no
+    round finds anything more: then the whole heap is searched once, for all
+    of them together, and the old mutable holders it finds are remembered for
+    the next reload (``KnownHolders``). A mutable holder for which
     ``follow`` is true is searched too: it may be replaced by an older object
     of its own (a module object made at import, see ``_continuity.plan``).
     """
@@ -54,20 +58,33 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
     seen.update((id(found.copies), id(found.copiers), id(found.rewrites)))
     seen.update(cache_dicts())  # typing's memo dicts: keys that name a throwaway class are never looked up again
     frontier = list(targets)
-    while frontier:
+    pending: list[Any] = []  # targets whose holders are not all found yet
+    seen.add(id(pending))
+    while frontier or pending:
         seen.add(id(frontier))
-        holders = scope.holders(frontier)
+        whole = not frontier
+        if whole:
+            frontier, pending = pending, []
+            seen.add(id(frontier))
+            holders = scope.whole_heap(frontier)
+        else:
+            holders, unexplained = scope.search(frontier)
+            pending.extend(unexplained)
+            del unexplained
         seen.add(id(holders))
         for target in frontier:
             # Weak references (WeakSet, WeakValueDictionary, WeakKeyDictionary, ABC registries) are
             # invisible to gc.get_referrers; each is an immutable holder of its referent.
             holders.extend(weakref.getweakrefs(target))
+        subclass_lists = _subclass_lists(frontier, holders)
         following: list[Any] = []
         seen.add(id(following))
         for holder in holders:
             if id(holder) in seen:
                 continue
             seen.add(id(holder))
+            if id(holder) in subclass_lists:
+                continue
             action, handler = lookup(holder)
             if action == "copy" and handler is not None:
                 found.copies[id(holder)] = holder
@@ -77,9 +94,30 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
                 found.rewrites.append((holder, handler))
                 if follow is not None and follow(holder):
                     following.append(holder)
+                if whole and scope.known is not None and scope.is_old(holder):
+                    scope.known.remember(holder)
         holder = target = None
         frontier = following
     return found
+
+
+def _subclass_lists(frontier: list[Any], holders: list[Any]) -> set[int]:
+    """The ids of the dicts among ``holders`` that are a base's list of subclasses (id -> weak reference).
+
+    CPython keeps them itself: a throwaway new class leaves them when it dies.
+    """
+    weak = {id(target): target for target in frontier if type(target) is weakref.ref}
+    if not weak:
+        return set()
+    lists = set()
+    for holder in holders:
+        if type(holder) is dict:
+            for target in weak.values():
+                referent = target()
+                if referent is not None and holder.get(id(referent)) is target:
+                    lists.add(id(holder))
+                    break
+    return lists
 
 
 def mapper(mapping: Mapping, found: Holders) -> Callable[[Any], Any]:

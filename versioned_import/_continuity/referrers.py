@@ -28,6 +28,15 @@ that froze objects itself (a pre-fork server) cannot have its frozen set told
 apart from ours, so there the heap is not frozen again: a search covers what
 the application did not freeze, and its frozen objects only when the counts
 ask for the whole heap.
+
+Old holders are known rather than searched for wherever possible. Weak
+registries (``WeakSet``, ``WeakValueDictionary``, ``WeakKeyDictionary``, ABC
+registries) name their container in the weak reference's callback. And an
+old container that a whole-heap search once found holding a reload's new
+objects — the route table or model registry of a module that is never
+edited, which every reload of the modules registering into it fills again —
+is remembered (``KnownHolders``) and searched first at later reloads, so that
+only a holder never seen before costs a search of the whole heap.
 """
 
 from __future__ import annotations
@@ -35,13 +44,14 @@ from __future__ import annotations
 import functools
 import gc
 import sys
+import types
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from .operations import real_dict
 
-__all__ = ["ReferrerScope", "cache_dicts"]
+__all__ = ["ReferrerScope", "KnownHolders", "cache_dicts"]
 
 _TYPE_BASES = type.__dict__["__bases__"].__get__
 
@@ -51,15 +61,17 @@ _FROZEN_AT_START = gc.get_freeze_count()
 
 
 class ReferrerScope:
-    """The objects a reload searches for holders: those it created, or the whole heap."""
+    """The objects a reload searches for holders: those it created, known old holders, or the whole heap."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: KnownHolders | None = None) -> None:
         self.widened = False
         self.widenings = 0  # searches that had to see the whole heap (read by tests and benchmarks)
+        self.known = known
         self._collecting = False
         self._active = False
         self._frozen = False  # whether this scope froze the heap (and must unfreeze it)
         self._cache_keys: dict[int, int] | None = None
+        self._young: set[int] = set()  # ids of the holders the searches of objects created meanwhile found
 
     def __enter__(self) -> ReferrerScope:
         self._collecting = gc.isenabled()
@@ -73,6 +85,7 @@ class ReferrerScope:
     def __exit__(self, *exc_info: object) -> None:
         self._active = False
         self._cache_keys = None
+        self._young = set()
         self._unfreeze()
         if self._collecting:
             gc.enable()
@@ -90,18 +103,42 @@ class ReferrerScope:
         self._unfreeze()
 
     def holders(self, targets: Sequence[Any]) -> list[Any]:
-        """Return every tracked object that refers to one of ``targets`` (duplicates possible)."""
-        if not targets:
-            return []
-        if self.widened or not self._active:
-            return _whole_heap(targets)
-        found = _referrers(targets)  # what is not frozen: see the module docstring
-        found += _abc_sets(targets)
-        unexplained = self._unexplained(targets, found)
+        """Return every tracked object that refers to one of ``targets``, each once."""
+        found, unexplained = self.search(targets)
         if unexplained:
-            self.widen()
-            found += _whole_heap(unexplained)
+            _extend_distinct(found, self.whole_heap(unexplained))
         return found
+
+    def search(self, targets: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+        """Return the holders of ``targets`` found without the whole heap, and the targets they do not explain.
+
+        Each holder is listed once: a reference counted twice could hide one
+        never found.
+        """
+        if not targets:
+            return [], []
+        if self.widened or not self._active:
+            return _whole_heap(targets), []
+        found = _referrers(targets)  # what is not frozen: see the module docstring
+        self._young.update(map(id, found))
+        _extend_distinct(found, _named_weak_holders(targets))
+        unexplained = self._unexplained(targets, found)
+        if unexplained and self.known is not None:
+            known = self.known.referring_to(unexplained)
+            if known:
+                unexplained = []  # counted again below: no list of ours may hold a target meanwhile
+                _extend_distinct(found, known)
+                unexplained = self._unexplained(targets, found)
+        return found, unexplained
+
+    def whole_heap(self, targets: Sequence[Any]) -> list[Any]:
+        """Search the whole heap for the holders of ``targets`` (from now on, every search does)."""
+        self.widen()
+        return _whole_heap(targets)
+
+    def is_old(self, holder: Any) -> bool:
+        """Whether ``holder`` was found only by a whole-heap search: older than the reload, and not known yet."""
+        return id(holder) not in self._young
 
     def _unexplained(self, targets: Sequence[Any], found: list[Any]) -> list[Any]:
         """Return the targets whose reference count the holders in ``found`` do not explain."""
@@ -128,8 +165,7 @@ class ReferrerScope:
         """Count the references to ``target`` held where the collector cannot see them, known to be harmless."""
         kind = type(target)
         if kind is weakref.ref and target.__callback__ is None:
-            # The canonical weak reference to a class is what its bases'
-            # subclass lists hold (never traversed by the collector).
+            # The canonical weak reference to a class is what its bases' subclass lists hold (never traversed by the collector).
             referent = target()
             if referent is not None and issubclass(type(referent), type):
                 return len(_TYPE_BASES(referent))
@@ -141,7 +177,10 @@ class ReferrerScope:
         return 0
 
     def class_of_dict(self, candidate: dict[str, Any]) -> type | None:
-        """Return the class whose own dict ``candidate`` is, or None (searched like holders)."""
+        """Return the class whose own dict ``candidate`` is, or None (named by the dict itself, else searched)."""
+        owner = _named_class(candidate)
+        if owner is not None:
+            return owner
         search = _whole_heap if self.widened or not self._active else _referrers
         for owner in search([candidate]):
             if issubclass(type(owner), type) and real_dict(owner) is candidate:
@@ -150,22 +189,101 @@ class ReferrerScope:
         return None
 
 
-def _abc_sets(targets: Sequence[Any]) -> list[Any]:
-    """The sets of ABC registries and caches holding any of ``targets`` (weak references) — old, but named.
+class KnownHolders:
+    """Old containers a whole-heap search found holding new objects: searched first at every later reload.
+
+    Held strongly (a dict or a list cannot be referenced weakly), and let go
+    as soon as nothing else holds one (``prune``, at every reload and unload):
+    a registry the application dropped lives at most until the next reload.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def remember(self, holder: Any) -> None:
+        self._held[id(holder)] = holder
+
+    def prune(self) -> None:
+        """Let go of every holder nothing but this registry refers to."""
+        getrefcount = sys.getrefcount
+        for key in list(self._held):
+            # The dict's reference, getrefcount's argument, and nothing else.
+            if getrefcount(self._held[key]) <= 2:
+                del self._held[key]
+
+    def referring_to(self, targets: Sequence[Any]) -> list[Any]:
+        """Return the known holders that refer to one of ``targets``."""
+        wanted = set(map(id, targets))
+        found = []
+        for holder in self._held.values():
+            if not wanted.isdisjoint(map(id, gc.get_referents(holder))):
+                found.append(holder)
+        return found
+
+
+def _extend_distinct(found: list[Any], more: list[Any]) -> None:
+    """Add the holders of ``more`` that ``found`` does not list yet."""
+    if more:
+        present = set(map(id, found))
+        found.extend(holder for holder in more if id(holder) not in present)
+
+
+def _named_class(candidate: dict[str, Any]) -> type | None:
+    """The class a class dict names by its ``__module__`` and ``__qualname__``, if that is the class it belongs to."""
+    module = sys.modules.get(candidate.get("__module__"))  # type: ignore[arg-type]
+    qualname = candidate.get("__qualname__")
+    if module is None or type(qualname) is not str:
+        return None
+    owner: Any = module
+    for part in qualname.split("."):
+        owner = _dict_get(owner, part)
+        if owner is None:
+            return None
+    if issubclass(type(owner), type) and real_dict(owner) is candidate:
+        cls: type = owner
+        return cls
+    return None
+
+
+def _dict_get(owner: Any, name: str) -> Any:
+    """``owner``'s own attribute ``name`` read from its dict, without running a descriptor or ``__getattr__``."""
+    try:
+        attributes = object.__getattribute__(owner, "__dict__")
+    except AttributeError:
+        return None
+    return attributes.get(name) if isinstance(attributes, (dict, types.MappingProxyType)) else None
+
+
+def _named_weak_holders(targets: Sequence[Any]) -> list[Any]:
+    """The containers of weak registries holding any of ``targets`` (weak references), named by their callbacks.
 
     ``abc`` keeps a class's registrations and caches in sets of weak
-    references whose callback is bound to a weak reference to the set itself:
-    registering a new class with an old ABC needs no search of the heap.
+    references whose callback is bound to a weak reference to the set itself;
+    ``WeakSet``, ``WeakValueDictionary`` and ``WeakKeyDictionary`` give their
+    callbacks a weak reference to themselves as a default argument, and keep
+    the references in ``data``. Registering a new class with an old registry
+    therefore needs no search of the heap.
     """
-    sets: list[Any] = []
+    holders: list[Any] = []
     for target in targets:
-        if type(target) is weakref.ref:
-            callback: Any = target.__callback__
-            owner: Any = getattr(callback, "__self__", None) if type(callback) is _BUILTIN else None
+        if not isinstance(target, weakref.ref):
+            continue
+        callback: Any = target.__callback__
+        if type(callback) is _BUILTIN:
+            owner: Any = getattr(callback, "__self__", None)
             holder: Any = owner() if type(owner) is weakref.ref else None
             if type(holder) is set and target in holder:
-                sets.append(holder)
-    return sets
+                holders.append(holder)
+        elif type(callback) is types.FunctionType:
+            for default in callback.__defaults__ or ():
+                owner = default() if type(default) is weakref.ref else None
+                data = _dict_get(owner, "data") if owner is not None else None
+                if type(data) in (dict, set) and any(item is target for item in gc.get_referents(data)):
+                    holders.append(data)
+    return holders
 
 
 _BUILTIN = type(len)
@@ -197,7 +315,12 @@ _MARKER = _Marker()
 
 def _referrers(targets: Sequence[Any]) -> list[Any]:
     found = gc.get_referrers(_MARKER, *targets)
-    return [holder for holder in found if not (type(holder) is tuple and holder and holder[0] is _MARKER)]
+    # This module's namespace holds the marker.
+    return [holder for holder in found
+            if not (type(holder) is tuple and holder and holder[0] is _MARKER) and holder is not _NAMESPACE]
+
+
+_NAMESPACE = globals()
 
 
 def _typing_caches() -> list[Any]:
