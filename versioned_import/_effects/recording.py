@@ -31,7 +31,8 @@ from typing import Any, Protocol
 from .._core.effects import Effect, GenerationEffects
 from .._core.state import Generation, ModuleRecord
 
-__all__ = ["Coordinated", "Entry", "Interception", "Recording", "Refusal", "code_names", "current", "executing"]
+__all__ = ["Coordinated", "Entry", "Interception", "InterceptingEntry", "Recording", "Refusal", "code_names", "current",
+           "executing"]
 
 
 class Entry(Protocol):
@@ -226,3 +227,21 @@ class Interception:
             self._users -= 1
             if self._users == 0:
                 setattr(self.owner, self.name, self.original)
+
+
+class InterceptingEntry:
+    """An entry that only intercepts: while an execution runs, its ``interception`` records the calls.
+
+    What it records is on the recording (``Recording.intercepted``), so
+    ``finish`` adds nothing of its own.
+    """
+
+    interception: Interception
+
+    def start(self, recording: Recording) -> object:
+        self.interception.enter()
+        return None
+
+    def finish(self, recording: Recording, started: object) -> list[Effect]:
+        self.interception.exit()
+        return []

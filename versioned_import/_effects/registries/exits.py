@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..._core.effects import Effect
-from ..recording import Interception, Recording, current
+from ..recording import InterceptingEntry, Interception, current
 
 __all__ = ["AtexitEntry"]
 
@@ -64,15 +63,7 @@ def register(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Call
     return function
 
 
-class AtexitEntry:
+class AtexitEntry(InterceptingEntry):
     library: str = "atexit"
     markers: tuple[str, ...] = ("atexit",)
     interception = Interception(atexit, "register", register)
-
-    def start(self, recording: Recording) -> object:
-        self.interception.enter()
-        return None
-
-    def finish(self, recording: Recording, started: object) -> list[Effect]:
-        self.interception.exit()
-        return []  # what it intercepted is on the recording

@@ -22,8 +22,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from ..._core.effects import Effect
-from ..recording import Interception, Recording, current
+from ..recording import InterceptingEntry, Interception, current
 
 __all__ = ["SignalEntry", "set_handler"]
 
@@ -123,15 +122,7 @@ def signal_(signalnum: int, handler: Any, /) -> Any:
     return result
 
 
-class SignalEntry:
+class SignalEntry(InterceptingEntry):
     library: str = "signal"
     markers: tuple[str, ...] = ("signal",)
     interception = Interception(signal, "signal", signal_)
-
-    def start(self, recording: Recording) -> object:
-        self.interception.enter()
-        return None
-
-    def finish(self, recording: Recording, started: object) -> list[Effect]:
-        self.interception.exit()
-        return []  # what it intercepted is on the recording
