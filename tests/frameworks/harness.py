@@ -146,11 +146,15 @@ class FrameworkCase(unittest.TestCase):
         self.wait_for(f"the server to print {text!r}", seen)
         return found[0]
 
-    def answers_while(self, path: str, until: Callable[[], bool], limit: int = 400) -> list[tuple[int, str]]:
-        """Request ``path`` again and again until ``until()`` holds (bounded); return every answer."""
+    def answers_while(self, path: str, until: Callable[[], bool]) -> list[tuple[int, str]]:
+        """Request ``path`` again and again until ``until()`` holds (bounded by ``WAIT``); return every answer.
+
+        Bounded by time, not by a number of requests: on a loaded machine the
+        reload may come after any number of fast answers.
+        """
         answers = []
         deadline = time.monotonic() + WAIT
-        while not until() and len(answers) < limit:
+        while not until():
             answers.append(self.get(path))
             if time.monotonic() > deadline:
                 self.fail(f"timed out after {WAIT:.0f} s\n{self.server.output()}")
