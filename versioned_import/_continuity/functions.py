@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import types
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from .._core.atomic import apply_atomically
@@ -36,7 +37,8 @@ from .forwarders import KIND_NAMES, SHOWN, FunctionLineage, entry, kind, show_op
 from .lineages import Definitions
 from .operations import Plan, mapped, nothing
 from .referrers import KnownHolders
-from .transplant import TRANSPLANT, transplant_operations
+from .switches import Switch
+from .transplant import TRANSPLANT, arm, plan_transplant
 
 __all__ = ["Lineages", "adopt_functions", "forget_functions", "new_functions", "map_functions", "plan_functions",
            "restore_dropped_definitions", "sleep_function"]
@@ -88,8 +90,8 @@ class Lineages:
         # code refers to lineages through this table, never directly; an entry
         # goes when the lineage is forgotten or asleep and nothing forwards to it.
         self.forwarding: dict[int, FunctionLineage] = {}
-        # Lineages whose versions may still forward: ``settle`` transplants them.
-        self.unsettled: set[FunctionLineage] = set()
+        # Lineages whose versions may still forward, by proxy: ``settle`` transplants them.
+        self.unsettled = _Unsettled()
         # Old containers that held a reload's new objects (a registry): searched first (``_referrers``).
         self.known_holders = KnownHolders()
 
@@ -100,11 +102,12 @@ class Lineages:
         pin ends). Only in fast mode (``_transplant.TRANSPLANT``), and only
         while no reader needs another generation of the module: a pinned
         reader calling a held function must reach its pinned body, which a
-        forwarder does and a transplant cannot.
+        forwarder does and a transplant cannot. (A publish that no pin
+        watches transplants in its own pass: see ``switches``.)
         """
-        if not TRANSPLANT or not self.unsettled:
+        if not TRANSPLANT:
             return
-        pending = [lineage for lineage in self.unsettled if lineage.proxy_id == id(record.proxy)]
+        pending = self.unsettled.of(id(record.proxy))
         if not pending or state.needs_view(record):
             return
         do: list[tuple[Any, ...]] = []
@@ -124,12 +127,13 @@ class Lineages:
                 version = reference()
                 if version is None or version.__code__ is code:
                     continue  # gone, or running a definition of its own
-                steps, back, finish, new_code = transplant_operations(version, body, code, made_version)
+                transplant = plan_transplant(version, body, code, made_version)
+                steps, back, finish = arm(transplant)
                 do.extend(steps)
                 undo.extend(back)
                 finishers.append(finish)
                 own = weakref.ref(generation) if generation is not None else generation_ref
-                updates.append((lineage, index, reference, new_code, own))
+                updates.append((lineage, index, reference, transplant.code, own))
         try:
             if do:
                 apply_atomically(do, undo)
@@ -145,6 +149,29 @@ class Lineages:
             if lineage.sleep is not None and lineage.generation is None:
                 lineage.sleep(lineage)
             lineage.release_if_unused()
+
+
+class _Unsettled:
+    """The lineages whose versions may still forward, by the id of their module's proxy."""
+
+    def __init__(self) -> None:
+        self._by_proxy: dict[int, set[FunctionLineage]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_proxy)
+
+    def add(self, lineage: FunctionLineage) -> None:
+        self._by_proxy.setdefault(lineage.proxy_id, set()).add(lineage)
+
+    def discard(self, lineage: FunctionLineage) -> None:
+        lineages = self._by_proxy.get(lineage.proxy_id)
+        if lineages is not None:
+            lineages.discard(lineage)
+            if not lineages:
+                del self._by_proxy[lineage.proxy_id]
+
+    def of(self, proxy_id: int) -> list[FunctionLineage]:
+        return list(self._by_proxy.get(proxy_id, ()))
 
 
 # -- first import and unload ------------------------------------------------------
@@ -250,19 +277,27 @@ def map_functions(lineages: Lineages, triples: list[tuple[Any, Any, Any]], mappi
 
 def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new: Any,
                    mapping: dict[int, tuple[Any, Any]], republish: bool, restart: tuple[str, ...] = (),
-                   originals: dict[tuple[str, str], FunctionType] | None = None) -> None:
-    """Plan the function lineages of one module at a publish: forwarders, shown attributes, head and caches."""
+                   originals: dict[tuple[str, str], FunctionType] | None = None,
+                   mapper: Callable[[Any], Any] | None = None) -> None:
+    """Plan the function lineages of one module at a publish: how held versions move, head and caches.
+
+    ``mapper`` gives the identity (or mapped copy) of a new object; the
+    versions' moves are decided at the publish (``switches``).
+    """
     module = record.name
     definitions: Definitions = new.continuity
     proxy_id = id(record.proxy)
+    if mapper is None:
+        mapper = functools.partial(mapped, mapping=mapping)
     for key, function in definitions.functions.items():
         # ``function`` is what callers get (the identity); ``made`` what this generation's code made.
         made = (originals or {}).get(key, function)
         body = definitions.bodies[key]
         if not republish and mapping and body.__defaults__:
+            # The body is private to this reload: it takes the identities now.
             defaults = tuple(mapped(v, mapping) for v in body.__defaults__)
             if any(a is not b for a, b in zip(defaults, body.__defaults__)):
-                result.add((setattr, body, "__defaults__", defaults), (setattr, body, "__defaults__", body.__defaults__))
+                body.__defaults__ = defaults
         lineage = lineages.functions.get((module, key))
         if lineage is None or (restart and key[0].startswith(restart)):
             if lineage is not None:
@@ -283,6 +318,7 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
         meta = _forwarders.meta(own_code)
         live = [v for v in lineage.versions if v[0]() is not None]  # drop the dead: they pin code objects
         current = lineage.target()
+        moves: list[tuple[int, Any, Any]] = []
         if current is not None and current is not body and \
                 kind(_forwarders.own_code(lineage, current)) != kind(own_code):
             was = KIND_NAMES.get(kind(_forwarders.own_code(lineage, current)))
@@ -298,7 +334,7 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
                         result.add(*step)
             kept = [v for v in live if v[0]() is function] or [entry(function, lineage, own_code, new)]
         else:
-            for reference, code, _, own in live:
+            for index, (reference, code, _, own) in enumerate(live):
                 version = reference()
                 if version is None or (version is made and not republish):
                     continue  # the new generation's own object runs this very definition
@@ -310,25 +346,30 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
                         for step in zip(*show_operations(version, own)):
                             result.add(*step)
                     continue
-                forwarding = version.__code__ is not code
-                if not forwarding or lineage.meta != meta:
-                    forwarder = _forwarders.forwarder(lineage, code, own_code, len(version.__closure__ or ()))
-                    result.add((setattr, version, "__code__", forwarder),
-                               (setattr, version, "__code__", version.__code__))
-                # What it shows (docstring, defaults, annotations, attributes) switches with
-                # everything else; a functools.wraps wrapper keeps its own __wrapped__.
-                for step in zip(*show_operations(version, shown(body), lineage.newest)):
-                    result.add(*step)
+                moves.append((index, version, code))
             kept = live
             if not republish:
                 # Followed too, should it escape the rewrite (held by a C object such as an lru_cache wrapper).
                 kept = kept + [entry(made, lineage, own_code, new)]
         result.add((setattr, lineage, "current", body), (setattr, lineage, "current", lineage.current))
-        result.add((setattr, lineage, "dormant", None), (setattr, lineage, "dormant", lineage.dormant))
-        result.add((setattr, lineage, "sleep", None), (setattr, lineage, "sleep", lineage.sleep))
+        if lineage.dormant is not None:
+            result.add((setattr, lineage, "dormant", None), (setattr, lineage, "dormant", lineage.dormant))
+        if lineage.sleep is not None:
+            result.add((setattr, lineage, "sleep", None), (setattr, lineage, "sleep", lineage.sleep))
         result.add((setattr, lineage, "generation", new), (setattr, lineage, "generation", lineage.generation))
         result.add((setattr, lineage, "head", (body, new)), (setattr, lineage, "head", lineage.head))
-        result._after.append(functools.partial(_settled_later, lineages, lineage, kept, meta, weakref.ref(function)))
+        if not moves:
+            result._after.append(functools.partial(_settled_later, lineages, lineage, kept, meta, weakref.ref(function)))
+            continue
+        transplants = None
+        if TRANSPLANT and not republish:
+            # Planned now, while new objects can still be mapped to their identities; applied at the
+            # publish unless a pinned reader needs the versions to forward.
+            attributes = {"__dict__": {k: mapper(v) for k, v in body.__dict__.items()}}
+            made_version = definitions.versions.get(key, 0)
+            transplants = [plan_transplant(version, body, code, made_version, attributes) for _, version, code in moves]
+        switch = Switch(lineages.unsettled, lineage, body, moves, kept, meta, new, weakref.ref(function), transplants)
+        result.switches.append((result.owner, switch))
     # No cache may serve a result computed by a body that is no longer current.
     for key in definitions.caches:
         alive_caches = [r for r in lineages.caches.get((module, key), ()) if r() is not None]
@@ -355,7 +396,10 @@ def _meta_later(lineages: Lineages, lineage: FunctionLineage, meta: Any) -> None
 def _settled_later(lineages: Lineages, lineage: FunctionLineage, kept: list[Any], meta: Any,
                    identity: weakref.ref[FunctionType]) -> None:
     lineage.versions, lineage.meta, lineage.identity = kept, meta, identity
-    lineages.unsettled.add(lineage)
+    if lineage.forwarders_alive():
+        lineages.unsettled.add(lineage)
+    else:
+        lineages.unsettled.discard(lineage)
 
 
 def restore_dropped_definitions(result: Plan, lineages: Lineages, module: str, dropped: Definitions,

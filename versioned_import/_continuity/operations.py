@@ -8,9 +8,8 @@ only ever produce C callables and arguments; the undo side may be Python.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from typing import Any
-
-from .forwarders import body
 
 __all__ = ["Plan", "add_sequence", "replace_contents", "mapped", "real_dict", "nothing"]
 
@@ -25,7 +24,9 @@ class Plan:
         self.owner: str | None = None
         self.owners: list[str | None] = []
         self.replaced: list[Any] = []
-        self.bodies: list[tuple[Any, ...]] = []
+        # How held functions move to their new bodies (``switches.Switch``), decided by ``prepare``, with their module.
+        self.switches: list[tuple[str | None, Any]] = []
+        self.switch_at = 0  # where their operations go in ``do``: before anything added after the plan was made
         self._after: list[Any] = []
 
     def add(self, do: tuple[Any, ...], undo: tuple[Any, ...]) -> None:
@@ -33,17 +34,33 @@ class Plan:
         self.undo.append(undo)
         self.owners.append(self.owner)
 
-    def make_bodies(self) -> None:
-        """Give the generations being forwarded away from bodies that pinned readers can call.
+    def prepare(self, forwarding: Callable[[int], bool]) -> list[Callable[[], None]]:
+        """Add the held functions' moves to the pass; return what must run once after it, applied or undone.
 
-        Called by the publisher under the state lock, where no pin can start:
-        only a pin held at that moment can be pinned to a generation the
-        publish leaves behind.
+        Called by the publisher under the state lock, where no pin can start,
+        right before the pass: ``forwarding(proxy_id)`` says whether a reader
+        pinned at this moment still views another generation of that module,
+        whose held functions must then forward rather than be transplanted.
         """
-        for generation_ref, key, version, code in self.bodies:
-            generation = generation_ref()
-            if generation is not None and generation.continuity is not None:
-                generation.continuity.bodies.setdefault(key, body(version, code))
+        do: list[tuple[Any, ...]] = []
+        undo: list[tuple[Any, ...]] = []
+        owners: list[str | None] = []
+        finishers: list[Callable[[], None]] = []
+        after = []
+        for owner, switch in self.switches:
+            steps, back, finish, then = switch.operations(forwarding(switch.lineage.proxy_id))
+            do.extend(steps)
+            undo.extend(back)
+            owners.extend([owner] * len(steps))
+            finishers.extend(finish)
+            after.append(then)
+        self.switches = []
+        at = self.switch_at
+        self.do[at:at] = do
+        self.undo[at:at] = undo
+        self.owners[at:at] = owners
+        self._after[:0] = after
+        return finishers
 
     def committed(self) -> None:
         """Finish bookkeeping once the operations are published."""

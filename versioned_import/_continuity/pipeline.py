@@ -173,7 +173,7 @@ def _plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool, scop
         # code: the new methods start lineages of their own.
         prefixes = tuple(prefix for module, prefix in matching.restarted if module == record.name)
         plan_functions(result, lineages, record, old, new, matching.mapping, republish, prefixes,
-                        matching.originals.get(record.name, {}))
+                       matching.originals.get(record.name, {}), matching.mapped)
         if republish and old is not None and old.continuity is not None:
             restore_dropped_definitions(result, lineages, record.name, old.continuity, new.continuity)
         _plan_dormancy(result, lineages, record.name, old, new)
@@ -193,6 +193,7 @@ def _plan(state: Any, triples: list[tuple[Any, Any, Any]], republish: bool, scop
             if target is not value and isinstance(value, FunctionType):
                 add_sequence(result, set_operations(cls, key, target), set_operations(cls, key, value))
     matching.release()
+    result.switch_at = len(result.do)
 
 
 def _match(lineages: Lineages, triples: list[tuple[Any, Any, Any]], result: Plan) -> Matching:

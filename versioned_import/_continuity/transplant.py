@@ -38,7 +38,8 @@ from typing import Any
 from .._core.pointers import swap_pointer
 from .._core.proxy import FAST_SWAP
 
-__all__ = ["TRANSPLANT", "transplant_operations", "call_version", "fresh_code_objects"]
+__all__ = ["TRANSPLANT", "Transplant", "plan_transplant", "arm", "transplant_operations", "call_version",
+           "fresh_code_objects"]
 
 FunctionType = types.FunctionType
 
@@ -57,49 +58,82 @@ def _slot(function: FunctionType, offset: int) -> ctypes.c_void_p:
     return ctypes.c_void_p.from_address(id(function) + offset)
 
 
-def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType,
-                          call_version: int = 0
-                          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[], None],
-                                     types.CodeType]:
-    """Plan making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``.
+class Transplant:
+    """A planned transplant: the operations that make ``version`` the function a body is, not applied yet.
 
-    ``do`` and ``undo`` are ``(c_callable, *args)`` lists for one atomic
-    pass; ``finish()`` settles reference counts afterwards (whether the pass
-    was applied or undone) and keeps the displaced namespace alive while a
-    frame may borrow it: a frame of ``own_code`` (what ``version`` ran on its
-    own) or of the code it has now (a forwarder). ``call_version``: see
-    ``call_version``.
+    Planning has no side effect (``plan_transplant``); ``arm`` takes the
+    references the pass needs, right before it runs.
+    """
+
+    __slots__ = ("version", "code", "slots", "do", "undo", "own_code")
+
+    def __init__(self, version: FunctionType, code: types.CodeType, slots: list[tuple[int, Any, Any]],
+                 do: list[tuple[Any, ...]], undo: list[tuple[Any, ...]], own_code: types.CodeType) -> None:
+        self.version = version
+        self.code = code  # the private copy of the body's code the version gets
+        self.slots = slots  # (offset, old, new) of the C pointers that change
+        self.do = do
+        self.undo = undo
+        self.own_code = own_code
+
+
+def plan_transplant(version: FunctionType, body: FunctionType, own_code: types.CodeType, call_version: int = 0,
+                    attributes: dict[str, Any] | None = None) -> Transplant:
+    """Plan making ``version`` the function ``body`` is: its code, globals, builtins, closure and attributes.
+
+    ``own_code`` is what ``version`` ran on its own (frames of it may borrow
+    the namespace it displaces); ``call_version``: see ``call_version``.
+    ``attributes`` (``__dict__`` included) override what is read from
+    ``body``, for values still to be mapped to identities. Only what differs
+    is written.
     """
     # A private copy (see the module docstring); 3.13 is given the body's
     # call version for it, since a copy made in Python has none there.
     code = body.__code__.replace()
-    before = {name: getattr(version, name) for name in _ATTRIBUTES}
-    old_globals, old_builtins, old_closure = version.__globals__, version.__builtins__, version.__closure__
-    old_code, old_dict = version.__code__, version.__dict__
-    new_globals, new_builtins, new_closure = body.__globals__, body.__builtins__, body.__closure__
-    slots = [(_GLOBALS, old_globals, new_globals), (_BUILTINS, old_builtins, new_builtins),
-             (_CLOSURE, old_closure, new_closure)]
-    # The function's pointers are strong references: ``swap_pointer`` keeps the counts right.
-    swaps = [swap_pointer(id(version) + offset, old, new) for offset, old, new in slots]
-    do: list[tuple[Any, ...]] = [swap[0] for swap in swaps]
-    undo: list[tuple[Any, ...]] = [swap[1] for swap in swaps]
+    slots = []
+    for offset, old, new in ((_GLOBALS, version.__globals__, body.__globals__),
+                             (_BUILTINS, version.__builtins__, body.__builtins__),
+                             (_CLOSURE, version.__closure__, body.__closure__)):
+        if old is not new:
+            slots.append((offset, old, new))
     # The closure must have as many cells as the code has free variables when
-    # __code__ is assigned, so the closure is written first and restored last.
-    do.append((setattr, version, "__code__", code))
-    undo.append((setattr, version, "__code__", old_code))
-    do.append((setattr, version, "__dict__", dict(body.__dict__)))
-    undo.append((setattr, version, "__dict__", old_dict))
+    # __code__ is assigned, so the closure is written first and restored last
+    # (``arm`` puts the pointer writes first).
+    do: list[tuple[Any, ...]] = [(setattr, version, "__code__", code)]
+    undo: list[tuple[Any, ...]] = [(setattr, version, "__code__", version.__code__)]
+    wanted = attributes or {}
+    contents = wanted.get("__dict__", body.__dict__)
+    if contents or version.__dict__:
+        do.append((setattr, version, "__dict__", dict(contents)))
+        undo.append((setattr, version, "__dict__", version.__dict__))
     for name in _ATTRIBUTES:
-        value = getattr(body, name)
-        if name == "__annotations__":
-            value = dict(value)
+        value = wanted[name] if name in wanted else getattr(body, name)
+        before = getattr(version, name)
+        if before is value:
+            continue
         do.append((setattr, version, name, value))
-        undo.append((setattr, version, name, before[name]))
+        undo.append((setattr, version, name, before))
     if _VERSION is not None and call_version:
         # Last: assigning __code__ or __defaults__ above reset it to "never specialise".
         version_slot = ctypes.c_uint32.from_address(id(version) + _VERSION)
         do.append((setattr, version_slot, "value", call_version))
         undo.append((setattr, version_slot, "value", 0))
+    return Transplant(version, code, slots, do, undo, own_code)
+
+
+def arm(transplant: Transplant) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[], None]]:
+    """Return ``(do, undo, finish)`` for one atomic pass; ``finish()`` must run once after it, applied or undone.
+
+    ``finish`` settles reference counts and keeps the displaced namespace
+    alive while a frame may borrow it: a frame of the code the version ran
+    on its own, or of the code it has now (a forwarder, an earlier copy).
+    """
+    version, code = transplant.version, transplant.code
+    old_code = version.__code__
+    # The function's pointers are strong references: ``swap_pointer`` keeps the counts right.
+    swaps = [swap_pointer(id(version) + offset, old, new) for offset, old, new in transplant.slots]
+    do = [swap[0] for swap in swaps] + transplant.do
+    undo = [swap[1] for swap in swaps] + transplant.undo
     settled: list[bool] = []
 
     def finish() -> None:
@@ -109,13 +143,23 @@ def transplant_operations(version: FunctionType, body: FunctionType, own_code: t
         applied = version.__code__ is code
         if applied:
             # A frame copies its closure's cells, but borrows globals and builtins.
-            borrowed = tuple(old for _, old, new in slots[:2] if old is not new)
+            borrowed = tuple(old for offset, old, _ in transplant.slots if offset != _CLOSURE)
             if borrowed:
-                _keep_while_frames_may_borrow(borrowed, (old_code, own_code))
+                _keep_while_frames_may_borrow(borrowed, (old_code, transplant.own_code))
         for _, _, settle in swaps:
             settle(applied)
 
-    return do, undo, finish, code
+    return do, undo, finish
+
+
+def transplant_operations(version: FunctionType, body: FunctionType, own_code: types.CodeType,
+                          call_version: int = 0
+                          ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Callable[[], None],
+                                     types.CodeType]:
+    """Plan and arm making ``version`` the function ``body`` is; return ``(do, undo, finish, the code it gets)``."""
+    transplant = plan_transplant(version, body, own_code, call_version)
+    do, undo, finish = arm(transplant)
+    return do, undo, finish, transplant.code
 
 
 # id(weak reference to a code object) -> (that reference, what its frames may borrow).

@@ -36,8 +36,11 @@ class PublishPlan(Protocol):
     undo: list[tuple[Any, ...]]
     owners: list[str | None]
 
-    def make_bodies(self) -> None:
-        """Give the generations a publish leaves behind bodies pinned readers can call (under the state lock)."""
+    def prepare(self, forwarding: Callable[[int], bool]) -> list[Callable[[], None]]:
+        """Add the last operations, chosen under the state lock; return what must run after the pass, applied or not.
+
+        ``forwarding(id(proxy))``: whether a pinned reader views another generation of that module than the one published.
+        """
 
     def committed(self) -> None:
         """Finish continuity's bookkeeping once the pass is applied."""
@@ -62,32 +65,38 @@ def commit(state: State, pairs: list[tuple[ModuleRecord, Generation]], plans: Pu
     finishers: list[Callable[[], None]] = []
     if old_world.pins:
         state.pinned_stale.add(old_world)
-    if state.pinned_stale:
-        plans.make_bodies()
-    # Pinned readers must be on the view class before the namespace moves.
-    for record, generation in pairs:
-        operation = set_view_class(record.proxy, state.needs_view(record, generation), generation.module_class)
-        if operation is not None:
-            do.append(operation)
-            undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))
-            owners.append(record.name)
-    do.extend(plans.do)
-    undo.extend(plans.undo)
-    owners.extend(plans.owners)
-    for record, generation in pairs:
-        swap_do, swap_undo, finish = swap_operations(record.proxy, generation.namespace)
-        do.extend(swap_do)
-        undo.extend(swap_undo)
-        owners.extend([record.name] * len(swap_do))
-        finishers.append(finish)
-    do.append((object.__setattr__, state, "world", new_world))
-    undo.append((object.__setattr__, state, "world", old_world))
-    owners.append(None)
-    failed: list[int] = []
+    published = {id(r.proxy): (r, g) for r, g in pairs}
+
+    def forwarding(proxy_id: int) -> bool:
+        entry = published.get(proxy_id)
+        return entry is None or state.needs_view(*entry)
+
     try:
-        apply_atomically(do, undo, failed)
-    except Exception as exc:
-        raise PublishFailed(owners[failed[0]] if failed and failed[0] < len(owners) else None) from exc
+        finishers.extend(plans.prepare(forwarding))
+        # Pinned readers must be on the view class before the namespace moves.
+        for record, generation in pairs:
+            operation = set_view_class(record.proxy, state.needs_view(record, generation), generation.module_class)
+            if operation is not None:
+                do.append(operation)
+                undo.append((object.__setattr__, record.proxy, "__class__", type(record.proxy)))
+                owners.append(record.name)
+        do.extend(plans.do)
+        undo.extend(plans.undo)
+        owners.extend(plans.owners)
+        for record, generation in pairs:
+            swap_do, swap_undo, finish = swap_operations(record.proxy, generation.namespace)
+            do.extend(swap_do)
+            undo.extend(swap_undo)
+            owners.extend([record.name] * len(swap_do))
+            finishers.append(finish)
+        do.append((object.__setattr__, state, "world", new_world))
+        undo.append((object.__setattr__, state, "world", old_world))
+        owners.append(None)
+        failed: list[int] = []
+        try:
+            apply_atomically(do, undo, failed)
+        except Exception as exc:
+            raise PublishFailed(owners[failed[0]] if failed and failed[0] < len(owners) else None) from exc
     finally:
         for finish in finishers:
             finish()
