@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from types import ModuleType
+from typing import Literal
 
 from . import _reload, _runtime
 from ._core.finder import VersionedFinder
@@ -161,6 +162,12 @@ def _flag(caller: str, parameter: str, value: object) -> bool:
     return value
 
 
+def _dependents(caller: str, value: object) -> bool | str:
+    if not isinstance(value, bool) and value != "used":
+        raise TypeError(f"{caller}(dependents=...) takes True, False or 'used', not {value!r}")
+    return value  # a bool, or "used"
+
+
 def _checked_interval(caller: str, interval: object) -> float:
     if isinstance(interval, bool) or not isinstance(interval, (int, float)):
         raise TypeError(f"{caller}(interval=...) takes a number of seconds, not {type(interval).__name__}")
@@ -189,23 +196,25 @@ def uninstall() -> None:
 
 
 @reload_machinery  # a warning module code raises while reloading names the reload() call
-def reload(*names: str | ModuleType, dependents: bool = True) -> ReloadReport:
+def reload(*names: str | ModuleType, dependents: bool | Literal["used"] = True) -> ReloadReport:
     """Reload ``names`` and, by default, every versioned module that imported them, all-or-nothing.
 
     The new generations execute privately, in dependency order; only when all
     of them (and their ``__reload__(old)`` hooks) succeed are they published
     together. Otherwise ``ReloadError`` is raised, naming the module and file,
     with the original exception as ``__cause__``, and nothing changes.
+    ``dependents="used"`` re-executes only the dependents whose import-time
+    code used something that changed (G6); ``False``, none.
     """
     if not names:
         raise TypeError("reload() needs at least one module name, e.g. reload('app.views')")
-    return _reload.reload(state, names, dependents=_flag("reload", "dependents", dependents))
+    return _reload.reload(state, names, dependents=_dependents("reload", dependents))
 
 
 @reload_machinery
-def reload_changed(dependents: bool = True) -> ReloadReport:
-    """Reload every versioned module whose source bytes changed (and their dependents)."""
-    return _reload.reload_changed(state, dependents=_flag("reload_changed", "dependents", dependents))
+def reload_changed(dependents: bool | Literal["used"] = True) -> ReloadReport:
+    """Reload every versioned module whose source bytes changed (and their dependents, as ``reload``)."""
+    return _reload.reload_changed(state, dependents=_dependents("reload_changed", dependents))
 
 
 def changed() -> list[str]:

@@ -4,21 +4,28 @@ The application (``appsource``: 206 modules, a hub that 196 of them import,
 registries in a module no edit touches) is written twice: one copy is
 imported through the finder, the other plainly. Each sample edits a module
 (new source bytes) and times ``vi.reload`` of it in the first copy, or the
-same edit and ``importlib.reload`` of exactly the modules that reload
-re-executed (its ``report.reloaded``), in the same order, in the plain copy.
-Edits: a view (nothing but ``main`` imports it), a service (5 dependents), a
-model (20 dependents), the hub (``core.base``); and a reload of an unchanged
-view. Every edit is measured on the heap the benchmark has (the app under
-the finder, its plain copy, the library and the harness: about 43,000 objects
-at the first edit, growing as each edited module keeps its previous
-generation for rollback, to about 130,000 once the hub was reloaded), then
-again with 2 million more live objects (lists, which the collector tracks,
-held by the benchmark, not by a versioned module). Samples are single reloads with
-the collector paused, as everywhere in these benchmarks. The notes count the
+same edit and ``importlib.reload`` of the module and every one of its
+dependents, in the order a reload of all of them executes them, in the plain
+copy. Edits: a view (nothing but ``main`` imports it), a service (5
+dependents), a model (20 dependents), the hub (``core.base``); and a reload
+of an unchanged view.
+
+Two ways to reload are measured. ``vi.reload(module)`` re-executes every
+dependent, as the baseline does (figure 13). ``vi.reload(module,
+dependents="used")`` re-executes the dependents whose import-time code used
+something that changed (figure 13u): the edits rewrite the module's last
+line (``REVISION = "..."``), which no dependent reads, so usually the module
+alone runs; the notes say how many did.
+
+Every edit is measured on the heap the benchmark has (the app under the
+finder, its plain copy, the library and the harness: about 43,000 objects at
+the first edit, growing as each edited module keeps its previous generation
+for rollback, to about 130,000 once the hub was reloaded), then again with 2
+million more live objects (lists, which the collector tracks, held by the
+benchmark, not by a versioned module). Samples are single reloads with the
+collector paused, as everywhere in these benchmarks. The notes count the
 reloads whose holder search had to see the whole heap
-(``_registry.state.heap_searches``), and how many modules would need
-re-executing if dependents that only bind continued classes and functions
-were skipped (``appsource.App.must_rerun``).
+(``_registry.state.heap_searches``).
 
 13c compares the hub edit with 2 million more objects to a restart: a fresh
 interpreter importing the plain copy (warm bytecode), spawn to exit.
@@ -28,8 +35,8 @@ server): in a fresh process, the app is imported, the heap frozen, and the
 model edited and reloaded 10 times; the 10th reload against the 1st, median
 over processes. The same sequence without the freeze is printed beside it.
 
-``python -m tests.benchmarks.realapp [--edit KIND] [--ballast N]`` profiles
-one reload instead (see ``profile``).
+``python -m tests.benchmarks.realapp [--edit KIND] [--ballast N] [--used]``
+profiles one reload instead (see ``profile``).
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from .harness import (
 BALLAST = 2_000_000
 RELOADS = 10
 EDITS = ("view", "service", "model", "no edit", "hub")  # the hub last: its retained generations grow the heap
+MODES = {"all": True, "used": "used"}  # vi.reload(..., dependents=...)
 DEPENDENTS = {"view": 1, "service": 5, "model": 20}  # how many dependents the edited module of each kind has
 
 RESTART = r"""
@@ -80,7 +88,8 @@ import gc, json, logging, os, sys
 import versioned_import as vi
 from versioned_import._core import state as _registry
 logging.getLogger("versioned_import").addHandler(logging.NullHandler())
-directory, main, module, path, freeze, reloads, revision, epoch = sys.argv[1:9]
+directory, main, module, path, freeze, reloads, revision, epoch, dependents = sys.argv[1:10]
+dependents = True if dependents == "all" else dependents
 revision, epoch = int(revision), float(epoch)
 vi.install(roots=[directory])
 __import__(main)
@@ -98,7 +107,7 @@ for _ in range(int(reloads)):
     os.utime(path, (epoch + revision, epoch + revision))
     before = _registry.state.heap_searches
     started = clock()
-    vi.reload(module)
+    vi.reload(module, dependents=dependents)
     times.append(clock() - started)
     searches.append(_registry.state.heap_searches - before)
 print(json.dumps({"times": times, "searches": searches, "revision": revision,
@@ -133,12 +142,12 @@ def timed(action: Callable[[], object]) -> float:
 class _Edit:
     """One kind of edit, in both copies: the samples of each side, and what the reloads did."""
 
-    def __init__(self, kind: str, versioned: App, plain: App) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, versioned: App, plain: App, mode: str) -> None:
+        self.kind, self.mode = kind, mode
         self.versioned, self.plain = versioned, plain
         self.module = edited_module(versioned, kind)
         self.plain_module = self.module.replace(versioned.name, plain.name, 1)
-        report = self._reload()
+        report = self._reload(True)  # every dependent: their execution order is the baseline's
         expected = {self.module} | versioned.dependents(self.module)
         if set(report.reloaded) != expected:
             raise RuntimeError(f"reload of {self.module} re-executed {len(report.reloaded)} modules, "
@@ -146,23 +155,22 @@ class _Edit:
         self.order = report.reloaded
         self.chain = [sys.modules[name.replace(versioned.name, plain.name, 1)] for name in self.order]
         self.searches = self.reloads = 0
-        # What skipping the dependents that only bind continued classes and functions would leave (see appsource).
-        reads, calls = (len(versioned.must_rerun(self.module, kinds)) for kinds in (["read"], ["read", "call"]))
-        self.needed = (f"{len(self.order)} modules re-executed, {reads} if dependents that only bind or call "
-                       f"were skipped, {calls} if only those that bind")
+        self.executed: list[int] = []
 
-    def _reload(self) -> vi.ReloadReport:
+    def _reload(self, dependents: bool | str) -> vi.ReloadReport:
         if self.kind != "no edit":
             self.versioned.edit(self.module)
-        return vi.reload(self.module)
+        return vi.reload(self.module, dependents=dependents)
 
     def vi_sample(self) -> float:
         if self.kind != "no edit":
             self.versioned.edit(self.module)
         before = _registry.state.heap_searches
-        elapsed = timed(lambda: vi.reload(self.module))
+        reports: list[vi.ReloadReport] = []
+        elapsed = timed(lambda: reports.append(vi.reload(self.module, dependents=MODES[self.mode])))
         self.searches += _registry.state.heap_searches - before
         self.reloads += 1
+        self.executed.append(len(reports[0].reloaded))
         return elapsed
 
     def importlib_sample(self) -> float:
@@ -176,13 +184,19 @@ class _Edit:
 
     def measure(self, rounds: int, extra: dict[str, Callable[[], float]] | None = None) -> dict[str, float]:
         """Interleave both sides (and ``extra`` variants) for ``rounds`` rounds; return each one's median."""
-        self.searches = self.reloads = 0
         for _ in range(2):  # warm: the first reloads after the other edits settle caches
             self.vi_sample()
             self.importlib_sample()
         self.searches = self.reloads = 0
+        self.executed = []
         samples = interleaved({"vi": self.vi_sample, "importlib": self.importlib_sample, **(extra or {})}, rounds)
         return {name: median(values) for name, values in samples.items()}
+
+    def note(self, heap_objects: int) -> str:
+        executed = sorted(set(self.executed))
+        counts = "/".join(map(str, executed))
+        return (f"{self.searches} whole-heap searches in {self.reloads} reloads; {heap_objects:,} objects on the heap; "
+                f"{counts} of {len(self.order)} modules re-executed")
 
 
 def _edits(settings: Settings) -> list[Row]:
@@ -198,7 +212,7 @@ def _edits(settings: Settings) -> list[Row]:
         workspace.install(versioned.directory)
         importlib.import_module(versioned.main)
         # Made when first measured: each one's first reload adds the generation it keeps for rollback to the heap.
-        edits: dict[str, _Edit] = {}
+        edits: dict[tuple[str, str], _Edit] = {}
 
         environment = child_environment(workspace.path("pycache-restart"), plain.directory)
 
@@ -208,9 +222,8 @@ def _edits(settings: Settings) -> list[Row]:
         for _ in range(2):  # warm: the first run writes the bytecode caches
             restart()
 
-        results: dict[str, dict[str, dict[str, float]]] = {"own": {}, "big": {}}
-        notes: dict[str, dict[str, str]] = {"own": {}, "big": {}}
-        heaps: dict[str, int] = {}
+        results: dict[tuple[str, str, str], dict[str, float]] = {}
+        notes: dict[tuple[str, str, str], str] = {}
         ballast: list[list[int]] = []
         for heap in ("own", "big"):
             if heap == "big":
@@ -218,73 +231,79 @@ def _edits(settings: Settings) -> list[Row]:
                 ballast = [[index] for index in range(BALLAST)]
                 gc.collect()
             for kind in EDITS:
-                edit = edits[kind] = edits.get(kind) or _Edit(kind, versioned, plain)
-                heaps[heap] = len(gc.get_objects())
-                extra = {"restart": restart} if heap == "big" and kind == "hub" else None
-                results[heap][kind] = edit.measure(rounds.get(kind, default_rounds), extra)
-                notes[heap][kind] = (f"{edit.searches} whole-heap searches in {edit.reloads} reloads; "
-                                     f"{heaps[heap]:,} objects on the heap; {edit.needed}")
+                for mode in MODES:
+                    edit = edits[kind, mode] = edits.get((kind, mode)) or _Edit(kind, versioned, plain, mode)
+                    objects = len(gc.get_objects())
+                    extra = {"restart": restart} if heap == "big" and kind == "hub" else None
+                    results[heap, kind, mode] = edit.measure(rounds.get(kind, default_rounds), extra)
+                    notes[heap, kind, mode] = edit.note(objects)
         del ballast
 
-        for kind, edit in edits.items():
-            limit = None if kind == "no edit" else 2.0
-            label = f"{kind} ({edit.module.partition('.')[2]})"
-            for heap, heading in (("own", "own heap"), ("big", f"+{BALLAST / 1e6:g}M objects")):
-                rows.append(ratio_row(f"13. vi.reload, {label}, {heading}",
-                                      f"importlib.reload of the same {len(edit.order)}",
-                                      results[heap][kind]["importlib"], results[heap][kind]["vi"], "ms", limit,
-                                      note=notes[heap][kind]))
-            rows.append(ratio_row(f"13b. vi.reload, {label}, +{BALLAST / 1e6:g}M objects / own heap",
-                                  "the same reload on the app's own heap", results["own"][kind]["vi"],
-                                  results["big"][kind]["vi"], "ms", None if kind == "no edit" else 1.2))
-        restart_s, hub_s = results["big"]["hub"]["restart"], results["big"]["hub"]["vi"]
-        speedup = restart_s / hub_s
-        rows.append(Row(f"13c. vi.reload, hub, +{BALLAST / 1e6:g}M objects, vs a restart",
-                        "fresh process importing the app", restart_s, hub_s, "ms", speedup, ">= 5x faster",
-                        speedup >= 5, note=f"ratio = restart / reload; {len(edits['hub'].order)} modules re-executed"))
+        for mode, figure, call in (("all", "13", "vi.reload"), ("used", "13u", "vi.reload(dependents='used')")):
+            for kind in EDITS:
+                edit = edits[kind, mode]
+                limit = None if kind == "no edit" else 2.0
+                label = f"{kind} ({edit.module.partition('.')[2]})"
+                for heap, heading in (("own", "own heap"), ("big", f"+{BALLAST / 1e6:g}M objects")):
+                    result = results[heap, kind, mode]
+                    rows.append(ratio_row(f"{figure}. {call}, {label}, {heading}",
+                                          f"importlib.reload of the {len(edit.order)}", result["importlib"],
+                                          result["vi"], "ms", limit, note=notes[heap, kind, mode]))
+                rows.append(ratio_row(f"{figure}b. {call}, {label}, +{BALLAST / 1e6:g}M objects / own heap",
+                                      "the same reload on the app's own heap", results["own", kind, mode]["vi"],
+                                      results["big", kind, mode]["vi"], "ms", None if kind == "no edit" else 1.2))
+            restart_s, hub_s = results["big", "hub", mode]["restart"], results["big", "hub", mode]["vi"]
+            speedup = restart_s / hub_s
+            rows.append(Row(f"{figure}c. {call}, hub, +{BALLAST / 1e6:g}M objects, vs a restart",
+                            "fresh process importing the app", restart_s, hub_s, "ms", speedup, ">= 5x faster",
+                            speedup >= 5, note=f"ratio = restart / reload; {notes['big', 'hub', mode]}"))
     return rows
 
 
 def _frozen(settings: Settings) -> list[Row]:
     processes = 3 if settings.quick else 7
+    rows: list[Row] = []
     with Workspace() as workspace:
         app = write_app(workspace.path("frozen"), "shop")
         module = edited_module(app, "model")
         environment = child_environment(workspace.path("pycache-frozen"), app.directory, REPO)
-        runs: dict[str, list[dict]] = {"1": [], "0": []}
+        runs: dict[tuple[str, str], list[dict]] = {(f, m): [] for f in ("1", "0") for m in MODES}
         revision = [app.revisions[module]]  # each process edits on from where the last one stopped
 
-        def child(freeze: str) -> float:
+        def child(freeze: str, mode: str) -> float:
             _, output = run_child(child_code(FROZEN), app.directory, app.main, module, app.path(module), freeze,
-                                  str(RELOADS), str(revision[0]), str(app.epoch), env=environment)
-            runs[freeze].append(json.loads(output))
-            revision[0] = runs[freeze][-1]["revision"]
+                                  str(RELOADS), str(revision[0]), str(app.epoch), mode, env=environment)
+            runs[freeze, mode].append(json.loads(output))
+            revision[0] = runs[freeze, mode][-1]["revision"]
             return 0.0  # the samples are the reloads inside the process
 
-        child("0")  # warm: the first run writes the bytecode caches
-        runs["0"].clear()
-        interleaved({"frozen": lambda: child("1"), "not frozen": lambda: child("0")}, processes)
+        child("0", "all")  # warm: the first run writes the bytecode caches
+        runs["0", "all"].clear()
+        interleaved({f"{f}{m}": (lambda f=f, m=m: child(f, m)) for f in ("1", "0") for m in MODES}, processes)
 
-    def position(freeze: str, index: int) -> float:
-        return median([r["times"][index] for r in runs[freeze]])
+    def position(key: tuple[str, str], index: int) -> float:
+        return median([r["times"][index] for r in runs[key]])
 
-    searches = {freeze: sum(sum(r["searches"]) for r in rs) for freeze, rs in runs.items()}
-    frozen = [median([r["frozen"][i] for r in runs["1"]]) for i in (0, 1)]
-    reloads = {freeze: sum(len(r["times"]) for r in rs) for freeze, rs in runs.items()}
-    return [
-        ratio_row(f"13d. frozen-heap app: reload {RELOADS} / reload 1", "the 1st reload after gc.freeze()",
-                  position("1", 0), position("1", RELOADS - 1), "ms", 1.2,
-                  note=f"model edit, {len(app.dependents(module)) + 1} modules; 2nd reload {position('1', 1) * 1e3:.2f} ms; "
-                       f"{searches['1']} whole-heap searches in {reloads['1']} reloads; frozen objects: "
-                       f"{frozen[0]:,.0f} after start-up, {frozen[1]:,.0f} after the reloads; median of {processes} processes"),
-        ratio_row(f"13e. the same without gc.freeze(): reload {RELOADS} / reload 1", "the 1st reload",
-                  position("0", 0), position("0", RELOADS - 1), "ms", None,
-                  note=f"2nd reload {position('0', 1) * 1e3:.2f} ms; "
-                       f"{searches['0']} whole-heap searches in {reloads['0']} reloads"),
-    ]
+    for mode, figure, call in (("all", "13d", ""), ("used", "13du", ", dependents='used'")):
+        frozen_key, plain_key = ("1", mode), ("0", mode)
+        searches = {key: sum(sum(r["searches"]) for r in runs[key]) for key in (frozen_key, plain_key)}
+        reloads = {key: sum(len(r["times"]) for r in runs[key]) for key in (frozen_key, plain_key)}
+        frozen = [median([r["frozen"][i] for r in runs[frozen_key]]) for i in (0, 1)]
+        rows.append(ratio_row(f"{figure}. frozen-heap app{call}: reload {RELOADS} / reload 1",
+                              "the 1st reload after gc.freeze()", position(frozen_key, 0),
+                              position(frozen_key, RELOADS - 1), "ms", 1.2,
+                              note=f"model edit, {len(app.dependents(module)) + 1} modules; 2nd reload "
+                                   f"{position(frozen_key, 1) * 1e3:.2f} ms; {searches[frozen_key]} whole-heap searches "
+                                   f"in {reloads[frozen_key]} reloads; frozen objects: {frozen[0]:,.0f} after start-up, "
+                                   f"{frozen[1]:,.0f} after the reloads; median of {processes} processes"))
+        rows.append(ratio_row(f"{figure[:3]}e{figure[3:]}. the same without gc.freeze(): reload {RELOADS} / reload 1",
+                              "the 1st reload", position(plain_key, 0), position(plain_key, RELOADS - 1), "ms", None,
+                              note=f"2nd reload {position(plain_key, 1) * 1e3:.2f} ms; "
+                                   f"{searches[plain_key]} whole-heap searches in {reloads[plain_key]} reloads"))
+    return rows
 
 
-def profile(kind: str, ballast: int, reloads: int, top: int) -> str:
+def profile(kind: str, ballast: int, reloads: int, top: int, used: bool = False) -> str:
     """Profile ``reloads`` reloads of an edit of ``kind`` with ``ballast`` more live objects; return the report."""
     with Workspace() as workspace:
         app = write_app(workspace.path("versioned"), "shop")
@@ -296,20 +315,21 @@ def profile(kind: str, ballast: int, reloads: int, top: int) -> str:
         held = [[index] for index in range(ballast)]
         gc.collect()
         heap = len(gc.get_objects())
+        dependents: bool | str = "used" if used else True
         for _ in range(2):
             app.edit(module)
-            report = vi.reload(module)
+            report = vi.reload(module, dependents=dependents)
         profiler = cProfile.Profile()
         searches = _registry.state.heap_searches
         for _ in range(reloads):
             app.edit(module)
             profiler.enable()
-            report = vi.reload(module)
+            report = vi.reload(module, dependents=dependents)
             profiler.disable()
         searches = _registry.state.heap_searches - searches
         app.edit(module)
         start = time.perf_counter()
-        calls = _referrer_calls(lambda: vi.reload(module))
+        calls = _referrer_calls(lambda: vi.reload(module, dependents=dependents))
         elapsed = time.perf_counter() - start
         del held
     out = io.StringIO()
@@ -354,9 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ballast", type=int, default=0, help="live objects to add to the heap (default 0)")
     parser.add_argument("--reloads", type=int, default=3, help="profiled reloads (default 3)")
     parser.add_argument("--top", type=int, default=25, help="lines per listing (default 25)")
+    parser.add_argument("--used", action="store_true", help="reload with dependents='used'")
     options = parser.parse_args(argv)
     logging.getLogger("versioned_import").addHandler(logging.NullHandler())
-    print(profile(options.edit, options.ballast, options.reloads, options.top))
+    print(profile(options.edit, options.ballast, options.reloads, options.top, options.used))
     return 0
 
 

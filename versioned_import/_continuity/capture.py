@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import sys
 import types
 from typing import Any
 
 from . import forwarders as _forwarders
 from .lineages import Definitions
-from .transplant import call_version
+from .transplant import TRANSPLANT, call_version
 
 __all__ = ["capture"]
 
@@ -29,6 +30,8 @@ def capture(module: str, namespace: dict[str, Any]) -> Definitions:
     """
     walk = _Walk(module)
     for name, value in list(namespace.items()):
+        if name == "__builtins__":
+            continue  # the interpreter's, never a table of this module's definitions
         walk.visit(value, name)
         # A table at module level (``HANDLERS = {"save": lambda ...}``, a list of
         # callbacks): its entries have slots too. Small ones only: the scan runs
@@ -60,7 +63,8 @@ class _Walk:
         self.found = Definitions()
         self.seen: set[int] = set()
 
-    def visit(self, value: Any, slot: str) -> None:
+    def visit(self, value: Any, slot: Any) -> None:
+        # ``slot`` says where the value sits: a name, or (parent slot, text...) rendered only when a key needs it.
         if type(value) in _PLAIN or id(value) in self.seen:
             return  # the common case, decided without an attribute lookup
         module, found, seen, visit = self.module, self.found, self.seen, self.visit
@@ -71,7 +75,8 @@ class _Walk:
             seen.add(id(value))
             found.classes[qualname] = value
             for name, member in list(value.__dict__.items()):
-                visit(member, f"{qualname}.{name}")
+                if type(member) not in _PLAIN:
+                    visit(member, (qualname, ".", name))
         elif isinstance(value, FunctionType):
             seen.add(id(value))
             key = _key(value, module, slot)
@@ -79,22 +84,26 @@ class _Walk:
                 found.functions[key] = value
                 found.codes[key] = value.__code__
                 found.bodies[key] = _forwarders.body(value, value.__code__)
-                found.versions[key] = call_version(value)
+                if _VERSIONED_CALLS:
+                    found.versions[key] = call_version(value)
             wrapped = value.__dict__.get("__wrapped__")
             if wrapped is not None:
-                visit(wrapped, f"{slot}.__wrapped__")
-            for name, cell in zip(value.__code__.co_freevars, value.__closure__ or ()):
-                try:
-                    content = cell.cell_contents
-                except ValueError:
-                    continue  # a cell not filled yet
-                visit(content, f"{slot}.<{name}>")
+                visit(wrapped, (slot, ".__wrapped__", ""))
+            closure = value.__closure__
+            if closure:
+                for name, cell in zip(value.__code__.co_freevars, closure):
+                    try:
+                        content = cell.cell_contents
+                    except ValueError:
+                        continue  # a cell not filled yet
+                    if type(content) not in _PLAIN:
+                        visit(content, (slot, ".<", name, ">"))
         elif isinstance(value, (classmethod, staticmethod)):
             visit(value.__func__, slot)
         elif isinstance(value, property):
             for name, accessor in (("fget", value.fget), ("fset", value.fset), ("fdel", value.fdel)):
                 if accessor is not None:
-                    visit(accessor, f"{slot}.{name}")
+                    visit(accessor, (slot, ".", name))
         elif type(value) is _LRU_WRAPPER:
             # functools.lru_cache / cache: a C wrapper whose cache must not outlive the body.
             seen.add(id(value))
@@ -103,10 +112,12 @@ class _Walk:
             visit(value.__wrapped__, slot)
         elif type(value) is functools.partial:
             seen.add(id(value))
-            visit(value.func, f"{slot}.func")
+            visit(value.func, (slot, ".func", ""))
 
 
 _TABLE_LIMIT = 256
+# Only 3.13 gives a function a call version worth keeping (see ``transplant.call_version``).
+_VERSIONED_CALLS = sys.version_info[:2] == (3, 13) and TRANSPLANT
 
 
 _LRU_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
@@ -115,7 +126,14 @@ _PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None), tuple, li
                     types.ModuleType, types.BuiltinFunctionType})
 
 
-def _key(function: FunctionType, module: str, slot: str) -> tuple[str, str] | None:
+def _render(slot: Any) -> str:
+    """The text of a slot: a name, or a parent slot followed by the parts that say where in it."""
+    if type(slot) is str:
+        return slot
+    return _render(slot[0]) + "".join(slot[1:])
+
+
+def _key(function: FunctionType, module: str, slot: Any) -> tuple[str, str] | None:
     """Return the key that matches ``function`` across generations, or None if it is not ``module``'s.
 
     A functools.wraps wrapper copies __qualname__ from what it wraps; the
@@ -129,7 +147,7 @@ def _key(function: FunctionType, module: str, slot: str) -> tuple[str, str] | No
     if "<locals>" in qualname or qualname.endswith("<lambda>"):
         if function.__module__ != module and "<locals>" not in qualname:
             return None  # another module's own lambda, merely imported here
-        return (f"@{slot}", function.__code__.co_qualname)
+        return (f"@{_render(slot)}", function.__code__.co_qualname)
     if function.__module__ != module:
         return None
     return (qualname, function.__code__.co_qualname)

@@ -102,13 +102,18 @@ def probe(operations: list[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> TypeErro
     return None
 
 
-def snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]]) -> ClassState:
+def snapshot(cls: type, identity: type, mapping: dict[int, tuple[Any, Any]], kept: Any = ()) -> ClassState:
+    """What ``cls`` says ``identity`` is; the attributes named in ``kept`` keep the identity's own, equal objects."""
     attributes = {}
+    current = dict_of(identity)
     for key, value in dict_of(cls).items():
         if key in _LAYOUT_KEYS or key in _KEEP_KEYS:
             continue
         if isinstance(value, types.MemberDescriptorType) and value.__objclass__ is cls:
             continue  # a __slots__ descriptor: the identity keeps its own, same layout
+        if key in kept and key in current:
+            attributes[key] = current[key]
+            continue
         attributes[key] = mapped(value, mapping)
     bases = tuple(mapped(base, mapping) for base in bases_of(cls))
     return ClassState(identity, attributes, bases, _TYPE_NAME(cls))

@@ -55,6 +55,11 @@ class Matching:
         """Let go of every new object at once: ``mapped`` is a closure over ``mapping`` that refers to
         itself (a cycle), so without this the throwaway new objects would wait for the collector."""
         self.mapping.clear()
+        if self.found is not None:
+            # ``mapped`` refers to ``found`` too: what it holds (containers of the application) goes now.
+            self.found.rewrites.clear()
+            self.found.copies.clear()
+            self.found.copiers.clear()
         self.candidates, self.continued, self.fresh, self.found, self.mapped, self.scope = [], [], [], None, None, None
         self.functions = []
 

@@ -12,9 +12,11 @@ keeps forwarding.
 from __future__ import annotations
 
 import itertools
+import operator
 import types
 import warnings
 import weakref
+from collections.abc import Callable
 from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
 from typing import Any
 
@@ -164,8 +166,7 @@ ABSENT = object()
 SHOWN = ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__", "__dict__")
 
 
-def shown(function: FunctionType) -> tuple[Any, ...]:
-    return tuple(getattr(function, name) for name in SHOWN)
+shown: Callable[[FunctionType], tuple[Any, ...]] = operator.attrgetter(*SHOWN)  # one C call
 
 
 def entry(function: FunctionType, lineage: FunctionLineage, code: types.CodeType, generation: Any) -> tuple[Any, ...]:

@@ -289,9 +289,10 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
     proxy_id = id(record.proxy)
     if mapper is None:
         mapper = functools.partial(mapped, mapping=mapping)
+    originals = originals or {}
     for key, function in definitions.functions.items():
         # ``function`` is what callers get (the identity); ``made`` what this generation's code made.
-        made = (originals or {}).get(key, function)
+        made = originals.get(key, function)
         body = definitions.bodies[key]
         if not republish and mapping and body.__defaults__:
             # The body is private to this reload: it takes the identities now.
@@ -307,8 +308,9 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
             lineage = FunctionLineage(module, key, proxy_id, lineages.forwarding)
             result._after.append(lambda k=(module, key), lineage=lineage: lineages.functions.__setitem__(k, lineage))
         own_code = definitions.codes[key]
+        current = lineage.target()
         if not republish:
-            target = lineage.target()
+            target = current
             if target is not None and target is not lineage.current:
                 # Made from a dormant identity: nothing else keeps this twin, and the
                 # identity will run the new definition; kept while this generation is.
@@ -317,11 +319,13 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
                 definitions.previous_targets[key] = weakref.ref(target) if target is not None else None
         meta = _forwarders.meta(own_code)
         live = [v for v in lineage.versions if v[0]() is not None]  # drop the dead: they pin code objects
-        current = lineage.target()
         moves: list[tuple[int, Any, Any]] = []
-        if current is not None and current is not body and \
-                kind(_forwarders.own_code(lineage, current)) != kind(own_code):
-            was = KIND_NAMES.get(kind(_forwarders.own_code(lineage, current)))
+        # A body never forwards: its code is its own.
+        current_code: types.CodeType | None = None
+        if isinstance(current, FunctionType):
+            current_code = current.__code__ if current is lineage.current else _forwarders.own_code(lineage, current)
+        if current_code is not None and current is not body and kind(current_code) != kind(own_code):
+            was = KIND_NAMES.get(kind(current_code))
             result.replaced.append(Replaced(module, key[0], f"it changed from a {was} to a "
                                             f"{KIND_NAMES.get(kind(own_code))}; references taken earlier "
                                             "keep the old code"))
@@ -365,7 +369,7 @@ def plan_functions(result: Plan, lineages: Lineages, record: Any, old: Any, new:
         if TRANSPLANT and not republish:
             # Planned now, while new objects can still be mapped to their identities; applied at the
             # publish unless a pinned reader needs the versions to forward.
-            attributes = {"__dict__": {k: mapper(v) for k, v in body.__dict__.items()}}
+            attributes = {"__dict__": {k: mapper(v) for k, v in body.__dict__.items()}} if body.__dict__ else None
             made_version = definitions.versions.get(key, 0)
             transplants = [plan_transplant(version, body, code, made_version, attributes) for _, version, code in moves]
         switch = Switch(lineages.unsettled, lineage, body, moves, kept, meta, new, weakref.ref(function), transplants)

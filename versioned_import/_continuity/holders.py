@@ -135,8 +135,34 @@ COPIES: dict[type, Callable[[Any, Mapped], Any]] = {
 
 # -- mutable holders: operations in place -------------------------------------------
 
+def _untouched(holder: Any, mapped: Mapped) -> bool:
+    """Whether nothing ``holder`` refers to directly can map to something else (ids checked in C, no loop)."""
+    touched = getattr(mapped, "touched", None)
+    return touched is not None and touched.isdisjoint(map(id, holder))
+
+
 def _replace_dict(result: Plan, holder: dict[Any, Any], mapped: Mapped, clear: Callable[..., Any],
                   update: Callable[..., Any]) -> None:
+    values_untouched = _untouched(holder.values(), mapped)
+    keys_untouched = _untouched(holder, mapped)
+    if values_untouched and keys_untouched:
+        return
+    touched = getattr(mapped, "touched", None)
+    if clear is dict.clear and keys_untouched and touched is not None:
+        # A few values change (a namespace, a registry): those entries alone, each one C call. The key is
+        # the very object the dict holds and hashes in C, so its cached hash and identity find it: no Python runs.
+        steps = []
+        for key, value in holder.items():
+            if id(value) in touched:
+                if not _hashed_in_c(key):
+                    break
+                target = mapped(value)
+                if target is not value:
+                    steps.append((key, value, target))
+        else:
+            for key, value, target in steps:
+                result.add((dict.__setitem__, holder, key, target), (dict.__setitem__, holder, key, value))
+            return
     contents = {}
     changed = False
     for key, value in holder.items():
@@ -149,6 +175,17 @@ def _replace_dict(result: Plan, holder: dict[Any, Any], mapped: Mapped, clear: C
     # The restore sits on the clear, so an undo after either step leaves the dict as it was.
     result.add((clear, holder), (_restore, clear, update, holder, before))
     result.add((update, holder, contents), (nothing,))
+
+
+def _hashed_in_c(key: Any) -> bool:
+    """Whether hashing ``key`` runs no Python code: a string, a number, or a tuple of such."""
+    kind = type(key)
+    if kind is tuple:
+        return all(_hashed_in_c(item) for item in key)
+    return kind in _C_HASHED
+
+
+_C_HASHED = frozenset({str, int, bytes, bool, float, type(None)})
 
 
 def _restore(clear: Callable[..., Any], update: Callable[..., Any], holder: Any, contents: Any) -> None:
@@ -181,6 +218,8 @@ def _strong(mapped: Mapped) -> Mapped:
 
 
 def _rewrite_list(result: Plan, holder: list[Any], mapped: Mapped) -> None:
+    if _untouched(holder, mapped):
+        return
     before = list(holder)
     mapped = _strong(mapped)
     after = [mapped(value) for value in before]

@@ -35,6 +35,8 @@ class Definitions:
     previous_states: dict[str, weakref.ref[Any] | None] = field(default_factory=dict)
     bodies: dict[tuple[str, str], FunctionType] = field(default_factory=dict)
     versions: dict[tuple[str, str], int] = field(default_factory=dict)  # see _transplant.call_version
+    # Class attributes whose identity keeps its own, equal object (``equivalence``): qualname -> names.
+    kept: dict[str, set[str]] = field(default_factory=dict)
 
 
 class ClassLineage:

@@ -66,7 +66,7 @@ from .functions import (
     restore_dropped_definitions,
     sleep_function,
 )
-from .holders import bases_of, dict_of
+from .holders import bases_of, dict_of, is_user_class, mro_of
 from .lineages import ClassLineage, Definitions
 from .operations import Plan, add_sequence, mapped, real_dict, replace_contents
 from .references import discover, internal_tuples, mapper, rewrite
@@ -233,6 +233,7 @@ def _ranks(classes: list[type]) -> dict[int, int]:
 
     for cls in classes:
         rank(cls)
+    new.clear()  # ``rank`` refers to itself: a cycle, which must not keep the new classes alive
     return ranks
 
 
@@ -242,7 +243,9 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: R
     # search: reference counts decide whether it must see the whole heap.
     targets, skip = _search_targets(matching)
     skip.update((id(result.do), id(result.undo), *(id(new) for _, _, new in triples)))
-    found = discover(scope, targets, skip, _module_objects(matching))
+    # What each generation defines: its functions become the identities by ``map_functions``, not by a rewrite.
+    skip.update(id(new.continuity.functions) for _, _, new in triples)
+    found = discover(scope, targets, skip, _known_holders(matching, triples), _module_objects(matching))
     del targets[:]
     instances = first_instances(found)
     decide_all(result, matching, instances)
@@ -264,7 +267,7 @@ def _plan_classes(result: Plan, lineages: Lineages, matching: Matching, scope: R
         result.owner = module
         matching.class_dicts.add(id(real_dict(cls)))
         matching.class_dicts.add(id(real_dict(identity)))
-        class_state = snapshot(cls, identity, matching.mapping)
+        class_state = snapshot(cls, identity, matching.mapping, new.continuity.kept.get(qualname, ()))
         new.continuity.states[qualname] = class_state
         lineage = lineages.classes[(module, qualname)]
         new.continuity.previous_states[qualname] = lineage.state
@@ -359,6 +362,46 @@ def _search_targets(matching: Matching) -> tuple[list[Any], set[int]]:
         skip.add(id(new.continuity.classes))
     skip |= internal_tuples([item[3] for item in matching.candidates] + [item[2] for item in matching.fresh])
     return targets, skip
+
+
+def _known_holders(matching: Matching, triples: list[tuple[Any, Any, Any]]) -> list[Any]:
+    """What holds the new functions, known without a search: the namespaces, class dicts and wrappers they sit in.
+
+    The bookkeeping that refers to them too (which the search skips) is
+    listed, so that reference counts say whether anything else holds them.
+    """
+    known: list[Any] = [matching.functions, *matching.candidates, *matching.fresh]
+    functions: list[Any] = []
+    for _, _, new in triples:
+        definitions: Definitions = new.continuity
+        known += (new.namespace, definitions.functions, definitions.classes)
+        functions += definitions.functions.values()
+        functions += definitions.bodies.values()
+        _values(known, new.namespace.values())  # tables of callbacks, instances (each holds its class)
+        for cls in definitions.classes.values():
+            known += (real_dict(cls), mro_of(cls), bases_of(cls))
+            # Its wrappers and descriptors, its tables (an Enum's members, a dataclass's fields), its instances.
+            _values(known, dict_of(cls).values())
+    for function in functions:
+        known += function.__closure__ or ()
+        if function.__dict__:
+            known.append(function.__dict__)
+    return known
+
+
+def _values(known: list[Any], values: Any) -> None:
+    """Add the values that may hold a new object: wrappers, descriptors, instances, and tables with theirs."""
+    for value in values:
+        kind = type(value)
+        if kind in _MEMBERS or is_user_class(kind):
+            known.append(value)
+        elif kind is dict or kind is list:
+            known.append(value)
+            items = value.values() if kind is dict else value
+            known += [item for item in items if type(item) in _MEMBERS or is_user_class(type(item))]
+
+
+_MEMBERS = frozenset({classmethod, staticmethod, property, functools.partial, type(type.__dict__["__dict__"])})
 
 
 def _plan_fresh_classes(result: Plan, lineages: Lineages, matching: Matching) -> None:

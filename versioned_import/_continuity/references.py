@@ -12,13 +12,14 @@ object holds something too.
 
 from __future__ import annotations
 
+import sys
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .classes import set_operations
-from .holders import bases_of, is_user_class, lookup, mro_of, rewrite_object
+from .holders import bases_of, is_class, is_user_class, lookup, mro_of, rewrite_object
 from .operations import Plan, add_sequence
 from .referrers import ReferrerScope, cache_dicts
 
@@ -40,12 +41,13 @@ class Holders:
     rewrites: list[tuple[Any, Callable[..., Any] | None]] = field(default_factory=list)
 
 
-def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
+def discover(scope: ReferrerScope, targets: list[Any], skip: set[int], known: Sequence[Any] = (),
              follow: Callable[[Any], bool] | None = None) -> Holders:
     """Find every holder of ``targets``, through immutable holders, weak references included.
 
     ``skip`` holds the ids of the caller's own bookkeeping, which refers to
-    the targets too and is never rewritten. Targets whose reference counts
+    the targets too and is never rewritten; ``known``, objects that may hold
+    them, known without a search (see ``ReferrerScope.search``). Targets whose reference counts
     the holders found without the whole heap do not explain wait until no
     round finds anything more: then the whole heap is searched once, for all
     of them together, and the old mutable holders it finds are remembered for
@@ -60,6 +62,12 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
     frontier = list(targets)
     pending: list[Any] = []  # targets whose holders are not all found yet
     seen.add(id(pending))
+    # Targets that hold other targets (an Enum member holds its class) are found by the search: a list of
+    # ours holding them would be a reference no holder explains.
+    wanted = set(map(id, targets))
+    first: Sequence[Any] = [holder for holder in known if id(holder) not in wanted] + [targets, frontier] \
+        if known else ()
+    known = ()
     while frontier or pending:
         seen.add(id(frontier))
         whole = not frontier
@@ -68,14 +76,19 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
             seen.add(id(frontier))
             holders = scope.whole_heap(frontier)
         else:
-            holders, unexplained = scope.search(frontier)
+            holders, unexplained = scope.search(frontier, first)
+            first = ()
             pending.extend(unexplained)
             del unexplained
         seen.add(id(holders))
         for target in frontier:
             # Weak references (WeakSet, WeakValueDictionary, WeakKeyDictionary, ABC registries) are
             # invisible to gc.get_referrers; each is an immutable holder of its referent.
-            holders.extend(weakref.getweakrefs(target))
+            references = weakref.getweakrefs(target)
+            if references and is_class(target):
+                references = [r for r in references if not _only_in_subclass_lists(r, target)]
+            holders.extend(references)
+            references = []
         subclass_lists = _subclass_lists(frontier, holders)
         following: list[Any] = []
         seen.add(id(following))
@@ -99,6 +112,20 @@ def discover(scope: ReferrerScope, targets: list[Any], skip: set[int],
         holder = target = None
         frontier = following
     return found
+
+
+def _only_in_subclass_lists(reference: Any, cls: type) -> bool:
+    """Whether ``reference`` is a new class's own weak reference that only its bases' subclass lists hold.
+
+    CPython keeps those lists itself (the throwaway class leaves them when it
+    dies): such a reference needs no copy, nor a search for its holders.
+    """
+    # The caller's list and loop variable, this frame's argument and getrefcount's: nothing but the bases holds it.
+    return type(reference) is _REF and getattr(reference, "__callback__", None) is None and \
+        sys.getrefcount(reference) <= len(bases_of(cls)) + 4
+
+
+_REF: type = weakref.ref
 
 
 def _subclass_lists(frontier: list[Any], holders: list[Any]) -> set[int]:
@@ -138,6 +165,8 @@ def mapper(mapping: Mapping, found: Holders) -> Callable[[Any], Any]:
 
     for holder in list(pending.values()):
         mapped(holder)
+    # The ids of everything mapped to something else: a holder referring to none of them needs no rewrite.
+    mapped.touched = mapping.keys()  # type: ignore[attr-defined]
     return mapped
 
 

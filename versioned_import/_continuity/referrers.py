@@ -46,7 +46,7 @@ import gc
 import sys
 import types
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .operations import real_dict
@@ -109,9 +109,13 @@ class ReferrerScope:
             _extend_distinct(found, self.whole_heap(unexplained))
         return found
 
-    def search(self, targets: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    def search(self, targets: Sequence[Any], known: Sequence[Any] = ()) -> tuple[list[Any], list[Any]]:
         """Return the holders of ``targets`` found without the whole heap, and the targets they do not explain.
 
+        ``known`` are objects that may hold targets, known without a search
+        (the new namespaces, class dicts, closure cells, and the caller's own
+        lists): a target whose count they explain is not searched for at all
+        (``gc.get_referrers`` costs the objects it visits times the targets).
         Each holder is listed once: a reference counted twice could hide one
         never found.
         """
@@ -119,17 +123,28 @@ class ReferrerScope:
             return [], []
         if self.widened or not self._active:
             return _whole_heap(targets), []
-        found = _referrers(targets)  # what is not frozen: see the module docstring
-        self._young.update(map(id, found))
-        _extend_distinct(found, _named_weak_holders(targets))
-        unexplained = self._unexplained(targets, found)
-        if unexplained and self.known is not None:
-            known = self.known.referring_to(unexplained)
-            if known:
-                unexplained = []  # counted again below: no list of ours may hold a target meanwhile
-                _extend_distinct(found, known)
-                unexplained = self._unexplained(targets, found)
-        return found, unexplained
+        found: list[Any] = []
+        tally = _Tally(targets, found)
+        if known:
+            wanted = tally.counts.keys()
+            tally.take([holder for holder in known if not wanted.isdisjoint(map(id, gc.get_referents(holder)))])
+        # Old containers known to have held a reload's objects (a registry), then the objects created
+        # meanwhile: each only for the targets still unexplained. No list of ours but ``found`` may hold a
+        # target while counts are compared, hence the lists emptied before each count.
+        rest: Sequence[Any] = tally.unexplained(self._invisible) if known else targets
+        if rest and self.known is not None and len(self.known):
+            old = self.known.referring_to(rest)
+            rest = []
+            tally.take(old)
+            rest = tally.unexplained(self._invisible)
+        if rest:
+            young = _referrers(rest)  # what is not frozen: see the module docstring
+            rest = []
+            self._young.update(map(id, young))
+            tally.take(young)
+            young = []
+        tally.take(_named_weak_holders(targets))
+        return found, tally.unexplained(self._invisible)
 
     def whole_heap(self, targets: Sequence[Any]) -> list[Any]:
         """Search the whole heap for the holders of ``targets`` (from now on, every search does)."""
@@ -139,27 +154,6 @@ class ReferrerScope:
     def is_old(self, holder: Any) -> bool:
         """Whether ``holder`` was found only by a whole-heap search: older than the reload, and not known yet."""
         return id(holder) not in self._young
-
-    def _unexplained(self, targets: Sequence[Any], found: list[Any]) -> list[Any]:
-        """Return the targets whose reference count the holders in ``found`` do not explain."""
-        counts = dict.fromkeys(map(id, targets), 0)
-        for holder in found:
-            for referent in gc.get_referents(holder):
-                key = id(referent)
-                if key in counts:
-                    counts[key] += 1
-        referent = holder = None
-        # Our own list refers to the targets that hold other targets.
-        for key in counts.keys() & set(map(id, found)):
-            counts[key] += 1
-        unexplained = []
-        getrefcount = sys.getrefcount
-        for target in targets:
-            # getrefcount's own argument and the loop variable ``target``.
-            explained = counts[id(target)] + 2 + self._invisible(target)
-            if getrefcount(target) > explained:
-                unexplained.append(target)
-        return unexplained
 
     def _invisible(self, target: Any) -> int:
         """Count the references to ``target`` held where the collector cannot see them, known to be harmless."""
@@ -187,6 +181,42 @@ class ReferrerScope:
                 cls: type = owner
                 return cls
         return None
+
+
+class _Tally:
+    """How many references to each target the holders found so far explain; each holder counted once."""
+
+    def __init__(self, targets: Sequence[Any], found: list[Any]) -> None:
+        self.targets = targets
+        self.found = found  # the caller's list of holders, which ``take`` extends
+        self.counts = dict.fromkeys(map(id, targets), 0)
+        self._holders: set[int] = set()
+
+    def take(self, holders: list[Any]) -> None:
+        """Count the references ``holders`` have to targets, and add the holders not counted yet to ``found``."""
+        counts, seen = self.counts, self._holders
+        for holder in holders:
+            if id(holder) in seen:
+                continue
+            seen.add(id(holder))
+            self.found.append(holder)
+            for referent in gc.get_referents(holder):
+                key = id(referent)
+                if key in counts:
+                    counts[key] += 1
+        referent = holder = None
+
+    def unexplained(self, invisible: Callable[[Any], int]) -> list[Any]:
+        """Return the targets whose reference count the holders found do not explain."""
+        counts, seen = self.counts, self._holders
+        unexplained = []
+        getrefcount = sys.getrefcount
+        for target in self.targets:
+            # getrefcount's own argument, the loop variable ``target``, and ``found`` if the target is a holder too.
+            explained = counts[id(target)] + 2 + (id(target) in seen) + invisible(target)
+            if getrefcount(target) > explained:
+                unexplained.append(target)
+        return unexplained
 
 
 class KnownHolders:

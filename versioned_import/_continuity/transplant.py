@@ -28,6 +28,7 @@ hold the old copy.
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
 import sys
 import types
@@ -52,6 +53,10 @@ _CLOSURE = _GLOBALS + 7 * _WORD
 
 _ATTRIBUTES = ("__defaults__", "__kwdefaults__", "__annotations__", "__doc__", "__name__", "__qualname__",
                "__module__") + (("__type_params__",) if sys.version_info >= (3, 12) else ())
+
+
+_READ = operator.attrgetter(*_ATTRIBUTES)  # all of them in one C call
+_builtins_of: Callable[[FunctionType], dict[str, Any]] = operator.attrgetter("__builtins__")
 
 
 def _slot(function: FunctionType, offset: int) -> ctypes.c_void_p:
@@ -92,7 +97,7 @@ def plan_transplant(version: FunctionType, body: FunctionType, own_code: types.C
     code = body.__code__.replace()
     slots = []
     for offset, old, new in ((_GLOBALS, version.__globals__, body.__globals__),
-                             (_BUILTINS, version.__builtins__, body.__builtins__),
+                             (_BUILTINS, _builtins_of(version), _builtins_of(body)),
                              (_CLOSURE, version.__closure__, body.__closure__)):
         if old is not new:
             slots.append((offset, old, new))
@@ -106,9 +111,9 @@ def plan_transplant(version: FunctionType, body: FunctionType, own_code: types.C
     if contents or version.__dict__:
         do.append((setattr, version, "__dict__", dict(contents)))
         undo.append((setattr, version, "__dict__", version.__dict__))
-    for name in _ATTRIBUTES:
-        value = wanted[name] if name in wanted else getattr(body, name)
-        before = getattr(version, name)
+    for name, value, before in zip(_ATTRIBUTES, _READ(body), _READ(version)):
+        if name in wanted:
+            value = wanted[name]
         if before is value:
             continue
         do.append((setattr, version, name, value))
@@ -228,7 +233,7 @@ def _check_transplant() -> bool:
         second = FunctionType(second.__code__, second_globals, "scratch", None, second.__closure__)
         for function in (first, second):
             if (_slot(function, _GLOBALS).value, _slot(function, _BUILTINS).value, _slot(function, _CLOSURE).value) \
-                    != (id(function.__globals__), id(function.__builtins__), id(function.__closure__)):
+                    != (id(function.__globals__), id(_builtins_of(function)), id(function.__closure__)):
                 return False
         do, _, finish, _ = transplant_operations(first, second, first.__code__)
         for operation in do:

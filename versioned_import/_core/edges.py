@@ -46,6 +46,8 @@ class EdgeSink:
         """
         by_proxy = state.by_proxy
         for key, value in list(namespace.items()):
+            if type(value) in _PLAIN:
+                continue
             if preset and preset.get(key) is value:
                 continue
             if isinstance(value, ModuleType):
@@ -53,6 +55,10 @@ class EdgeSink:
                 if record is not None and record.proxy is value:
                     self.record(record.name)
 
+
+# Values that are never modules: skipped without an isinstance check.
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), tuple, list, dict, set, frozenset, type,
+                    type(len), type(lambda: None)})
 
 # The versioned module whose code is executing in this thread or task.
 importer: contextvars.ContextVar[EdgeSink | None] = contextvars.ContextVar("versioned_import.importer", default=None)

@@ -10,7 +10,6 @@ nothing is found twice. ``VersionedSpec`` reports every read of
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec, SourceFileLoader
@@ -19,11 +18,15 @@ from typing import Any
 
 from .edges import importer
 from .proxy import view
-from .scope import Scope, in_scope
+from .scope import RealPaths, Scope, in_scope
 from .source import compile_source, read_source
 from .state import State
 
 __all__ = ["VersionedFinder", "VersionedLoader", "VersionedSpec"]
+
+
+_importer = importer.get
+_view = view.get
 
 
 class VersionedSpec(ModuleSpec):
@@ -31,14 +34,19 @@ class VersionedSpec(ModuleSpec):
 
     @property
     def _initializing(self) -> bool:
-        sink = importer.get()
+        # Read by every import of a module already in sys.modules: kept to the bare minimum.
+        sink = _importer()
         if sink is not None:
-            sink.record(self.name)
-        # While a reload executes a new generation, the reloading thread sees
-        # it partially initialised, exactly as during a first import.
-        executing = getattr(view.get(), "executing", None)  # only a reload's staging view has it
-        if executing is not None and executing(self.name):
-            return True
+            name = self.name
+            if name != sink.name:
+                sink.names.add(name)  # EdgeSink.record, inlined
+        world = _view()
+        if world is not None:
+            # While a reload executes a new generation, the reloading thread sees
+            # it partially initialised, exactly as during a first import.
+            executing = getattr(world, "executing", None)  # only a reload's staging view has it
+            if executing is not None and executing(self.name):
+                return True
         initializing: bool = self.__dict__.get("_versioned_initializing", False)
         return initializing
 
@@ -76,7 +84,7 @@ class VersionedFinder:
         self._state = state
         self.scope = scope
         self._prepare = prepare
-        self._real_dirs: dict[str, str] = {}
+        self._realpath = RealPaths()
         # The module ``run -m`` is about to execute as __main__ (once): found as plain Python finds it,
         # since __main__ is never versioned. For a package, its __main__ submodule is the one.
         self.main: str | None = None
@@ -118,20 +126,9 @@ class VersionedFinder:
         spec.loader = VersionedLoader(spec.loader, self._prepare, self.scope)  # type: ignore[assignment, arg-type]
         spec.__class__ = VersionedSpec
 
-    def _realpath(self, path: str) -> str:
-        # realpath() costs a syscall per path component; a module's directory
-        # is shared by its siblings, so only the file itself is checked each time.
-        directory, base = os.path.split(path)
-        real = self._real_dirs.get(directory)
-        if real is None:
-            real = self._real_dirs[directory] = os.path.realpath(directory)
-        if os.path.islink(path):
-            return os.path.realpath(path)
-        return os.path.join(real, base)
-
     def invalidate_caches(self) -> None:
         """Forget resolved directories (``importlib.invalidate_caches()`` calls this)."""
-        self._real_dirs.clear()
+        self._realpath.clear()
 
 
 class VersionedLoader:

@@ -48,6 +48,10 @@ class DependencyGraph:
     def replace_imports(self, name: str, imported: Iterable[str]) -> None:
         """Make ``imported`` the complete set of ``name``'s imports (after a re-execution)."""
         self.add_module(name)
+        imported = set(imported)
+        imported.discard(name)
+        if imported == self._imports[name]:
+            return  # the usual case: the same imports as before
         for old in self._imports[name]:
             self._importers[old].discard(name)
         self._imports[name] = set()

@@ -132,10 +132,19 @@ def register_source(source: Source) -> None:
     keep showing the code that runs even after the file is edited again or a
     reload is refused. A refusal's message quotes the failing new line itself.
     """
+    known = _registered.get(source.path)
+    if known is not None and known[0] is source and linecache.cache.get(source.path) is known[1]:
+        return
     try:
         text = source.text()
     except (SyntaxError, UnicodeDecodeError, ValueError):
         linecache.cache.pop(source.path, None)  # undecodable: let linecache read what it can
         return
     # mtime None: linecache.checkcache() leaves such entries alone.
-    linecache.cache[source.path] = (len(text), None, text.splitlines(keepends=True), source.path)
+    entry = (len(text), None, text.splitlines(keepends=True), source.path)
+    linecache.cache[source.path] = entry
+    _registered[source.path] = (source, entry)
+
+
+# path -> (the source registered, its linecache entry): a source registered again costs nothing.
+_registered: dict[str, tuple[Source, Any]] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import site
+import stat
 import sys
 import sysconfig
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from importlib.machinery import SOURCE_SUFFIXES
 from typing import Any
 
-__all__ = ["PACKAGE_NAME", "PACKAGE_DIR", "Scope", "combine_scopes", "default_root", "in_scope", "in_package_dir",
+__all__ = ["PACKAGE_NAME", "PACKAGE_DIR", "Scope", "RealPaths", "combine_scopes", "default_root", "in_scope",
+           "in_package_dir",
            "make_scope", "never_versioned_dirs"]
 
 # This module is versioned_import._core.scope: two levels below the package.
@@ -139,18 +141,29 @@ def combine_scopes(earlier: Scope, later: Scope) -> Scope:
 
 
 def _named(name: str, prefixes: Sequence[str]) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
+    names, dotted = _dotted(tuple(prefixes))
+    return name in names or name.startswith(dotted)
+
+
+@functools.lru_cache(maxsize=64)
+def _dotted(prefixes: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The names themselves, and the prefixes of the modules below them (one ``startswith`` call for all)."""
+    return frozenset(prefixes), tuple(prefix + "." for prefix in prefixes)
+
+
+_SOURCE_SUFFIXES = tuple(SOURCE_SUFFIXES)
+_OURS = (PACKAGE_NAME,)
 
 
 def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope,
              realpath: Callable[[str], str] = os.path.realpath) -> bool:
     """Decide whether module ``name``, found at ``origin``, is versioned (G1)."""
     # versioned_import never versions itself: its state must outlive reloads.
-    if _named(name, (PACKAGE_NAME,)) or name == "__main__":
+    if _named(name, _OURS) or name == "__main__":
         return False
     # Only Python source can get new generations: not built-in, frozen,
     # extension, sourceless or namespace modules, nor other loaders' output.
-    if not is_source or not origin or not origin.endswith(tuple(SOURCE_SUFFIXES)):
+    if not is_source or not origin or not origin.endswith(_SOURCE_SUFFIXES):
         return False
     if _named(name, scope.exclude):
         return False
@@ -165,3 +178,33 @@ def in_scope(name: str, origin: str | None, is_source: bool, scope: Scope,
 @functools.lru_cache(maxsize=64)
 def _prefixes(directories: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(directory.rstrip(os.sep) + os.sep for directory in directories)
+
+
+class RealPaths:
+    """``os.path.realpath`` for module files, resolving each directory once.
+
+    ``realpath()`` costs a system call per path component; a module's
+    directory is shared by its siblings, so only the file itself (a symlink?)
+    is checked each time. An instance lives as long as its answers may: the
+    finder's until ``importlib.invalidate_caches()``, a reload's for that
+    reload.
+    """
+
+    def __init__(self) -> None:
+        self._directories: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        directory, _, base = path.rpartition(os.sep)
+        real = self._directories.get(directory)
+        if real is None:
+            real = self._directories[directory] = os.path.realpath(directory or os.curdir)
+        try:
+            link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:
+            link = False
+        if link or not directory:
+            return os.path.realpath(path)
+        return real + os.sep + base if real != os.sep else os.sep + base
+
+    def clear(self) -> None:
+        self._directories.clear()

@@ -6,6 +6,15 @@ filesystem's timestamp granularity when we read it cannot have changed since
 (git calls the other case "racily clean" and so do we). Bytecode caches are
 hash-checked, never trusted by timestamp: CPython's timestamp pycs run stale
 code after an edit that keeps the mtime second and the size.
+
+The cache also carries what a first import needs to know the source without
+reading it: the source bytes and the stat key they were read under
+(``load_cached``). A first import whose source file still has that key, read
+when it was not racy, takes both from the cache — the same pre-check, with
+the whole key (nanosecond mtime and ctime, size, inode), that ``changed()``
+applies — and otherwise reads and hashes the file. CPython ignores what
+follows the code object in a pyc, and validates such a pyc by its hash as
+usual.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import marshal
 import operator
 import os
+import struct
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +32,7 @@ from types import CodeType
 from .writers import open_for_writing
 
 __all__ = ["Source", "SourceChangedWhileReading", "SourceBeingWritten", "read_source", "still_on_disk",
-           "compile_source", "stat_key", "RACY_NS"]
+           "compile_source", "load_cached", "stat_key", "RACY_NS"]
 
 # Timestamps coarser than this exist (FAT: 2 s); a file modified less than
 # RACY_NS before we read it may be modified again without a visible mtime change.
@@ -112,29 +122,75 @@ def compile_source(source: Source, cached: str | None) -> CodeType:
     versioned_import's own modules never leak into user code.
     """
     if cached:
-        code = _load_checked_pyc(cached, source.digest)
+        code, trailer = _load_checked_pyc(cached, source.digest)
         if code is not None:
+            if not source.racy and not sys.dont_write_bytecode and trailer != _trailer(source):
+                _write_checked_pyc(cached, source.digest, code, source)  # so the next first import needs no read
             return code
     code = compile(source.data, source.path, "exec", dont_inherit=True)
     if cached and not sys.dont_write_bytecode:
-        _write_checked_pyc(cached, source.digest, code)
+        _write_checked_pyc(cached, source.digest, code, source)
     return code
 
 
-def _load_checked_pyc(cached: str, digest: bytes) -> CodeType | None:
+def load_cached(path: str, cached: str | None) -> tuple[Source, CodeType] | None:
+    """Return the source and code a pyc at ``cached`` carries, if the file at ``path`` cannot have changed since.
+
+    That is: the pyc recorded the stat key the bytes were read under, the
+    read was not racy, and the file has that very key now. Else None: the
+    caller reads the source (``read_source``) and compiles it.
+    """
+    if not cached:
+        return None
+    try:
+        key = stat_key(os.stat(path))
+        with open(cached, "rb") as stream:
+            data = stream.read()
+    except OSError:
+        return None
+    if data[:4] != MAGIC_NUMBER or data[4:8] != _CHECKED_HASH_PYC or data[-8:] != _TRAILER_MAGIC:
+        return None
+    mtime, length, inode, ctime, size, _ = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+    start = len(data) - _TRAILER.size - size
+    if (mtime, length, inode, ctime) != key or size != length or start < 16:
+        return None
+    text = data[start:start + size]
+    try:
+        code = marshal.loads(memoryview(data)[16:start])
+    except (EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(code, CodeType):
+        return None
+    return Source(path, text, data[8:16], key, False), code
+
+
+def _load_checked_pyc(cached: str, digest: bytes) -> tuple[CodeType | None, bytes]:
+    """Return the code of a pyc whose hash matches ``digest`` (else None), and the pyc's trailer."""
     try:
         with open(cached, "rb") as stream:
             data = stream.read()
         if data[:4] != MAGIC_NUMBER or data[4:8] != _CHECKED_HASH_PYC or data[8:16] != digest:
-            return None
+            return None, b""
         code = marshal.loads(memoryview(data)[16:])
     except (OSError, EOFError, ValueError, TypeError):
-        return None  # an absent or damaged cache only means we compile
-    return code if isinstance(code, CodeType) else None
+        return None, b""  # an absent or damaged cache only means we compile
+    return (code if isinstance(code, CodeType) else None), data[-_TRAILER.size:]
 
 
-def _write_checked_pyc(cached: str, digest: bytes, code: CodeType) -> None:
+def _trailer(source: Source) -> bytes:
+    return _TRAILER.pack(*source.stat_key, len(source.data), _TRAILER_MAGIC)
+
+
+# What follows the code in our pycs: the source bytes, then the stat key they were read under and their
+# length, then a marker (``load_cached``).
+_TRAILER = struct.Struct("<qqqqQ8s")
+_TRAILER_MAGIC = b"vi-src\x00\x01"
+
+
+def _write_checked_pyc(cached: str, digest: bytes, code: CodeType, source: Source | None = None) -> None:
     payload = MAGIC_NUMBER + _CHECKED_HASH_PYC + digest + marshal.dumps(code)
+    if source is not None and not source.racy:
+        payload += source.data + _trailer(source)
     temporary = f"{cached}.{os.getpid()}.{id(code)}.tmp"
     try:
         os.makedirs(os.path.dirname(cached), exist_ok=True)

@@ -93,6 +93,10 @@ class Generation:
     module_class: type = ModuleType
     # What its code registered in process-wide state, and what it asked of ``hot`` (G17).
     effects: GenerationEffects = field(default_factory=GenerationEffects)
+    # What its code uses, read from the bytecode when a reload first asks (``_reload.uses``).
+    uses: Any = None
+    # The functions its import-time code called, when a reload executed it and could watch (``_reload.rerun``).
+    called: Any = None
 
     def __repr__(self) -> str:
         return f"<generation {self.number} of {self.namespace.get('__name__')!r}>"

@@ -81,7 +81,7 @@ def _at_new_place(state: State, record: ModuleRecord) -> Source | None:
 
 
 @reload_machinery
-def reload_changed(state: State, dependents: bool = True) -> ReloadReport:
+def reload_changed(state: State, dependents: bool | str = True) -> ReloadReport:
     """Reload every versioned module whose source changed; an empty report if none did."""
     names = changed(state)
     if not names:

@@ -9,7 +9,7 @@ from .._core.edges import EdgeSink, importer
 from .._core.finder import VersionedLoader
 from .._core.frames import run_module_code
 from .._core.proxy import adopt_namespace, module_dict, own_class, set_view_class, view
-from .._core.source import compile_source, read_source
+from .._core.source import compile_source, load_cached, read_source
 from .._core.state import Generation, ModuleRecord, State
 from .._effects import lifecycle
 from .staging import Staging
@@ -79,8 +79,13 @@ def prepare_first(state: State, loader: VersionedLoader, module: ModuleType) -> 
         # importlib.reload(proxy) calls exec_module on the live proxy: route it to a transaction.
         reload(state, [name])
         return _NOTHING_TO_RUN
-    source = read_source(spec.origin, probe=False)  # as CPython: a first import does not wait for writers
-    code = compile_source(source, spec.cached)
+    # The cache carries the source when the file cannot have changed since (G8's pre-check): no second read.
+    loaded = load_cached(spec.origin, spec.cached)
+    if loaded is not None:
+        source, code = loaded
+    else:
+        source = read_source(spec.origin, probe=False)  # as CPython: a first import does not wait for writers
+        code = compile_source(source, spec.cached)
     sink = EdgeSink(name)
     outer = importer.get()
     if outer is not None:

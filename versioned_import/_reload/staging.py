@@ -26,6 +26,11 @@ import, never by the graph the old sources left:
 
 ``_transaction`` drives it: ``Transaction.load_sources``, then
 ``Transaction.stage`` in the staging view, then the publish.
+
+With ``dependents="used"`` (``_reload.rerun``) the set is visited in
+execution order instead, and a dependent joins it only when something its
+import-time code used changed in the modules that ran before it; the others
+keep their generation, and new code touching them sees it.
 """
 
 from __future__ import annotations
@@ -42,13 +47,14 @@ from .._core.finder import VersionedLoader
 from .._core.frames import reload_machinery, run_module_code
 from .._core.graph import DependencyGraph
 from .._core.proxy import World, module_dict, namespace_of
-from .._core.scope import in_scope
-from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, still_on_disk
+from .._core.scope import RealPaths, in_scope
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key, still_on_disk
 from .._core.state import Generation, ModuleRecord, StageHook, StageRefusal, State
 from .._effects import lifecycle
 from .._effects.recording import Recording
 from .failure import Blame, FailureRecord
 from .locking import UNSTOPPABLE
+from .rerun import Dependents
 
 __all__ = ["Failure", "Staged", "Staging", "Transaction", "find_again", "NOT_THERE"]
 
@@ -142,9 +148,14 @@ class Failure(Exception):
 class Transaction:
     """The modules of one reload, executed privately: ``load_sources``, then ``stage`` in the staging view."""
 
-    def __init__(self, state: State, records: list[ModuleRecord], sources: dict[str, Source] | None = None) -> None:
+    def __init__(self, state: State, records: list[ModuleRecord], sources: dict[str, Source] | None = None,
+                 decisions: Dependents | None = None, groups: list[list[ModuleRecord]] | None = None) -> None:
         self.state = state
         self.records = records  # in first-import order: the order roots are entered in
+        # dependents="used": the candidates, import cycles and single modules in execution order, and who decides.
+        self.decisions = decisions
+        self.groups = groups or []
+        self.realpath = RealPaths()  # each directory resolved once per reload
         self.sources = sources or {}  # read (and found finished) by the caller: executed as they are
         self.hooked: list[StageHook] = []  # stage hooks that staged: told if the transaction does not publish
         self.by_proxy: dict[int, Staged] = {}
@@ -154,11 +165,12 @@ class Transaction:
         self.failure: FailureRecord | None = None
         self.scope: ReferrerScope | None = None
 
-    def load_sources(self) -> None:
+    def load_sources(self, records: list[ModuleRecord] | None = None) -> None:
+        """Read and compile ``records`` (default: the set), and give each a fresh namespace."""
         members = {id(record.proxy) for record in self.records}
-        for record in self.records:
+        for record in self.records if records is None else records:
             scope = getattr(record.spec.loader, "scope", None)
-            if scope is not None and not in_scope(record.name, record.path, True, scope):
+            if scope is not None and not in_scope(record.name, record.path, True, scope, self.realpath):
                 # A symlink retargeted, or a root moved: never execute foreign code.
                 self.fail(record, ImportError(f"{record.path} now resolves to {os.path.realpath(record.path)}, "
                                               "outside the versioned roots", name=record.name, path=record.path),
@@ -169,7 +181,7 @@ class Transaction:
                 # What the caller read, if the file still holds it: never older bytes than the disk has. Read
                 # at another place (the module moved), it is found there again below, spec and all.
                 source = given if given is not None and given.path == record.path and still_on_disk(given) \
-                    else read_source(record.path)
+                    else _unchanged_source(record) or read_source(record.path)
             except SourceChangedWhileReading as exc:
                 self.fail(record, exc, "wait for the write to finish and reload again")
             except NOT_THERE as exc:
@@ -197,6 +209,15 @@ class Transaction:
             namespace, preset = _fresh_namespace(record, spec, members)
             generation = Generation(0, namespace, source, code)
             self.by_proxy[id(record.proxy)] = Staged(record, source, generation, preset, spec)
+
+    def admit(self, records: list[ModuleRecord]) -> None:
+        """Add dependents decided to re-run to the set: read them, and let this thread view them staged."""
+        self.records.extend(records)
+        self.load_sources(records)
+        with self.state.lock:
+            self.state.staging.update(id(record.proxy) for record in records)
+            self.state.publishing.update(id(record.proxy) for record in records)
+        self.state.refresh_views(records)
 
     def find_again(self, record: ModuleRecord) -> ModuleSpec | None:
         """Return ``record``'s module's new place (``find_again``), None if it is gone.
@@ -315,6 +336,8 @@ class Transaction:
     @reload_machinery
     def stage(self) -> None:
         """Execute every module of the set, as a fresh import would; then their ``__reload__`` hooks."""
+        if self.decisions is not None:
+            self._stage_decided(self.decisions)
         for record in self.records:
             staged = self.by_proxy[id(record.proxy)]
             if staged.state == "pending":
@@ -353,6 +376,29 @@ class Transaction:
         self.run_stage_hooks()
 
     @reload_machinery
+    def _stage_decided(self, decisions: Dependents) -> None:
+        """Visit the candidates in execution order; a dependent joins the set only if ``decisions`` says it must."""
+        watching = decisions.watch()  # which functions import-time code calls, for the next reload's decisions
+        try:
+            for group in self.groups:
+                waiting = [record for record in group if id(record.proxy) not in self.by_proxy]
+                if waiting:
+                    if len(waiting) == len(group) and not decisions.must_run(group):
+                        decisions.skipped(group)  # keeps its generation
+                        continue
+                    self.admit(waiting)
+                for record in group:
+                    staged = self.by_proxy[id(record.proxy)]
+                    if staged.state == "pending":
+                        self.execute(staged)
+                for record in group:
+                    staged = self.by_proxy[id(record.proxy)]
+                    if staged.state == "done":
+                        decisions.executed(record, record.current, staged.generation)
+        finally:
+            decisions.watched(watching, [(s.record, s.generation) for s in self.executed if s.state == "done"])
+
+    @reload_machinery
     def run_stage_hooks(self) -> None:
         """Let the layers above take part (G15: app factories build the new app here); one raising refuses."""
         generations = dict(self.state.world.generations)
@@ -389,6 +435,18 @@ class Transaction:
         position = {name: index for index, name in
                     enumerate(name for group in graph.execution_order(names) for name in group)}
         self.executed.sort(key=lambda staged: position[staged.record.name])
+
+
+def _unchanged_source(record: ModuleRecord) -> Source | None:
+    """The current generation's source, when the file's stat says its bytes cannot have changed (G8's pre-check)."""
+    current = record.current
+    if current is None or current.source is None or record.seen_racy or record.seen_stat is None:
+        return None
+    try:
+        key = stat_key(os.stat(record.path))
+    except OSError:
+        return None  # read_source says why
+    return current.source if key == record.seen_stat else None
 
 
 def _fresh_namespace(record: ModuleRecord, spec: ModuleSpec, members: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:

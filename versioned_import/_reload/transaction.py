@@ -32,6 +32,7 @@ from .._report import ReloadReport
 from .failure import FailureRecord, refusal_error
 from .locking import UNSTOPPABLE, acquire, finish, release, still_versioned
 from .lookup import resolve_records
+from .rerun import USED, Dependents
 from .staging import Failure, Staging, Transaction
 from .unload import forget
 
@@ -39,7 +40,7 @@ __all__ = ["StagedReload", "reload", "stage"]
 
 
 @reload_machinery
-def reload(state: State, names: Iterable[object], dependents: bool = True,
+def reload(state: State, names: Iterable[object], dependents: bool | str = True,
            sources: dict[str, Source] | None = None) -> ReloadReport:
     """Reload ``names`` (and their dependents) all-or-nothing; see ``versioned_import.reload``.
 
@@ -51,7 +52,7 @@ def reload(state: State, names: Iterable[object], dependents: bool = True,
 
 
 @reload_machinery
-def stage(state: State, names: Iterable[object], dependents: bool = True,
+def stage(state: State, names: Iterable[object], dependents: bool | str = True,
           sources: dict[str, Source] | None = None) -> StagedReload:
     """Execute the new generations of ``names`` (and their dependents) privately; publish nothing yet.
 
@@ -85,7 +86,17 @@ def stage(state: State, names: Iterable[object], dependents: bool = True,
             # Entered in the order the program first imported them; what runs inside what is the new
             # sources' to say (see _staging).
             members = [state.records[n] for n in sorted(targets, key=state.graph.rank) if n in state.records]
-        transaction = Transaction(state, members, sources)
+            decisions = groups = None
+            if dependents == USED and len(members) > len(records):
+                # Only the dependents whose import-time code used what changed run (see _reload.rerun): visited
+                # in execution order. Modules tied by registrations to another of the set always run.
+                groups = [[state.records[n] for n in group if n in state.records]
+                          for group in state.graph.execution_order(targets)]
+                tied = {m.name for m in members if lifecycle.related(state.records, {m.name}) & targets}
+                decisions = Dependents(state, labels, members, tied)
+        if decisions is not None:
+            members = [r for r in members if decisions.upfront(r)]
+        transaction = Transaction(state, members, sources, decisions, groups)
         try:
             # Objects created from here on are the only ones a search for holders of new classes
             # must see, unless reference counts say otherwise (see _referrers). The scope lasts
@@ -267,8 +278,10 @@ def _publish(state: State, transaction: Transaction, started: float) -> ReloadRe
         with _publishing(item.record):
             _adopt_lazily(state, item.record)
     for item in staged:
-        with _publishing(item.record):
-            item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
+        # Captured when the dependents were decided, unless ``__reload__(old)`` may have changed the namespace since.
+        if item.generation.continuity is None or "__reload__" in item.generation.namespace:
+            with _publishing(item.record):
+                item.generation.continuity = _continuity.capture(item.record.name, item.generation.namespace)
     plans = _continuity.plan(state, [(s.record, s.record.current, s.generation) for s in staged],
                              scope=transaction.scope)
     # Registries' part of the same pass (G17): instances of continued ORM classes move with their classes.
