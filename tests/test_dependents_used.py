@@ -1,10 +1,10 @@
-"""G6 with ``reload(..., dependents="used")``: only the dependents whose import-time code used what changed re-run.
+"""G6: a reload re-runs only the dependents whose import-time code used what changed (the default).
 
 Each test edits a module, reloads it asking for the dependents that must
 re-run, and checks which ones did (a log each module appends to when it
 executes) and that every value a dependent computed at import time is what a
-fresh start would compute. The default (``dependents=True``: every
-dependent) is covered by ``test_dependents``.
+fresh start would compute. Every dependent (``dependents="all"``) is
+covered by ``test_dependents``.
 """
 
 import dis
@@ -34,7 +34,7 @@ class UsedDependentsTest(Sandbox):
 
     def reload(self, name):
         del self.log[:]
-        return vi.reload(name, dependents="used")
+        return vi.reload(name)
 
     def test_a_dependent_that_computed_with_a_changed_value_re_runs(self):
         self.write("u_a.py", LOG + "X = 1\n")
@@ -174,16 +174,17 @@ class UsedDependentsTest(Sandbox):
             self.assertEqual("u_views" in reloaded, round_ == 1)
             self.assertIs(views.later(), sys.modules["u_svc"].SERVICE)
 
-    def test_dependents_takes_used_and_refuses_other_strings(self):
-        with self.assertRaises(TypeError):
-            vi.reload("u_x", dependents="some")
+    def test_dependents_takes_all_and_refuses_other_strings(self):
+        for wrong in ("some", "used"):
+            with self.assertRaises(TypeError):
+                vi.reload("u_x", dependents=wrong)
         self.write("u_k.py", "X = 1\n")
         importlib.import_module("u_k")
-        self.assertEqual(vi.reload_changed(dependents="used").reloaded, ())
+        self.assertEqual(vi.reload_changed(dependents="all").reloaded, ())
 
 
 class DifferentialTest(Sandbox):
-    """Random programs, random edits: after every ``dependents="used"`` reload, each value is a fresh start's.
+    """Random programs, random edits: after every reload, each value is a fresh start's.
 
     Six modules, each importing up to two earlier ones and using each in one
     way: reading a value, calling a function, subclassing a class, a ``from``
@@ -252,7 +253,7 @@ class DifferentialTest(Sandbox):
             elif change == "bytes":
                 padding[i] += 1
             source(i)
-            vi.reload(f"{prefix}{i}", dependents="used")
+            vi.reload(f"{prefix}{i}")
             values = expected()
             for k, module in enumerate(modules):
                 self.assertEqual(module.DERIVED, values[k], f"seed {seed}, step {step}, module {k}")

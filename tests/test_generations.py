@@ -251,7 +251,7 @@ class RefusalTest(Sandbox):
     def assertValidEditReloads(self, expected_generation: int = 2) -> None:
         self.write("gen_a.py", A_VALID_EDIT)
         self.write("gen_b.py", B_SOURCE)
-        report = vi.reload("gen_a")
+        report = vi.reload("gen_a", dependents="all")
         self.assertEqual(report.reloaded, ("gen_a", "gen_b"))
         self.assertEqual(vi.generation("gen_a"), expected_generation)
         self.assertEqual(vi.generation("gen_b"), expected_generation)
@@ -377,7 +377,7 @@ class RefusalTest(Sandbox):
         self.assertValidEditReloads()
         # Once a generation that imports it is published, it is imported normally.
         self.write("gen_a.py", A_VALID_EDIT + "import gen_newdep\n")
-        report = vi.reload("gen_a")
+        report = vi.reload("gen_a", dependents="all")
         self.assertEqual(report.reloaded, ("gen_a", "gen_b"))
         self.assertEqual(sys.modules["gen_newdep"].SEEN, 7)
         self.assertEqual(vi.generation("gen_newdep"), 1)

@@ -281,7 +281,7 @@ class StandardLibraryNameTest(ScopeSafetyCase):
         self.assertFalse(hasattr(module, "rgb_to_hsv"), "the standard library file ran")
         self.assertEqual(vi.generation(name), 1)
         self.write(f"inside/{name}.py", logged("inside shadow", "VERSION = 2\n"))
-        report = vi.reload(name)
+        report = vi.reload(name, dependents="all")
         self.assertEqual(report.reloaded, (name, "ss_uses_colorsys"))
         self.assertEqual((module.VERSION, self.runs(name), self.runs("ss_uses_colorsys")), (2, 2, 2))
         self.assertIs(ss_uses_colorsys.colorsys, module)
@@ -304,9 +304,9 @@ class ExcludeTest(ScopeSafetyCase):
             self.assertNotVersioned(name)
         self.edit_everything("inside/ss_excl.py", "inside/ss_excl_pkg/sub.py", "inside/ss_dep.py")
         self.assertEqual(vi.changed(), ["ss_dep"])
-        self.assertEqual(vi.reload_changed().reloaded, ("ss_dep", "ss_top"))
+        self.assertEqual(vi.reload_changed(dependents="all").reloaded, ("ss_dep", "ss_top"))
         for _ in range(3):
-            vi.reload("ss_dep")
+            vi.reload("ss_dep", dependents="all")
         vi.reload("ss_top")
         for name, module in excluded.items():
             with self.subTest(name=name):

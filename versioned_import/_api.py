@@ -163,9 +163,9 @@ def _flag(caller: str, parameter: str, value: object) -> bool:
 
 
 def _dependents(caller: str, value: object) -> bool | str:
-    if not isinstance(value, bool) and value != "used":
-        raise TypeError(f"{caller}(dependents=...) takes True, False or 'used', not {value!r}")
-    return value  # a bool, or "used"
+    if not isinstance(value, bool) and value != "all":
+        raise TypeError(f"{caller}(dependents=...) takes True, False or 'all', not {value!r}")
+    return value  # a bool, or "all"
 
 
 def _checked_interval(caller: str, interval: object) -> float:
@@ -196,15 +196,20 @@ def uninstall() -> None:
 
 
 @reload_machinery  # a warning module code raises while reloading names the reload() call
-def reload(*names: str | ModuleType, dependents: bool | Literal["used"] = True) -> ReloadReport:
-    """Reload ``names`` and, by default, every versioned module that imported them, all-or-nothing.
+def reload(*names: str | ModuleType, dependents: bool | Literal["all"] = True) -> ReloadReport:
+    """Reload ``names`` and the versioned modules that imported them and must re-run, all-or-nothing.
 
-    The new generations execute privately, in dependency order; only when all
-    of them (and their ``__reload__(old)`` hooks) succeed are they published
-    together. Otherwise ``ReloadError`` is raised, naming the module and file,
-    with the original exception as ``__cause__``, and nothing changes.
-    ``dependents="used"`` re-executes only the dependents whose import-time
-    code used something that changed (G6); ``False``, none.
+    The new generations execute privately, in the order a fresh import of the
+    new sources runs them; only when all of them (and their
+    ``__reload__(old)`` hooks) succeed are they published together. Otherwise
+    ``ReloadError`` is raised, naming the module and file, with the original
+    exception as ``__cause__``, and nothing changes.
+
+    ``dependents=True`` re-executes the dependents whose import-time code used
+    something that changed, or whose file changed (G6): the others keep their
+    generation, which already sees the new objects through continuity.
+    ``"all"`` re-executes every dependent, transitively, as a restart would;
+    ``False``, none.
     """
     if not names:
         raise TypeError("reload() needs at least one module name, e.g. reload('app.views')")
@@ -212,7 +217,7 @@ def reload(*names: str | ModuleType, dependents: bool | Literal["used"] = True) 
 
 
 @reload_machinery
-def reload_changed(dependents: bool | Literal["used"] = True) -> ReloadReport:
+def reload_changed(dependents: bool | Literal["all"] = True) -> ReloadReport:
     """Reload every versioned module whose source bytes changed (and their dependents, as ``reload``)."""
     return _reload.reload_changed(state, dependents=_dependents("reload_changed", dependents))
 

@@ -10,12 +10,12 @@ copy. Edits: a view (nothing but ``main`` imports it), a service (5
 dependents), a model (20 dependents), the hub (``core.base``); and a reload
 of an unchanged view.
 
-Two ways to reload are measured. ``vi.reload(module)`` re-executes every
-dependent, as the baseline does (figure 13). ``vi.reload(module,
-dependents="used")`` re-executes the dependents whose import-time code used
-something that changed (figure 13u): the edits rewrite the module's last
-line (``REVISION = "..."``), which no dependent reads, so usually the module
-alone runs; the notes say how many did.
+Two ways to reload are measured. ``vi.reload(module)`` re-executes the
+dependents whose import-time code used something that changed (figure 13):
+the edits rewrite the module's last line (``REVISION = "..."``), which no
+dependent reads, so usually the module alone runs; the notes say how many
+did. ``vi.reload(module, dependents="all")`` re-executes every dependent, as
+the baseline does (figure 13a).
 
 Every edit is measured on the heap the benchmark has (the app under the
 finder, its plain copy, the library and the harness: about 43,000 objects at
@@ -35,7 +35,7 @@ server): in a fresh process, the app is imported, the heap frozen, and the
 model edited and reloaded 10 times; the 10th reload against the 1st, median
 over processes. The same sequence without the freeze is printed beside it.
 
-``python -m tests.benchmarks.realapp [--edit KIND] [--ballast N] [--used]``
+``python -m tests.benchmarks.realapp [--edit KIND] [--ballast N] [--all]``
 profiles one reload instead (see ``profile``).
 """
 
@@ -75,7 +75,7 @@ from .harness import (
 BALLAST = 2_000_000
 RELOADS = 10
 EDITS = ("view", "service", "model", "no edit", "hub")  # the hub last: its retained generations grow the heap
-MODES = {"all": True, "used": "used"}  # vi.reload(..., dependents=...)
+MODES = {"default": True, "all": "all"}  # vi.reload(..., dependents=...)
 DEPENDENTS = {"view": 1, "service": 5, "model": 20}  # how many dependents the edited module of each kind has
 
 RESTART = r"""
@@ -89,7 +89,7 @@ import versioned_import as vi
 from versioned_import._core import state as _registry
 logging.getLogger("versioned_import").addHandler(logging.NullHandler())
 directory, main, module, path, freeze, reloads, revision, epoch, dependents = sys.argv[1:10]
-dependents = True if dependents == "all" else dependents
+dependents = True if dependents == "default" else dependents
 revision, epoch = int(revision), float(epoch)
 vi.install(roots=[directory])
 __import__(main)
@@ -239,7 +239,7 @@ def _edits(settings: Settings) -> list[Row]:
                     notes[heap, kind, mode] = edit.note(objects)
         del ballast
 
-        for mode, figure, call in (("all", "13", "vi.reload"), ("used", "13u", "vi.reload(dependents='used')")):
+        for mode, figure, call in (("default", "13", "vi.reload"), ("all", "13a", "vi.reload(dependents='all')")):
             for kind in EDITS:
                 edit = edits[kind, mode]
                 limit = None if kind == "no edit" else 2.0
@@ -277,14 +277,14 @@ def _frozen(settings: Settings) -> list[Row]:
             revision[0] = runs[freeze, mode][-1]["revision"]
             return 0.0  # the samples are the reloads inside the process
 
-        child("0", "all")  # warm: the first run writes the bytecode caches
-        runs["0", "all"].clear()
+        child("0", "default")  # warm: the first run writes the bytecode caches
+        runs["0", "default"].clear()
         interleaved({f"{f}{m}": (lambda f=f, m=m: child(f, m)) for f in ("1", "0") for m in MODES}, processes)
 
     def position(key: tuple[str, str], index: int) -> float:
         return median([r["times"][index] for r in runs[key]])
 
-    for mode, figure, call in (("all", "13d", ""), ("used", "13du", ", dependents='used'")):
+    for mode, figure, call in (("default", "13d", ""), ("all", "13da", ", dependents='all'")):
         frozen_key, plain_key = ("1", mode), ("0", mode)
         searches = {key: sum(sum(r["searches"]) for r in runs[key]) for key in (frozen_key, plain_key)}
         reloads = {key: sum(len(r["times"]) for r in runs[key]) for key in (frozen_key, plain_key)}
@@ -303,7 +303,7 @@ def _frozen(settings: Settings) -> list[Row]:
     return rows
 
 
-def profile(kind: str, ballast: int, reloads: int, top: int, used: bool = False) -> str:
+def profile(kind: str, ballast: int, reloads: int, top: int, every: bool = False) -> str:
     """Profile ``reloads`` reloads of an edit of ``kind`` with ``ballast`` more live objects; return the report."""
     with Workspace() as workspace:
         app = write_app(workspace.path("versioned"), "shop")
@@ -315,7 +315,7 @@ def profile(kind: str, ballast: int, reloads: int, top: int, used: bool = False)
         held = [[index] for index in range(ballast)]
         gc.collect()
         heap = len(gc.get_objects())
-        dependents: bool | str = "used" if used else True
+        dependents: bool | str = "all" if every else True
         for _ in range(2):
             app.edit(module)
             report = vi.reload(module, dependents=dependents)
@@ -374,10 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ballast", type=int, default=0, help="live objects to add to the heap (default 0)")
     parser.add_argument("--reloads", type=int, default=3, help="profiled reloads (default 3)")
     parser.add_argument("--top", type=int, default=25, help="lines per listing (default 25)")
-    parser.add_argument("--used", action="store_true", help="reload with dependents='used'")
+    parser.add_argument("--all", action="store_true", help="reload with dependents='all'")
     options = parser.parse_args(argv)
     logging.getLogger("versioned_import").addHandler(logging.NullHandler())
-    print(profile(options.edit, options.ballast, options.reloads, options.top, options.used))
+    print(profile(options.edit, options.ballast, options.reloads, options.top, options.all))
     return 0
 
 

@@ -25,8 +25,8 @@ what changed — ``import m``, a continued class it uses in function bodies —
 keeps its generation: continuity already makes those objects the newest
 ones.
 
-This is what ``reload(..., dependents="used")`` asks for. The default,
-``dependents=True``, re-executes every dependent, as a restart would.
+This is what ``reload(...)`` does by default (``dependents=True``);
+``dependents="all"`` re-executes every dependent, as a restart would.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import sys
 import types
 import weakref
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 from .. import _continuity
@@ -45,9 +46,7 @@ from .._core.source import read_source, stat_key
 from .._core.state import Generation, ModuleRecord, State
 from .uses import Uses, code_tree, definition_key, uses_of
 
-__all__ = ["USED", "Dependents"]
-
-USED = "used"  # reload(..., dependents=USED): the dependents whose import-time code used what changed
+__all__ = ["Dependents"]
 
 
 class Dependents:
@@ -72,6 +71,10 @@ class Dependents:
     def upfront(self, record: ModuleRecord) -> bool:
         """Whether ``record`` runs whatever the others change: named, tied, or its file changed."""
         return record.name in self.named or record.name in self.tied or self._file_changed(record)
+
+    def decided(self, record: ModuleRecord) -> None:
+        """``record`` runs without a decision (new code touched it, or it joined the modules that run anyway)."""
+        self._pending.pop(record.name, None)
 
     def must_run(self, records: list[ModuleRecord]) -> bool:
         """Whether a group of dependents (an import cycle, or one module) must re-run."""
@@ -215,7 +218,7 @@ class Dependents:
             known = _LOADS[generation] = {}
         loads = {}
         for name, value in namespace.items():
-            if type(value) in _PLAIN:
+            if type(value) in _PLAIN or isinstance(value, ModuleType):
                 continue
             entry = known.get(name)
             if entry is None or entry[0] is not value:
@@ -227,6 +230,8 @@ class Dependents:
         """What ``value``'s code loads, if it is a function or a class of ``module`` (wrappers followed)."""
         if isinstance(value, (classmethod, staticmethod)):
             value = value.__func__
+        if isinstance(value, ModuleType):
+            return None  # never looked into: a staged module's proxy would run its new code
         if isinstance(value, type):
             if value.__module__ != module:
                 return None

@@ -27,10 +27,16 @@ import, never by the graph the old sources left:
 ``_transaction`` drives it: ``Transaction.load_sources``, then
 ``Transaction.stage`` in the staging view, then the publish.
 
-With ``dependents="used"`` (``_reload.rerun``) the set is visited in
-execution order instead, and a dependent joins it only when something its
-import-time code used changed in the modules that ran before it; the others
-keep their generation, and new code touching them sees it.
+Unless every dependent is asked for, a dependent joins the set only when
+something its import-time code used changed (``_reload.rerun``). The
+modules that run anyway (named, changed on disk, tied by registrations) are
+*upfront*, and so is what a fresh import would run with them: their import
+cycles, their packages, the modules their new code imports and the
+importers of a module whose file is gone. They are entered as above; then
+the remaining dependents are decided in execution order (dependencies
+first), each against what the modules before it changed. One that new code
+touches before its turn runs right there, as a first import would run it;
+one decided against keeps its generation, which new code then sees.
 """
 
 from __future__ import annotations
@@ -52,9 +58,9 @@ from .._core.source import Source, SourceChangedWhileReading, compile_source, re
 from .._core.state import Generation, ModuleRecord, StageHook, StageRefusal, State
 from .._effects import lifecycle
 from .._effects.recording import Recording
+from .admission import Admission
 from .failure import Blame, FailureRecord
 from .locking import UNSTOPPABLE
-from .rerun import Dependents
 
 __all__ = ["Failure", "Staged", "Staging", "Transaction", "find_again", "NOT_THERE"]
 
@@ -101,6 +107,10 @@ class Staging(World):
             elif staged.state == "gone":
                 self.transaction.still_imported(staged, importer.get())
             return staged.generation.namespace
+        admission = self.transaction.admission
+        record = admission.undecided.get(id(proxy)) if admission is not None else None
+        if record is not None:
+            return self.transaction.run_touched(record).generation.namespace
         return super().namespace(proxy)
 
     def executing(self, name: str) -> bool:
@@ -149,12 +159,11 @@ class Transaction:
     """The modules of one reload, executed privately: ``load_sources``, then ``stage`` in the staging view."""
 
     def __init__(self, state: State, records: list[ModuleRecord], sources: dict[str, Source] | None = None,
-                 decisions: Dependents | None = None, groups: list[list[ModuleRecord]] | None = None) -> None:
+                 admission: Admission | None = None) -> None:
         self.state = state
         self.records = records  # in first-import order: the order roots are entered in
-        # dependents="used": the candidates, import cycles and single modules in execution order, and who decides.
-        self.decisions = decisions
-        self.groups = groups or []
+        # Unless every dependent runs: the dependents still to decide, and who decides (``_reload.admission``).
+        self.admission = admission
         self.realpath = RealPaths()  # each directory resolved once per reload
         self.sources = sources or {}  # read (and found finished) by the caller: executed as they are
         self.hooked: list[StageHook] = []  # stage hooks that staged: told if the transaction does not publish
@@ -212,12 +221,23 @@ class Transaction:
 
     def admit(self, records: list[ModuleRecord]) -> None:
         """Add dependents decided to re-run to the set: read them, and let this thread view them staged."""
+        if self.admission is not None:
+            self.admission.taken(records)
         self.records.extend(records)
         self.load_sources(records)
         with self.state.lock:
             self.state.staging.update(id(record.proxy) for record in records)
             self.state.publishing.update(id(record.proxy) for record in records)
         self.state.refresh_views(records)
+
+    @reload_machinery
+    def run_touched(self, record: ModuleRecord) -> Staged:
+        """Run an undecided dependent that new code touched, as a first import would: it joins the set."""
+        self.admit([record])
+        staged = self.by_proxy[id(record.proxy)]
+        if staged.state == "pending":
+            self.execute(staged)
+        return staged
 
     def find_again(self, record: ModuleRecord) -> ModuleSpec | None:
         """Return ``record``'s module's new place (``find_again``), None if it is gone.
@@ -336,12 +356,19 @@ class Transaction:
     @reload_machinery
     def stage(self) -> None:
         """Execute every module of the set, as a fresh import would; then their ``__reload__`` hooks."""
-        if self.decisions is not None:
-            self._stage_decided(self.decisions)
-        for record in self.records:
-            staged = self.by_proxy[id(record.proxy)]
-            if staged.state == "pending":
-                self.execute(staged)
+        admission = self.admission
+        watching = admission.decisions.watch() if admission is not None else None  # what import-time code calls
+        try:
+            for record in list(self.records):
+                staged = self.by_proxy[id(record.proxy)]
+                if staged.state == "pending":
+                    self.execute(staged)
+            if admission is not None:
+                admission.visit(self)  # the dependents still to decide
+        finally:
+            if admission is not None:
+                admission.decisions.watched(watching, [(s.record, s.generation) for s in self.executed
+                                                       if s.state == "done"])
         if self.failure is not None:
             raise Failure  # module code caught it (or importlib swallowed it: a gone module's __spec__)
         for staged in self.gone:
@@ -374,29 +401,6 @@ class Transaction:
             culprit = next((s for s in self.executed if s.record.name == refusal.module), self.executed[0])
             self.fail(culprit.record, refusal.error, refusal.remedy, culprit.source)
         self.run_stage_hooks()
-
-    @reload_machinery
-    def _stage_decided(self, decisions: Dependents) -> None:
-        """Visit the candidates in execution order; a dependent joins the set only if ``decisions`` says it must."""
-        watching = decisions.watch()  # which functions import-time code calls, for the next reload's decisions
-        try:
-            for group in self.groups:
-                waiting = [record for record in group if id(record.proxy) not in self.by_proxy]
-                if waiting:
-                    if len(waiting) == len(group) and not decisions.must_run(group):
-                        decisions.skipped(group)  # keeps its generation
-                        continue
-                    self.admit(waiting)
-                for record in group:
-                    staged = self.by_proxy[id(record.proxy)]
-                    if staged.state == "pending":
-                        self.execute(staged)
-                for record in group:
-                    staged = self.by_proxy[id(record.proxy)]
-                    if staged.state == "done":
-                        decisions.executed(record, record.current, staged.generation)
-        finally:
-            decisions.watched(watching, [(s.record, s.generation) for s in self.executed if s.state == "done"])
 
     @reload_machinery
     def run_stage_hooks(self) -> None:

@@ -29,10 +29,11 @@ from .._core.source import Source
 from .._core.state import ModuleRecord, State
 from .._effects import lifecycle
 from .._report import ReloadReport
+from .admission import Admission
 from .failure import FailureRecord, refusal_error
 from .locking import UNSTOPPABLE, acquire, finish, release, still_versioned
 from .lookup import resolve_records
-from .rerun import USED, Dependents
+from .rerun import Dependents
 from .staging import Failure, Staging, Transaction
 from .unload import forget
 
@@ -86,17 +87,20 @@ def stage(state: State, names: Iterable[object], dependents: bool | str = True,
             # Entered in the order the program first imported them; what runs inside what is the new
             # sources' to say (see _staging).
             members = [state.records[n] for n in sorted(targets, key=state.graph.rank) if n in state.records]
-            decisions = groups = None
-            if dependents == USED and len(members) > len(records):
+            admission = None
+            if dependents is True and len(members) > len(records):
                 # Only the dependents whose import-time code used what changed run (see _reload.rerun): visited
                 # in execution order. Modules tied by registrations to another of the set always run.
+                # (``dependents=ALL``: every one, each re-executed.)
                 groups = [[state.records[n] for n in group if n in state.records]
                           for group in state.graph.execution_order(targets)]
                 tied = {m.name for m in members if lifecycle.related(state.records, {m.name}) & targets}
                 decisions = Dependents(state, labels, members, tied)
-        if decisions is not None:
-            members = [r for r in members if decisions.upfront(r)]
-        transaction = Transaction(state, members, sources, decisions, groups)
+                undecided = [r for r in members if not decisions.upfront(r)]
+                admission = Admission(decisions, groups, undecided)
+                later = {id(r) for r in undecided}
+                members = [r for r in members if id(r) not in later]
+        transaction = Transaction(state, members, sources, admission)
         try:
             # Objects created from here on are the only ones a search for holders of new classes
             # must see, unless reference counts say otherwise (see _referrers). The scope lasts
@@ -247,6 +251,8 @@ def _publishing(record: ModuleRecord) -> Iterator[None]:
 @reload_machinery
 def _run_staged(state: State, transaction: Transaction) -> None:
     transaction.load_sources()
+    if transaction.admission is not None:
+        transaction.admission.close(transaction)
     proxies = [s.record for s in transaction.by_proxy.values()]
     staging = Staging(state.world, transaction)
     with state.lock:

@@ -27,8 +27,9 @@ import sys
 import types
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Uses", "uses_of", "definition_key", "code_tree"]
+__all__ = ["Uses", "uses_of", "definition_key", "code_tree", "imported_modules"]
 
 CodeType = types.CodeType
 
@@ -178,3 +179,37 @@ def code_tree(code: CodeType) -> frozenset[str]:
     """The names ``code`` and every code object nested in it load."""
     names, nested, _ = _scan(code)
     return names.union(*(code_tree(inner) for inner, _ in nested)) if nested else names
+
+
+def imported_modules(code: CodeType, package: str) -> set[str]:
+    """The modules ``code`` (and the code nested in it) imports by statement, ``from m import x`` counting ``m.x``.
+
+    ``package`` is the module's ``__package__``, against which relative imports
+    resolve. Names only: whether ``m.x`` is a module is the caller's to know.
+    """
+    found: set[str] = set()
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        level: Any = 0
+        fromlist: Any = None
+        previous: list[Any] = []
+        for instruction in dis.get_instructions(current):
+            if instruction.opname == "IMPORT_NAME" and len(previous) >= 2:
+                level, fromlist = previous[-2], previous[-1]
+                name = instruction.argval
+                if isinstance(level, int) and level > 0:
+                    parts = package.split(".") if package else []
+                    base = ".".join(parts[:len(parts) - level + 1]) if level <= len(parts) else ""
+                    name = f"{base}.{name}" if name and base else (name or base)
+                if name:
+                    found.add(name)
+                    if isinstance(fromlist, tuple):
+                        found.update(f"{name}.{entry}" for entry in fromlist if isinstance(entry, str))
+            if instruction.opname == "LOAD_CONST":
+                previous.append(instruction.argval)
+                del previous[:-2]
+            elif instruction.opname not in ("CACHE", "EXTENDED_ARG"):
+                previous.clear()
+        stack.extend(const for const in current.co_consts if isinstance(const, CodeType))
+    return found
