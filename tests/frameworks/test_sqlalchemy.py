@@ -371,7 +371,8 @@ class RelationshipAcrossModulesTest(ORMSandbox):
     def test_the_target_of_a_relationship_edited(self):
         self.replace("users.py", '"hello "', '"hi "')
         report = vi.reload("users")
-        self.assertEqual(set(report.reloaded), {"users", "addresses", "app"})
+        # Tied by the relationship, addresses runs too; app only binds the modules: it keeps its generation (G6).
+        self.assertEqual(set(report.reloaded), {"users", "addresses"})
         self.assertLinked()
         self.assertEqual(self.user.greet(), "hi ann")
         self.assertIs(self.address.user, self.user)
@@ -383,7 +384,7 @@ class RelationshipAcrossModulesTest(ORMSandbox):
     def test_the_module_with_the_foreign_key_edited(self):
         self.replace("addresses.py", '"address "', '"at "')
         report = vi.reload("addresses")
-        self.assertEqual(set(report.reloaded), {"users", "addresses", "app"})
+        self.assertEqual(set(report.reloaded), {"users", "addresses"})
         self.assertLinked()
         self.assertEqual(self.address.label(), "at a@example.org")
 

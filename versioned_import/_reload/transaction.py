@@ -74,16 +74,21 @@ def stage(state: State, names: Iterable[object], dependents: bool | str = True,
         still_versioned(state, records, "reload")
         with state.lock:
             targets = {r.name for r in records}
+            tied: set[str] = set()
             while True:
                 # Modules whose registrations are tied to the targets' (an ORM relationship to a class
                 # being redefined) are re-executed with them, whatever ``dependents`` says: the old
                 # registration could not refer to the new one. With ``dependents``, theirs follow too.
-                grown = targets | lifecycle.related(state.records, targets)
+                related = lifecycle.related(state.records, targets)
+                tied |= related
+                grown = targets | related
                 if dependents:
                     grown |= state.graph.dependents(grown)
                 if grown == targets:
                     break
                 targets = grown
+            if tied:  # both sides of a tie: a module another is tied to, and the other
+                tied |= {name for name in targets if lifecycle.related(state.records, {name})}
             # Entered in the order the program first imported them; what runs inside what is the new
             # sources' to say (see _staging).
             members = [state.records[n] for n in sorted(targets, key=state.graph.rank) if n in state.records]
@@ -91,10 +96,9 @@ def stage(state: State, names: Iterable[object], dependents: bool | str = True,
             if dependents is True and len(members) > len(records):
                 # Only the dependents whose import-time code used what changed run (see _reload.rerun): visited
                 # in execution order. Modules tied by registrations to another of the set always run.
-                # (``dependents=ALL``: every one, each re-executed.)
+                # (``dependents="all"``: every one, each re-executed.)
                 groups = [[state.records[n] for n in group if n in state.records]
                           for group in state.graph.execution_order(targets)]
-                tied = {m.name for m in members if lifecycle.related(state.records, {m.name}) & targets}
                 decisions = Dependents(state, labels, members, tied)
                 undecided = [r for r in members if not decisions.upfront(r)]
                 admission = Admission(decisions, groups, undecided)
