@@ -45,6 +45,32 @@ class UsedDependentsTest(Sandbox):
         self.assertEqual(report.reloaded, ("u_a", "u_b"))
         self.assertEqual(b.Y, 11)
 
+    def test_a_dependent_new_code_reaches_before_its_turn_runs_there_as_a_first_import_would(self):
+        # The edited module's new code imports its own dependent by a name no import statement shows:
+        # the dependent must run right there (seeing the module partially initialised, as a fresh
+        # start would), not hand over its published, stale value and be decided afterwards.
+        self.write("u_late.py", LOG + "X = 1\n")
+        self.write("u_late_user.py", LOG + "import u_late\nY = u_late.X * 10\n")
+        user = importlib.import_module("u_late_user")
+        late = sys.modules["u_late"]
+        self.write("u_late.py", LOG + "import importlib\nX = 2\nZ = importlib.import_module('u_late_user').Y + 1\n")
+        report = self.reload("u_late")
+        self.assertEqual(set(report.reloaded), {"u_late", "u_late_user"})
+        self.assertEqual((late.X, user.Y, late.Z), (2, 20, 21))
+        self.assertEqual((self.runs("u_late"), self.runs("u_late_user")), (1, 1))
+
+    def test_a_new_import_of_a_dependent_runs_it_with_the_module_in_first_import_order(self):
+        # A new cycle: the edited module now imports a module that imports it. A fresh start enters
+        # the cycle where the program did (the user first); the reload does too, though the user's
+        # own code used nothing that changed.
+        self.write("u_cyc.py", LOG + "def f():\n    return 1\n")
+        self.write("u_cyc_user.py", LOG + "NAME = 'user'\nfrom u_cyc import f\n")
+        user = importlib.import_module("u_cyc_user")
+        self.write("u_cyc.py", LOG + "def f():\n    return 2\nimport u_cyc_user\nSEEN = u_cyc_user.NAME\n")
+        report = self.reload("u_cyc")
+        self.assertEqual(report.reloaded, ("u_cyc_user", "u_cyc"))
+        self.assertEqual((user.f(), sys.modules["u_cyc"].SEEN), (2, "user"))
+
     def test_a_dependent_that_only_binds_the_module_keeps_its_generation(self):
         self.write("u_c.py", LOG + "X = 1\ndef get():\n    return X\n")
         self.write("u_d.py", LOG + "import u_c\ndef read():\n    return u_c.X + u_c.get()\n")

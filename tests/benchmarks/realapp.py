@@ -147,7 +147,7 @@ class _Edit:
         self.versioned, self.plain = versioned, plain
         self.module = edited_module(versioned, kind)
         self.plain_module = self.module.replace(versioned.name, plain.name, 1)
-        report = self._reload(True)  # every dependent: their execution order is the baseline's
+        report = self._reload("all")  # every dependent: their execution order is the baseline's
         expected = {self.module} | versioned.dependents(self.module)
         if set(report.reloaded) != expected:
             raise RuntimeError(f"reload of {self.module} re-executed {len(report.reloaded)} modules, "

@@ -55,6 +55,7 @@ class Admission:
         state = transaction.state
         graph, records = state.graph, state.records
         while True:
+            undecided = {record.name for record in self.undecided.values()}
             staged = {record.name for record in transaction.records}
             wanted: set[str] = set()
             for group in self.groups:
@@ -71,7 +72,7 @@ class Admission:
                         wanted |= graph.importers(name)
                 elif item.generation.code is not None and _new_source(item):
                     package = item.generation.namespace.get("__package__") or ""
-                    wanted |= imported_modules(item.generation.code, package)
+                    wanted |= imported_modules(item.generation.code, package, undecided)
             more = [records[name] for name in wanted if name in records and id(records[name].proxy) in self.undecided]
             if not more:
                 transaction.records.sort(key=lambda record: graph.rank(record.name))  # roots: in first-import order

@@ -255,24 +255,31 @@ def _publishing(record: ModuleRecord) -> Iterator[None]:
 @reload_machinery
 def _run_staged(state: State, transaction: Transaction) -> None:
     transaction.load_sources()
-    if transaction.admission is not None:
-        transaction.admission.close(transaction)
+    admission = transaction.admission
+    if admission is not None:
+        admission.close(transaction)
     proxies = [s.record for s in transaction.by_proxy.values()]
+    # New code that touches a dependent still to decide must reach the staging view, which runs it.
+    undecided = list(admission.undecided.values()) if admission is not None else []
     staging = Staging(state.world, transaction)
     with state.lock:
         state.staging.update(transaction.by_proxy)
+        state.staging.update(id(record.proxy) for record in undecided)
         state.publishing.update(transaction.by_proxy)
-    state.refresh_views(proxies)
+    state.refresh_views(proxies + undecided)
     try:
         # A copied context: the staging view never leaks into the caller's context.
         contextvars.copy_context().run(_stage_in_view, staging, transaction)
     finally:
         with state.lock:
             state.staging.difference_update(transaction.by_proxy)
-        # Views are switched back after publish (or now, on failure).
+            state.staging.difference_update(id(record.proxy) for record in undecided)
+        # Views are switched back after publish (or now, on failure); those that kept their generation now.
         if transaction.failure is not None or \
                 any(s.state not in ("done", "gone") for s in transaction.by_proxy.values()):
-            state.refresh_views(proxies)
+            state.refresh_views(proxies + undecided)
+        elif undecided:
+            state.refresh_views([record for record in undecided if id(record.proxy) not in transaction.by_proxy])
 
 
 @reload_machinery

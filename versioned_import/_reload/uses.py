@@ -181,12 +181,22 @@ def code_tree(code: CodeType) -> frozenset[str]:
     return names.union(*(code_tree(inner) for inner, _ in nested)) if nested else names
 
 
-def imported_modules(code: CodeType, package: str) -> set[str]:
-    """The modules ``code`` (and the code nested in it) imports by statement, ``from m import x`` counting ``m.x``.
+def imported_modules(code: CodeType, package: str, among: set[str]) -> set[str]:
+    """The modules of ``among`` that ``code`` (or code nested in it) imports by statement (``from m import x``: ``m.x``).
 
-    ``package`` is the module's ``__package__``, against which relative imports
-    resolve. Names only: whether ``m.x`` is a module is the caller's to know.
+    ``package`` is the module's ``__package__``, against which relative
+    imports resolve. Names only: whether ``m.x`` is a module is the caller's
+    to know. A module whose name (or last part) is none of the code's names
+    cannot be imported by it: most calls end there, without reading a single
+    instruction.
     """
+    names: set[str] = set()
+    codes = [code]
+    for current in codes:
+        names.update(current.co_names)
+        codes.extend(const for const in current.co_consts if isinstance(const, CodeType))
+    if not any(name in names or name.rpartition(".")[2] in names for name in among):
+        return set()
     found: set[str] = set()
     stack = [code]
     while stack:
@@ -212,4 +222,4 @@ def imported_modules(code: CodeType, package: str) -> set[str]:
             elif instruction.opname not in ("CACHE", "EXTENDED_ARG"):
                 previous.clear()
         stack.extend(const for const in current.co_consts if isinstance(const, CodeType))
-    return found
+    return found & among
