@@ -178,11 +178,12 @@ def code_names(code: CodeType | None) -> frozenset[str]:
     if code is None:
         return frozenset()
     found = set(code.co_names)
-    pending = [const for const in code.co_consts if isinstance(const, CodeType)]
-    while pending:
-        inner = pending.pop()
-        found.update(inner.co_names)
-        pending.extend(const for const in inner.co_consts if isinstance(const, CodeType))
+    pending = [code]
+    while pending:  # runs at every first import: plain loops, exact type checks
+        for const in pending.pop().co_consts:
+            if type(const) is CodeType:
+                found.update(const.co_names)
+                pending.append(const)
     return frozenset(found)
 
 
