@@ -138,6 +138,21 @@ class CommandTest(LiveProcessCase):
         self.assertEqual(result.returncode, 0)
         self.assertIn("reloaded lc_mod (gen 4), lc_user (gen 4)", result.stdout)
 
+    def test_which_dependents_re_run_is_the_callers_choice_through_the_cli(self):
+        # lc_user reads VALUE only: an edit of another name leaves it alone unless every dependent is asked for.
+        self.write("lc_mod.py", "VALUE = 1\nOTHER = 2\n")
+        result = self.cli("reload", "--pid", str(self.pid), "lc_mod", "--json")
+        self.assertEqual(json.loads(result.stdout)["processes"][0]["reloaded"], ["lc_mod"], result.stderr)
+        result = self.cli("reload", "--pid", str(self.pid), "lc_mod", "--all-dependents", "--json")
+        self.assertEqual(json.loads(result.stdout)["processes"][0]["reloaded"], ["lc_mod", "lc_user"], result.stderr)
+        self.write("lc_mod.py", "VALUE = 3\nOTHER = 2\n")
+        result = self.cli("reload", "--pid", str(self.pid), "--no-dependents", "--json")
+        self.assertEqual(json.loads(result.stdout)["processes"][0]["reloaded"], ["lc_mod"], result.stderr)
+        self.assertEqual(self.generations(), {"lc_mod": 4, "lc_user": 2})
+        both = self.cli("reload", "--pid", str(self.pid), "--no-dependents", "--all-dependents")
+        self.assertEqual(both.returncode, 2)
+        self.assertIn("not allowed with argument", both.stderr)
+
     def test_a_refused_reload_says_why_and_changes_nothing(self):
         path = self.write("lc_mod.py", "VALUE = (\n")
         result = self.cli("reload", "--pid", str(self.pid), "lc_mod", "--json")
@@ -203,7 +218,7 @@ class MalformedMessageTest(LiveProcessCase):
         b'{"verb": "reload", "names": "lc_mod"}\n': "'names' must be a list of dotted module names",
         b'{"verb": "reload", "names": [1]}\n': "'names' must be a list of dotted module names",
         b'{"verb": "reload"}\n': "reload needs at least one module name",
-        b'{"verb": "reload-changed", "dependents": "yes"}\n': "'dependents' must be true or false",
+        b'{"verb": "reload-changed", "dependents": "yes"}\n': "'dependents' must be true, false or \"all\"",
         b'{"verb": "rollback"}\n': "rollback needs",
         b'{"verb": "rollback", "name": ["lc_mod"]}\n': "'name' must be one dotted module name",
         b'{"verb": "stage", "decision_timeout": 1e9}\n': "'decision_timeout' must be a number of seconds",

@@ -50,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     reload = command("reload", "reload NAMES (default: whatever changed) in the process and its workers, "
                                "all or none")
     reload.add_argument("names", nargs="*", metavar="NAME", help="dotted module names (default: what changed)")
-    reload.add_argument("--no-dependents", dest="dependents", action="store_false",
-                        help="do not re-execute the modules that import them")
+    which = reload.add_mutually_exclusive_group()
+    which.add_argument("--no-dependents", dest="dependents", action="store_false",
+                       help="do not re-execute the modules that import them")
+    which.add_argument("--all-dependents", dest="dependents", action="store_const", const="all",
+                       help="re-execute every module that imports them, not only those that must re-run")
     command("status", "list the generations of the process and of each worker")
     rollback = command("rollback", "undo the last reload of NAME (every module it published) in the process and "
                                    "its workers, all or none")

@@ -87,8 +87,8 @@ def _name(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 1000
 
 
-def _flag(value: object) -> bool:
-    return isinstance(value, bool)
+def _dependents(value: object) -> bool:
+    return isinstance(value, bool) or value == "all"
 
 
 def _seconds(value: object) -> bool:
@@ -96,7 +96,8 @@ def _seconds(value: object) -> bool:
 
 
 _FIELD_HELP: dict[Callable[[object], bool], str] = {
-    _names: "a list of dotted module names", _name: "one dotted module name", _flag: "true or false",
+    _names: "a list of dotted module names", _name: "one dotted module name",
+    _dependents: 'true, false or "all"',
     _seconds: f"a number of seconds, at most {MAX_DECISION_TIMEOUT:g}"}
 
 
@@ -192,10 +193,10 @@ Verb = Callable[["ControlServer", socket.socket, dict[str, Any]], "dict[str, Any
 # verb -> (handler, {field: validator}). A verb or field that is not here is refused.
 VERBS: dict[str, tuple[Verb, dict[str, Callable[[object], bool]]]] = {
     "status": (_status, {}),
-    "reload": (_reload_names, {"names": _names, "dependents": _flag}),
-    "reload-changed": (_reload_changed, {"dependents": _flag}),
+    "reload": (_reload_names, {"names": _names, "dependents": _dependents}),
+    "reload-changed": (_reload_changed, {"dependents": _dependents}),
     "rollback": (_rollback, {"name": _name}),
-    "stage": (_stage, {"names": _names, "dependents": _flag, "decision_timeout": _seconds}),
+    "stage": (_stage, {"names": _names, "dependents": _dependents, "decision_timeout": _seconds}),
     "stage-rollback": (_stage_rollback, {"name": _name, "decision_timeout": _seconds}),
 }
 

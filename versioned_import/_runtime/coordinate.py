@@ -171,15 +171,15 @@ def status(pid: int, *, only: bool = False, timeout: float = 30.0, directory: st
                    differing=differing)
 
 
-def reload(pid: int, names: Iterable[str] = (), *, only: bool = False, dependents: bool = True,
+def reload(pid: int, names: Iterable[str] = (), *, only: bool = False, dependents: bool | str = True,
            timeout: float = 30.0, directory: str | None = None) -> dict[str, Any]:
     """Reload ``names`` (or whatever changed) in the leader and all its workers, or in none of them."""
     names = list(names)
     directory, sessions = _open(pid, only, timeout, directory)
     if len(sessions) == 1:
         message: dict[str, Any] = {"verb": "reload", "names": names} if names else {"verb": "reload-changed"}
-        if not dependents:
-            message["dependents"] = False
+        if dependents is not True:
+            message["dependents"] = dependents  # False, or "all"
         leader = sessions[0]
         leader.ask(message)
         if leader.failure is not None:
@@ -190,8 +190,8 @@ def reload(pid: int, names: Iterable[str] = (), *, only: bool = False, dependent
     stage: dict[str, Any] = {"verb": "stage"}
     if names:
         stage["names"] = names
-    if not dependents:
-        stage["dependents"] = False
+    if dependents is not True:
+        stage["dependents"] = dependents
     return _two_phase("reload", pid, stage, names, timeout, sessions)
 
 

@@ -56,7 +56,7 @@ def leader_directory(state: State) -> str | None:
         return None  # the directory became unreadable: this process decides for itself
 
 
-def reload(state: State, names: list[str] | None, dependents: bool = True,
+def reload(state: State, names: list[str] | None, dependents: bool | str = True,
            sources: dict[str, Source] | None = None) -> Outcome:
     """Reload ``names`` (None: what changed) here, or in this process and all its workers, or in none of them.
 
