@@ -92,18 +92,20 @@ def stage(state: State, names: Iterable[object], dependents: bool | str = True,
             # Entered in the order the program first imported them; what runs inside what is the new
             # sources' to say (see _staging).
             members = [state.records[n] for n in sorted(targets, key=state.graph.rank) if n in state.records]
-            admission = None
+            groups = None
             if dependents is True and len(members) > len(records):
                 # Only the dependents whose import-time code used what changed run (see _reload.rerun): visited
                 # in execution order. Modules tied by registrations to another of the set always run.
                 # (``dependents="all"``: every one, each re-executed.)
                 groups = [[state.records[n] for n in group if n in state.records]
                           for group in state.graph.execution_order(targets)]
-                decisions = Dependents(state, labels, members, tied)
-                undecided = [r for r in members if not decisions.upfront(r)]
-                admission = Admission(decisions, groups, undecided)
-                later = {id(r) for r in undecided}
-                members = [r for r in members if id(r) not in later]
+        admission = None
+        if groups is not None:
+            decisions = Dependents(state, labels, members, tied)
+            undecided = [r for r in members if not decisions.upfront(r)]  # reads files: not under the lock
+            admission = Admission(decisions, groups, undecided)
+            later = {id(r) for r in undecided}
+            members = [r for r in members if id(r) not in later]
         transaction = Transaction(state, members, sources, admission)
         try:
             # Objects created from here on are the only ones a search for holders of new classes
