@@ -143,6 +143,29 @@ class Sandbox(unittest.TestCase):
         if result.returncode != 0:
             self.fail(f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
 
+    def repeat_during(self, request, action, minimum: int) -> list[Any]:
+        """Call ``request()`` over and over on another thread while ``action()`` runs here; return every answer.
+
+        At least ``minimum`` answers, at most 500; ``action`` starts once the first answer is in.
+        """
+        answers: list[Any] = []
+        started = threading.Event()
+
+        def client(barrier, stop):
+            barrier.wait()
+            while not stop.is_set() or len(answers) < minimum:
+                answers.append(request())
+                started.set()
+                if len(answers) >= 500:
+                    break
+
+        def main(stop):
+            started.wait(60)
+            action()
+
+        self.run_threads([client], main)
+        return answers
+
     def run_threads(self, targets, main=None) -> None:
         """Start ``targets`` (callables taking ``(barrier, stop)``), run ``main(stop)`` here, then stop and join.
 
@@ -186,6 +209,28 @@ class Sandbox(unittest.TestCase):
             if time.monotonic() > deadline:
                 self.fail(f"timed out after {WAIT:.0f} s waiting for {what} {detail()}".rstrip())
             pause.wait(0.005)
+
+
+def versioned(name: str) -> bool:
+    """Whether the library treats ``name`` as versioned (the public answer, not an internal flag)."""
+    try:
+        vi.generation(name)
+    except vi.NotVersionedError:
+        return False
+    return True
+
+
+def forget_unkept(published: list[Any], history_of: Any) -> list[Any]:
+    """A model's log of publishes as the library prunes it: generations out of the history, then empty entries.
+
+    Each entry has ``replaced`` (module index -> what it replaced, None once
+    not kept); ``history_of(index)`` is what the model says that module keeps.
+    """
+    for entry in published:
+        for index, before in entry.replaced.items():
+            if before is not None and not any(before is kept for kept in history_of(index)):
+                entry.replaced[index] = None
+    return [entry for entry in published if any(before is not None for before in entry.replaced.values())]
 
 
 @contextlib.contextmanager

@@ -16,16 +16,8 @@ import signal
 import sys
 
 import versioned_import as vi
-from tests.support import Sandbox
+from tests.support import Sandbox, versioned
 from versioned_import._core.state import state
-
-
-def versioned(name: str) -> bool:
-    try:
-        vi.generation(name)
-    except vi.NotVersionedError:
-        return False
-    return True
 
 
 class InstallTwiceTest(Sandbox):

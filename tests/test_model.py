@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 import versioned_import as vi
-from tests.support import Sandbox, SavedInterpreter, raises
+from tests.support import Sandbox, SavedInterpreter, forget_unkept, raises
 
 COUNT = 3  # m0 <- m1 <- m2 (each imports the one before it)
 KINDS = ("valid", "syntax", "raise")
@@ -204,11 +204,7 @@ class ReloadMachine(RuleBasedStateMachine):
 
     def prune(self) -> None:
         """What the library forgets: replaced generations out of the history, publishes with nothing left."""
-        for entry in self.published:
-            for index, before in entry.replaced.items():
-                if before is not None and not any(before is kept for kept in self.models[index].history):
-                    entry.replaced[index] = None
-        self.published = [e for e in self.published if any(b is not None for b in e.replaced.values())]
+        self.published = forget_unkept(self.published, lambda index: self.models[index].history)
 
     @rule(index=st.integers(0, COUNT - 1))
     def rollback(self, index: int) -> None:

@@ -18,20 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import versioned_import as vi
-from tests.support import REPO, Sandbox
+from tests.support import REPO, Sandbox, versioned
 from versioned_import._core import finder as _finder
 from versioned_import._core import proxy as _proxy
 from versioned_import._core import scope as _scope
 from versioned_import._core.finder import VersionedLoader
-
-
-def versioned(name: str) -> bool:
-    """Whether the library treats ``name`` as versioned (the public answer, not an internal flag)."""
-    try:
-        vi.generation(name)
-    except vi.NotVersionedError:
-        return False
-    return True
 
 
 class ScopeTest(Sandbox):

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 import unittest
 
 import versioned_import as vi
@@ -124,23 +123,7 @@ class ServeBehaviour:
 
     def requests_during(self, port: int, action, path: str = "/") -> list[tuple[int, str]]:
         """Request ``path`` over and over on another thread while ``action()`` runs here; return every answer."""
-        answers: list[tuple[int, str]] = []
-        started = threading.Event()
-
-        def client(barrier, stop):
-            barrier.wait()
-            while not stop.is_set() or len(answers) < 5:
-                answers.append(get(port, path))
-                started.set()
-                if len(answers) >= 500:
-                    break
-
-        def main(stop):
-            started.wait(60)
-            action()
-
-        self.run_threads([client], main)
-        return answers
+        return self.repeat_during(lambda: get(port, path), action, 5)
 
     def test_edits_routes_refusals_fixes_and_rollback_reach_the_server(self):
         with self.serve() as server:

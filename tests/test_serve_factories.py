@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 import traceback
 import weakref
 
@@ -96,23 +95,7 @@ class FactoryBehaviour:
 
     def requests_during(self, port: int, action) -> list[tuple[int, str]]:
         """Request ``/`` over and over on another thread while ``action()`` runs here; return every answer."""
-        answers: list[tuple[int, str]] = []
-        started = threading.Event()
-
-        def client(barrier, stop):
-            barrier.wait()
-            while not stop.is_set() or len(answers) < 20:
-                answers.append(get(port))
-                started.set()
-                if len(answers) >= 500:
-                    break
-
-        def main(stop):
-            started.wait(60)
-            action()
-
-        self.run_threads([client], main)
-        return answers
+        return self.repeat_during(lambda: get(port), action, 20)
 
     def refusals_logged(self) -> list[str]:
         return [r.getMessage() for r in self.logged if r.levelno >= logging.ERROR]
