@@ -42,11 +42,11 @@ from typing import Any
 
 from .. import _continuity
 from .._continuity.equivalence import Comparison
-from .._core.source import read_source, stat_key
+from .._core.source import Source, read_source, stat_key
 from .._core.state import Generation, ModuleRecord, State
 from .uses import Uses, code_tree, definition_key, uses_of
 
-__all__ = ["Dependents"]
+__all__ = ["Dependents", "unchanged_source"]
 
 
 class Dependents:
@@ -266,11 +266,7 @@ class Dependents:
         current = record.current
         if current is None or current.source is None:
             return True
-        try:
-            key = stat_key(os.stat(record.path))
-        except OSError:
-            return True
-        if key == record.seen_stat and not record.seen_racy:
+        if unchanged_source(record) is not None:
             return False
         try:
             source = read_source(record.path)
@@ -302,6 +298,18 @@ class Dependents:
 
     def _body(self, identity: Any) -> Any:
         return self._bodies.get(id(identity), identity)
+
+
+def unchanged_source(record: ModuleRecord) -> Source | None:
+    """The current generation's source, when the file's stat says its bytes cannot have changed (G8's pre-check)."""
+    current = record.current
+    if current is None or current.source is None or record.seen_racy or record.seen_stat is None:
+        return None
+    try:
+        key = stat_key(os.stat(record.path))
+    except OSError:
+        return None  # reading it says why
+    return current.source if key == record.seen_stat else None
 
 
 def _adopt(state: State, record: ModuleRecord, old: Generation) -> None:

@@ -54,13 +54,14 @@ from .._core.frames import reload_machinery, run_module_code
 from .._core.graph import DependencyGraph
 from .._core.proxy import World, module_dict, namespace_of
 from .._core.scope import RealPaths, in_scope
-from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, stat_key, still_on_disk
+from .._core.source import Source, SourceChangedWhileReading, compile_source, read_source, still_on_disk
 from .._core.state import Generation, ModuleRecord, StageHook, StageRefusal, State
 from .._effects import lifecycle
 from .._effects.recording import Recording
 from .admission import Admission
 from .failure import Blame, FailureRecord
 from .locking import UNSTOPPABLE
+from .rerun import unchanged_source
 
 __all__ = ["Failure", "Staged", "Staging", "Transaction", "find_again", "NOT_THERE"]
 
@@ -190,7 +191,7 @@ class Transaction:
                 # What the caller read, if the file still holds it: never older bytes than the disk has. Read
                 # at another place (the module moved), it is found there again below, spec and all.
                 source = given if given is not None and given.path == record.path and still_on_disk(given) \
-                    else _unchanged_source(record) or read_source(record.path)
+                    else unchanged_source(record) or read_source(record.path)
             except SourceChangedWhileReading as exc:
                 self.fail(record, exc, "wait for the write to finish and reload again")
             except NOT_THERE as exc:
@@ -439,18 +440,6 @@ class Transaction:
         position = {name: index for index, name in
                     enumerate(name for group in graph.execution_order(names) for name in group)}
         self.executed.sort(key=lambda staged: position[staged.record.name])
-
-
-def _unchanged_source(record: ModuleRecord) -> Source | None:
-    """The current generation's source, when the file's stat says its bytes cannot have changed (G8's pre-check)."""
-    current = record.current
-    if current is None or current.source is None or record.seen_racy or record.seen_stat is None:
-        return None
-    try:
-        key = stat_key(os.stat(record.path))
-    except OSError:
-        return None  # read_source says why
-    return current.source if key == record.seen_stat else None
 
 
 def _fresh_namespace(record: ModuleRecord, spec: ModuleSpec, members: set[int]) -> tuple[dict[str, Any], dict[str, Any]]:

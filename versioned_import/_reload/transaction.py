@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 
 from .. import _continuity
 from .._continuity import ReferrerScope
+from .._continuity.operations import nothing
 from .._core.frames import reload_machinery
 from .._core.proxy import view
 from .._core.publish import PublishFailed, commit, register_linecache
@@ -306,7 +307,7 @@ def _publish(state: State, transaction: Transaction, started: float) -> ReloadRe
     # Registries' part of the same pass (G17): instances of continued ORM classes move with their classes.
     scope = transaction.scope
     do, undo = lifecycle.publishing([s.recording for s in staged if s.recording is not None],
-                                    scope.widen if scope is not None else _nothing)
+                                    scope.widen if scope is not None else nothing)
     plans.do.extend(do)
     plans.undo.extend(undo)
     for item in staged:
@@ -350,7 +351,3 @@ def _adopt_lazily(state: State, record: ModuleRecord) -> None:
     if current is not None and current.continuity is None:
         current.continuity = _continuity.capture(record.name, current.namespace)
         _continuity.adopt(state, record.name, current)
-
-
-def _nothing() -> None:
-    pass
