@@ -71,6 +71,24 @@ class UsedDependentsTest(Sandbox):
         self.assertEqual(report.reloaded, ("u_cyc_user", "u_cyc"))
         self.assertEqual((user.f(), sys.modules["u_cyc"].SEEN), (2, "user"))
 
+    def test_an_equal_container_made_anew_reruns_only_who_bound_it(self):
+        # A module-level table is a new object at every execution. A dependent that bound it must run
+        # again (it would hold the old object); one that only called a function reading it through the
+        # module gets the same answer from the same content, and keeps its generation.
+        self.write("u_tab.py", LOG + "TABLE = {'a': 1}\ndef lookup(key):\n    return TABLE[key]\nREVISION = 1\n")
+        self.write("u_tab_call.py", LOG + "from u_tab import lookup\nVALUE = lookup('a')\n")
+        self.write("u_tab_bind.py", LOG + "from u_tab import TABLE\nSAME = TABLE\n")
+        call, bind = importlib.import_module("u_tab_call"), importlib.import_module("u_tab_bind")
+        tab = sys.modules["u_tab"]
+        self.write("u_tab.py", LOG + "TABLE = {'a': 1}\ndef lookup(key):\n    return TABLE[key]\nREVISION = 2\n")
+        self.assertEqual(set(self.reload("u_tab").reloaded), {"u_tab", "u_tab_bind"})
+        self.assertIs(bind.SAME, tab.TABLE)
+        self.assertEqual(call.VALUE, 1)
+        # Other content: the call's answer changes, so it runs again too.
+        self.write("u_tab.py", LOG + "TABLE = {'a': 5}\ndef lookup(key):\n    return TABLE[key]\nREVISION = 2\n")
+        self.assertEqual(set(self.reload("u_tab").reloaded), {"u_tab", "u_tab_bind", "u_tab_call"})
+        self.assertEqual((call.VALUE, bind.SAME), (5, {"a": 5}))
+
     def test_a_dependent_that_only_binds_the_module_keeps_its_generation(self):
         self.write("u_c.py", LOG + "X = 1\ndef get():\n    return X\n")
         self.write("u_d.py", LOG + "import u_c\ndef read():\n    return u_c.X + u_c.get()\n")

@@ -53,6 +53,9 @@ class Changes:
     """What a module's new generation changed: names, attributes moved to new objects, class attributes kept."""
 
     names: set[str] = field(default_factory=set)
+    # Module-level containers and instances that are new objects equal to the old ones: code that bound the
+    # old object must run again, code that reads the name through the module sees the same content.
+    rebound: set[str] = field(default_factory=set)
     moved: set[str] = field(default_factory=set)
     kept: dict[str, set[str]] = field(default_factory=dict)  # class qualname -> attribute names
     objects: set[int] = field(default_factory=set)  # ids of the identities whose definition changed
@@ -90,7 +93,8 @@ class Comparison:
                 continue
             kind = type(value)
             if kind in _CONTAINERS or (is_user_class(kind) and not isinstance(value, (type, enum.Enum))):
-                changes.names.add(name)  # a new object a dependent may have bound: never the same one
+                # A new object a dependent may have bound: never the same one, but maybe the same content.
+                (changes.rebound if self.same(value, before) else changes.names).add(name)
                 continue
             if not self.same(value, before):
                 changes.names.add(name)

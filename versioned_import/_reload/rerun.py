@@ -60,6 +60,9 @@ class Dependents:
         # The dependents not decided yet: what they may load bounds what is worth comparing.
         self._pending = {record.name: record for record in candidates if record.name not in self.named}
         self.names: set[str] = set()  # names whose value or behaviour changed, in any module visited
+        # Names bound to new objects equal to the old ones: only code that bound the old object at import
+        # must re-run; code reading them later reads the same content (equivalence.Changes.rebound).
+        self.rebound: set[str] = set()
         self.objects: set[int] = set()  # ids of the objects (identities) whose behaviour changed
         self.forced: set[str] = set()  # modules whose every name counts as changed
         self._forced_names: set[str] = set()  # those names
@@ -88,11 +91,11 @@ class Dependents:
             if current.called is not None:
                 # Watched when it last ran: what its import-time code loaded, and what the functions it called load.
                 loads = uses.body.union(*(uses.trees.get(key, ()) for key in current.called))
-                hit = loads & self.names
+                hit = loads & (self.names | self.rebound)
             else:
                 own = self._affected(record.name, current)
-                hit = uses.import_time & (self.names | own)
-            if hit or (uses.dynamic and self.names):
+                hit = uses.import_time & (self.names | self.rebound | own)
+            if hit or (uses.dynamic and (self.names or self.rebound)):
                 run = True
                 # Re-run because of a module re-executed on request: re-executed on request too.
                 forced = forced or not hit.isdisjoint(self._forced_names) or (uses.dynamic and bool(self.forced))
@@ -165,6 +168,7 @@ class Dependents:
         changes = comparison.namespace(new.namespace, old.namespace)
         new.continuity.kept = changes.kept
         self.names |= changes.names | changes.moved
+        self.rebound |= changes.rebound
         self.objects |= changes.objects
         self._note(self._affected(module, new), new.namespace)
 
